@@ -1,0 +1,109 @@
+"""Every tunable knob of the library, with its default, in one immutable object.
+
+Pass a :class:`TransferConfig` as ``config=`` to :class:`~pacifica.uploader.Uploader`,
+:class:`~pacifica.uploader.metadata.PolicyQuery` or
+:class:`~pacifica.downloader.cartapi.CartAPI`; the ``timeout=`` keyword those
+classes also take is a shortcut that replaces only the two timeouts.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Optional, Tuple, Union
+
+from .exceptions import ConfigurationError
+
+#: Seconds to wait for a TCP (and TLS) connection.
+DEFAULT_CONNECT_TIMEOUT = 10.0
+#: Seconds a socket may stay silent while a reply is awaited or read.
+DEFAULT_READ_TIMEOUT = 60.0
+#: Attempts after the first one for a request that is safe to repeat.
+DEFAULT_RETRIES = 5
+#: Backoff before retry n (n >= 2) is ``backoff_factor * 2 ** (n - 1)`` seconds.
+DEFAULT_BACKOFF_FACTOR = 0.5
+#: No backoff sleep is longer than this.
+DEFAULT_BACKOFF_MAX = 30.0
+#: A server's ``Retry-After`` is obeyed up to this many seconds.
+DEFAULT_RETRY_AFTER_MAX = 60.0
+#: Bytes moved per read/write on the data paths.
+DEFAULT_CHUNK_SIZE = 1024 * 1024
+#: Seconds between two status polls (ingest job, cart).
+DEFAULT_POLL_INTERVAL = 1.0
+
+TimeoutArg = Union[None, float, int, Tuple[float, float]]
+
+
+def _positive(name: str, value: Any) -> float:
+    """Return value as a float, or raise ConfigurationError naming it."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError('{} must be a number of seconds, not {!r}'.format(name, value)) from None
+    if not number > 0 or math.isinf(number):
+        raise ConfigurationError('{} must be a positive, finite number of seconds, not {!r}'.format(name, value))
+    return number
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferConfig:
+    """Timeouts, retry policy and buffer sizes shared by every client object.
+
+    ``call_deadline`` bounds a whole API call (all its retries and backoff
+    sleeps included); by default it is ``connect_timeout + read_timeout``.
+    Bulk transfers (the upload body, the cart download) have no overall
+    deadline: there a socket that stays silent for ``read_timeout`` fails.
+    """
+
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    call_deadline: Optional[float] = None
+    retries: int = DEFAULT_RETRIES
+    backoff_factor: float = DEFAULT_BACKOFF_FACTOR
+    backoff_max: float = DEFAULT_BACKOFF_MAX
+    retry_after_max: float = DEFAULT_RETRY_AFTER_MAX
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+
+    def __post_init__(self) -> None:
+        """Validate every field, so a bad value fails here and not mid-transfer."""
+        for name in ('connect_timeout', 'read_timeout', 'poll_interval'):
+            object.__setattr__(self, name, _positive(name, getattr(self, name)))
+        if self.call_deadline is not None:
+            object.__setattr__(self, 'call_deadline', _positive('call_deadline', self.call_deadline))
+        for name in ('backoff_factor', 'backoff_max', 'retry_after_max'):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or value < 0 or math.isinf(value):
+                raise ConfigurationError('{} must be a finite number >= 0, not {!r}'.format(name, value))
+        if not isinstance(self.retries, int) or self.retries < 0:
+            raise ConfigurationError('retries must be an integer >= 0, not {!r}'.format(self.retries))
+        if not isinstance(self.chunk_size, int) or self.chunk_size < 512:
+            raise ConfigurationError('chunk_size must be an integer >= 512, not {!r}'.format(self.chunk_size))
+
+    @property
+    def timeout(self) -> Tuple[float, float]:
+        """The ``(connect, read)`` pair handed to requests."""
+        return (self.connect_timeout, self.read_timeout)
+
+    @property
+    def deadline(self) -> float:
+        """Seconds one API call may take in all."""
+        if self.call_deadline is not None:
+            return self.call_deadline
+        return self.connect_timeout + self.read_timeout
+
+    def with_timeout(self, timeout: TimeoutArg) -> 'TransferConfig':
+        """Return a copy with the timeouts from a ``timeout=`` argument.
+
+        ``timeout`` is seconds for both, or a ``(connect, read)`` pair; None
+        keeps this object's values.
+        """
+        if timeout is None:
+            return self
+        if isinstance(timeout, (tuple, list)):
+            if len(timeout) != 2:
+                raise ConfigurationError('timeout must be seconds or a (connect, read) pair, not {!r}'.format(timeout))
+            connect, read = timeout
+        else:
+            connect = read = timeout
+        return dataclasses.replace(self, connect_timeout=_positive('connect timeout', connect),
+                                   read_timeout=_positive('read timeout', read))

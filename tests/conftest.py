@@ -1,0 +1,35 @@
+"""Fixtures shared by every test suite."""
+from __future__ import annotations
+
+import logging
+from typing import Iterator
+
+import pytest
+
+from tests.helpers.server import LoopbackServer
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    """A fresh loopback HTTP server with no routes."""
+    srv = LoopbackServer()
+    try:
+        yield srv
+    finally:
+        srv.close()
+
+
+@pytest.fixture(autouse=True)
+def _clean_server_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests start with no endpoint variables from the developer's shell."""
+    for prefix in ('INGEST_', 'POLICY_', 'CARTD_'):
+        for name in list(__import__('os').environ):
+            if name.startswith(prefix):
+                monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Capture every logger at DEBUG (secrets tests read caplog.text)."""
+    caplog.set_level(logging.DEBUG)
+    return caplog

@@ -1,0 +1,103 @@
+"""The shared HTTP core: URL settings, retries, deadlines, error mapping."""
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from pacifica._client.config import TransferConfig
+from pacifica._client.exceptions import (
+    ConfigurationError, HTTPStatusError, InvalidResponseError, PacificaError,
+    RequestTimeout, ServerConnectionError,
+)
+from pacifica._client.http import CommonBase, redact_auth, redact_url
+from tests.helpers.server import Raw, Reply
+
+FAST = TransferConfig(connect_timeout=1, read_timeout=1, backoff_factor=0.01, call_deadline=3)
+
+
+class Client(CommonBase):
+    def __init__(self, **kwargs):
+        self._configure(kwargs)
+        self._setup_requests_session()
+
+
+def test_server_url_prefers_kwargs_then_env_then_default(monkeypatch):
+    obj = CommonBase()
+    monkeypatch.setenv('INGEST_PORT', '9999')
+    monkeypatch.setenv('INGEST_ADDR', '')
+    obj._server_url([('port', 8066), ('addr', '127.0.0.1'), ('proto', 'http')], 'INGEST', {'proto': 'https'})
+    assert (obj._port, obj._addr, obj._proto) == ('9999', '127.0.0.1', 'https')
+
+
+def test_session_is_none_until_setup():
+    obj = CommonBase()
+    assert CommonBase.session is None and obj.session is None
+    obj._setup_requests_session()
+    assert isinstance(obj.session, requests.Session)
+    assert obj.session.get_adapter('http://x').max_retries.total == TransferConfig().retries
+
+
+def test_get_retries_503_then_succeeds(server):
+    replies = iter([Reply(503, 'busy'), Reply(503, 'busy', {'Retry-After': '0'}), Reply.json({'ok': 1})])
+    server.route('GET', '/x', lambda req: next(replies))
+    assert Client(config=FAST)._request_json('GET', server.url + '/x') == {'ok': 1}
+    assert server.count('GET', '/x') == 3
+
+
+def test_post_is_not_repeated_after_503(server):
+    server.route('POST', '/x', Reply(503, 'busy'))
+    with pytest.raises(HTTPStatusError) as info:
+        Client(config=FAST)._request_json('POST', server.url + '/x', data=b'1')
+    assert info.value.status_code == 503 and server.count('POST', '/x') == 1
+
+
+def test_trickling_body_hits_the_deadline(server):
+    def trickle(handler):
+        handler.wfile.write(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n')
+        for _ in range(100):
+            handler.wfile.write(b' ')
+            handler.wfile.flush()
+            time.sleep(0.2)
+    server.route('GET', '/slow', Raw(trickle))
+    config = TransferConfig(connect_timeout=1, read_timeout=1, call_deadline=1.5, retries=0)
+    start = time.monotonic()
+    with pytest.raises(RequestTimeout) as info:
+        Client(config=config)._request_json('GET', server.url + '/slow')
+    assert time.monotonic() - start < 3
+    assert isinstance(info.value, TimeoutError) and isinstance(info.value, requests.Timeout)
+
+
+def test_refused_connection_is_server_connection_error():
+    sock = __import__('socket').socket()
+    sock.bind(('127.0.0.1', 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    with pytest.raises(ServerConnectionError) as info:
+        Client(config=TransferConfig(retries=1, backoff_factor=0))._request('GET', 'http://127.0.0.1:{}/'.format(port))
+    assert isinstance(info.value, requests.ConnectionError) and isinstance(info.value, PacificaError)
+
+
+def test_invalid_json_is_invalid_response_error(server):
+    server.route('GET', '/x', b'<html>')
+    with pytest.raises(InvalidResponseError) as info:
+        Client(config=FAST)._request_json('GET', server.url + '/x')
+    assert isinstance(info.value, ValueError) and '<html>' in str(info.value)
+
+
+def test_auth_values_never_shown(server, debug_logs):
+    server.route('GET', '/x', Reply(500, 'nope'))
+    secret = 's3cr3t-pw'
+    client = Client(config=FAST.__class__(retries=0), auth={'auth': ('user', secret)})
+    with pytest.raises(HTTPStatusError) as info:
+        client._request('GET', 'http://user:{}@127.0.0.1:{}/x'.format(secret, server.port))
+    assert secret not in str(info.value) and secret not in debug_logs.text
+    assert secret not in repr(redact_auth(client._auth))
+    assert redact_url('http://u:p@h:1/a') == 'http://***@h:1/a'
+
+
+@pytest.mark.parametrize('bad', [0, -1, 'soon', (1, 2, 3), float('inf')])
+def test_bad_timeouts_are_configuration_errors(bad):
+    with pytest.raises(ConfigurationError):
+        Client(timeout=bad)
