@@ -33,7 +33,7 @@ def generate_namedtuple_encoder(cls: type, mangle: Callable[[Dict[str, Any]], No
             if not isinstance(o, cls):
                 raise MetadataEncodeError('cannot encode {} as {}: wrong type'.format(
                     type(o).__name__, cls.__name__))
-            fields = o._asdict()
+            fields = o._asdict()  # type: ignore[attr-defined]
             mangle(fields)
             return super().encode(fields)
 
