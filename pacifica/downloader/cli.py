@@ -81,13 +81,13 @@ class TransactionRecords(CommonBase):
         self.base_url = base_url or join_url(self._proto, self._addr, self._port)
 
     def transaction(self, transaction_id: int) -> Dict[str, Any]:
-        """Return the record the downloader takes, or raise RecordError when there is no such transaction."""
+        """Return the record the downloader takes; ConfigurationError when there is no such transaction."""
         url = '{}/status/transactions/by_id/{}'.format(self.base_url, int(transaction_id))
         try:
             record = self._request_json('GET', url)
         except HTTPStatusError as err:
             if err.status_code == 404:
-                raise RecordError('the policy server knows no transaction {}'.format(transaction_id)) from None
+                raise ConfigurationError('the policy server knows no transaction {}'.format(transaction_id)) from None
             raise
         if not isinstance(record, dict) or not isinstance(record.get('files'), dict):
             raise RecordError('the policy server sent no file list for transaction {}'.format(transaction_id))
