@@ -52,7 +52,7 @@ def test_no_upload_writes_the_bundle_with_no_server_at_all(workdir: Path, monkey
     out, err = capsys.readouterr()
     assert code == 0, err
     members = _members(workdir / 'bundle.tar')
-    assert list(members) == ['data/sample/sub/empty.dat', 'data/sample/sub/数据.bin', 'data/sample/résumé.txt',
+    assert list(members) == ['data/sample/résumé.txt', 'data/sample/sub/empty.dat', 'data/sample/sub/数据.bin',
                              'metadata.txt']
     for name, data in SAMPLE.items():
         assert members['data/' + name] == data
