@@ -29,6 +29,7 @@ import time
 from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, TextIO, Tuple
 
+from .config import DEFAULT_RETRIES, TransferConfig
 from .exceptions import (
     ArchiveError, BundleError, CartDownloadError, CartFailedError, CartRequestError, CartTimeoutError,
     ConfigurationError, DownloadError, IngestError, InvalidResponseError, MetadataError,
@@ -146,11 +147,26 @@ _SERVER_OPTIONS: Dict[str, Tuple[str, str]] = {
 
 
 def add_server_options(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
-    """Add the ``--*-url`` flags named in ``names`` (keys of the table above)."""
+    """Add the ``--*-url`` flags named in ``names`` (keys of the table above) and ``--retries``."""
     group = parser.add_argument_group('servers (flags win over environment variables)')
     for name in names:
         flag, help_text = _SERVER_OPTIONS[name]
         group.add_argument(flag, dest=name, metavar='URL', type=_http_url, help=help_text)
+    group.add_argument('--retries', type=_count, default=DEFAULT_RETRIES, metavar='N',
+                       help='further attempts of a request that is safe to repeat, after a failed connection '
+                            'or a busy server, with growing pauses (default: %(default)s)')
+
+
+def client_config(args: argparse.Namespace) -> TransferConfig:
+    """The TransferConfig every client object of a command shares."""
+    return TransferConfig(retries=args.retries)
+
+
+def _count(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError('{!r} is not a whole number >= 0'.format(text))
+    return int(text)
 
 
 def _http_url(text: str) -> str:

@@ -12,7 +12,7 @@ import os
 from typing import Any, Dict, List, Optional, Sequence
 
 from pacifica._client.cli import (
-    EXIT_OK, Console, add_server_options, human_bytes, new_parser, positive_seconds, run, show_url,
+    EXIT_OK, Console, add_server_options, client_config, human_bytes, new_parser, positive_seconds, run, show_url,
 )
 from pacifica._client.exceptions import ConfigurationError, HTTPStatusError, RecordError
 from pacifica._client.http import CommonBase, join_url
@@ -81,7 +81,12 @@ class TransactionRecords(CommonBase):
         self.base_url = base_url or join_url(self._proto, self._addr, self._port)
 
     def transaction(self, transaction_id: int) -> Dict[str, Any]:
-        """Return the record the downloader takes; ConfigurationError when there is no such transaction."""
+        """Return the record the downloader takes; ConfigurationError when there is no such transaction.
+
+        Policy answers an unknown id with status 200 and an error document
+        (``{"status": "404 Not Found", "message": ...}``), so the body is
+        checked, not only the status.
+        """
         url = '{}/status/transactions/by_id/{}'.format(self.base_url, int(transaction_id))
         try:
             record = self._request_json('GET', url)
@@ -89,9 +94,13 @@ class TransactionRecords(CommonBase):
             if err.status_code == 404:
                 raise ConfigurationError('the policy server knows no transaction {}'.format(transaction_id)) from None
             raise
-        if not isinstance(record, dict) or not isinstance(record.get('files'), dict):
-            raise RecordError('the policy server sent no file list for transaction {}'.format(transaction_id))
-        return record
+        if isinstance(record, dict) and isinstance(record.get('files'), dict):
+            return record
+        if isinstance(record, dict) and str(record.get('status', '')).startswith('404'):
+            raise ConfigurationError('the policy server knows no transaction {}: {}'.format(
+                transaction_id, record.get('message', '')))
+        raise RecordError('the policy server sent no file list for transaction {}: {!r}'.format(
+            transaction_id, record)[:500])
 
 
 def _read_cloudevent(path: str) -> Dict[str, Any]:
@@ -110,19 +119,20 @@ def _read_cloudevent(path: str) -> Dict[str, Any]:
 def _download(args: argparse.Namespace, console: Console) -> int:
     event = _read_cloudevent(args.cloudevent) if args.cloudevent else None
     os.makedirs(args.destination, exist_ok=True)
-    downloader = Downloader(**({'cart_api_url': args.cart_url} if args.cart_url else {}))
+    config = client_config(args)
+    downloader = Downloader(config=config, **({'cart_api_url': args.cart_url} if args.cart_url else {}))
+    if event is None:
+        records = TransactionRecords(args.policy_url, config=config)
+        console.note('reading transaction {} from {}'.format(args.transaction_id, show_url(records.base_url)))
+        record = records.transaction(args.transaction_id)
+    console.note('waiting up to {:g} s for the cart'.format(args.timeout))
     progress = console.progress('download')
     completed = False
     try:
         if event is None:
-            records = TransactionRecords(args.policy_url)
-            console.note('reading transaction {} from {}'.format(args.transaction_id, show_url(records.base_url)))
-            record = records.transaction(args.transaction_id)
-            console.note('waiting up to {:g} s for the cart'.format(args.timeout))
             paths = downloader.transactioninfo(args.destination, record, callback=progress.update,
                                                timeout=args.timeout)
         else:
-            console.note('waiting up to {:g} s for the cart'.format(args.timeout))
             paths = downloader.cloudevent(args.destination, event, callback=progress.update, timeout=args.timeout)
         completed = True
     finally:

@@ -14,7 +14,8 @@ import re
 from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Optional, Sequence
 
 from pacifica._client.cli import (
-    EXIT_OK, Console, Progress, add_server_options, human_bytes, new_parser, positive_seconds, run, show_url,
+    EXIT_OK, Console, Progress, add_server_options, client_config, human_bytes, new_parser, positive_seconds, run,
+    show_url,
 )
 from pacifica._client.exceptions import BundleError, ConfigurationError, InvalidMetadataError
 
@@ -325,7 +326,8 @@ def _upload(args: argparse.Namespace, console: Console) -> int:
     metadata = build_metadata(args.meta_file, args.meta)
     policy: Optional[PolicyQuery] = None
     if args.user is not None or not args.no_upload:
-        policy = PolicyQuery(args.user if args.user is not None else -1, **_policy_kwargs(args))
+        policy = PolicyQuery(args.user if args.user is not None else -1, config=client_config(args),
+                             **_policy_kwargs(args))
     if args.user is not None and policy is not None and not _has_value(metadata, SUBMITTER_TABLE):
         set_value(metadata, MetaObj(destinationTable=SUBMITTER_TABLE, value=policy.get_user()))
     check_complete(metadata)
@@ -349,7 +351,7 @@ def _upload(args: argparse.Namespace, console: Console) -> int:
                 pass
             job_id = None
         else:
-            uploader = Uploader(**_ingest_kwargs(args))
+            uploader = Uploader(config=client_config(args), **_ingest_kwargs(args))
             job_id = uploader.upload_bundle(tee)
         if tee.sent != total:
             raise BundleError('the bundle was {} bytes, not the {} announced'.format(tee.sent, total))

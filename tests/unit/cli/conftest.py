@@ -106,8 +106,13 @@ class FakeCart:
         server.route('GET', '/status/transactions/by_id/67', lambda req: self.transinfo)
         server.route('POST', '*', Reply(201, b'{"message": "Pulling files"}', {'Content-Type': 'application/json'}))
         server.route('HEAD', '*', Reply(204, b'', {'X-Pacifica-Status': 'ready', 'X-Pacifica-Message': ''}))
-        server.route('GET', '*', lambda req: Reply(200, iter([tar_bytes(self.served, req.query.get('filename',
-                                                                                                      'data'))])))
+        server.route('GET', '*', self._get)
+
+    def _get(self, req: Request) -> Any:
+        if req.path.startswith('/status/'):  # policy answers unknown ids with 200 and an error document
+            return {'status': '404 Not Found', 'message': 'No Transaction with an ID of {} was found'.format(
+                req.path.rsplit('/', 1)[1])}
+        return Reply(200, iter([tar_bytes(self.served, req.query.get('filename', 'data'))]))
 
     @staticmethod
     def file_record(path: str, data: bytes) -> Dict[str, Any]:

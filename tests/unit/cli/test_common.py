@@ -243,3 +243,11 @@ def test_console_picks_lines_off_a_terminal_and_off_when_quiet() -> None:
     assert console.progress_mode == 'off'
     console.note('hidden')
     assert err.getvalue() == ''
+
+
+def test_retries_option_feeds_the_shared_config(capsys: pytest.CaptureFixture) -> None:
+    args = _demo_parser().parse_args(['--count', '1', '--retries', '0'])
+    assert cli.client_config(args).retries == 0
+    assert cli.client_config(_demo_parser().parse_args(['--count', '1'])).retries == 5
+    assert cli.run(_demo_parser(), lambda a, c: 0, ['--count', '1', '--retries', '-1']) == cli.EXIT_USAGE
+    assert "'-1' is not a whole number" in capsys.readouterr().err

@@ -65,7 +65,7 @@ def test_a_failed_cart_is_a_server_error(tmp_path: Path, cart: FakeCart, capsys:
 def test_unreachable_servers_exit_3_without_credentials(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     url = 'http://carol:pa55word@127.0.0.1:{}'.format(closed_port())
     assert cli.main(['--transaction-id', '5', '--destination', str(tmp_path), '--policy-url', url,
-                     '--cart-url', url]) == 3
+                     '--cart-url', url, '--retries', '0']) == 3
     out, err = capsys.readouterr()
     assert 'pa55word' not in out + err and 'carol' not in out + err
 

@@ -242,7 +242,7 @@ def test_a_failed_upload_leaves_no_saved_bundle(workdir: Path, services: FakeIng
 
 def test_unreachable_servers_exit_3_and_never_show_credentials(workdir: Path, capsys: pytest.CaptureFixture) -> None:
     url = 'http://bob:hunter2@127.0.0.1:{}'.format(closed_port())
-    assert cli.main(['--ingest-url', url, '--policy-url', url, *GOOD_META, 'sample']) == 3
+    assert cli.main(['--ingest-url', url, '--policy-url', url, '--retries', '0', *GOOD_META, 'sample']) == 3
     out, err = capsys.readouterr()
     assert 'hunter2' not in out + err and 'bob' not in out + err
     assert 'pacifica-upload: error:' in err
