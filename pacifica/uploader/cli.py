@@ -302,6 +302,14 @@ class _SaveFile:
             os.remove(self.path + '.part')
 
 
+def _percent_text(value: Any) -> str:
+    """Ingest reports ``"100.00000"``; show ``100``."""
+    try:
+        return '{:g}'.format(float(value))
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def _policy_kwargs(args: argparse.Namespace) -> Dict[str, str]:
     if not args.policy_url:
         return {}
@@ -332,7 +340,8 @@ def _upload(args: argparse.Namespace, console: Console) -> int:
         set_value(metadata, MetaObj(destinationTable=SUBMITTER_TABLE, value=policy.get_user()))
     check_complete(metadata)
     if policy is not None and not args.no_upload:
-        console.note('checking the metadata with the policy server at {}'.format(show_url(args.policy_url)))
+        console.note('checking the metadata with the policy server{}'.format(
+            ' at ' + show_url(args.policy_url) if args.policy_url else ''))
         policy.validate_metadata(metadata)
 
     bundler = Bundler(metadata, file_data, hashfunc=args.hashfunc)
@@ -367,5 +376,6 @@ def _upload(args: argparse.Namespace, console: Console) -> int:
     if args.wait:
         console.note('waiting up to {:g} s for ingest job {}'.format(args.timeout, job_id))
         state = uploader.wait(job_id, timeout=args.timeout)
-        console.result('state: {} ({} {}%)'.format(state.get('state'), state.get('task'), state.get('task_percent')))
+        console.result('state: {} ({}, {}%)'.format(state.get('state'), state.get('task'),
+                                                    _percent_text(state.get('task_percent'))))
     return EXIT_OK

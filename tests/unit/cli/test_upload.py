@@ -192,7 +192,7 @@ def test_upload_validates_streams_and_waits(workdir: Path, services: FakeIngestP
     assert int(upload.headers['Content-Length']) == len(sent)
     assert (workdir / 'copy.tar').read_bytes() == sent  # --save keeps exactly what was sent
     assert 'job_id: 1234' in out
-    assert 'state: OK (ingest metadata 100.0%)' in out
+    assert 'state: OK (ingest metadata, 100%)' in out
     assert services.server.count('GET', '/get_state') >= 1
     assert 'upload: ' in err  # progress lines on a non-terminal
 
@@ -216,9 +216,10 @@ def test_an_unknown_network_id_fails_clearly(workdir: Path, services: FakeIngest
 
 def test_policy_rejection_stops_before_any_upload(workdir: Path, services: FakeIngestPolicy,
                                                   capsys: pytest.CaptureFixture) -> None:
-    services.validation = Reply(412, 'Precondition Failed: Invalid values for project')
+    services.validation = Reply.json({'status': '412 Precondition Failed', 'traceback': '', 'version': '18.1',
+                                      'message': 'Precondition Failed: Invalid values for project'}, status=412)
     assert cli.main([*services.flags(), *GOOD_META, 'sample']) == 4
-    assert 'project' in capsys.readouterr().err
+    assert 'Invalid values for project' in capsys.readouterr().err
     assert services.bodies('/upload') == []
 
 
