@@ -277,3 +277,15 @@ def test_python_dash_m_runs_the_command(workdir: Path) -> None:
     assert sorted(_members(workdir / 'b.tar')) == sorted(['data/' + name for name in SAMPLE] + ['metadata.txt'])
     usage = run_module('pacifica.uploader', ['--no-upload'], str(workdir))
     assert usage.returncode == 2 and usage.stderr.startswith('usage: pacifica-upload')
+
+
+def test_an_unwritable_save_file_is_a_usage_error(workdir: Path, capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(['--no-upload', '--save', 'no/such/dir/b.tar', *GOOD_META, 'sample']) == 2
+    assert 'cannot write --save no/such/dir/b.tar' in capsys.readouterr().err
+
+
+def test_quiet_prints_only_the_result(workdir: Path, capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(['-q', '--no-upload', '--save', 'b.tar', *GOOD_META, 'sample']) == 0
+    out, err = capsys.readouterr()
+    assert err == ''
+    assert out.splitlines()[-1] == 'saved: b.tar'
