@@ -451,7 +451,7 @@ class CommonBase:
             except (requests.RequestException, OSError, _DeadlineExpired) as err:
                 raise map_transport_error(err, method, url, state, limit) from None
             if state is not None and state.expired:
-                raise RequestTimeout('{} did not complete within its deadline of {:g} s'.format(what, limit))
+                raise RequestTimeout('{} did not complete within its deadline of {:g} s'.format(what, limit or 0))
         LOGGER.debug('%s -> %s', what, resp.status_code)
         if resp.status_code not in accept:
             raise status_error(resp, what)
