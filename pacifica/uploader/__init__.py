@@ -17,7 +17,7 @@ from pacifica._client.version import __version__
 
 from .uploader import Uploader
 
-__all__ = ['Uploader', 'bundler', 'TransferConfig', '__version__', *_exception_names]  # noqa: F405 - bundler is lazy
+__all__ = ['Uploader', 'bundler', 'TransferConfig', '__version__', *_exception_names]
 
 
 def __getattr__(name: str) -> ModuleType:

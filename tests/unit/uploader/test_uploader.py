@@ -422,3 +422,40 @@ def test_auth_is_sent_and_never_shown(server, debug_logs):
     assert 'Upload URL' in debug_logs.text
     for text in [debug_logs.text] + [str(error) for error in errors] + [repr(error) for error in errors]:
         assert 'very-secret' not in text
+
+
+# -- with the real Bundler ----------------------------------------------------------------------
+def test_upload_bundle_with_the_real_bundler(server, tmp_path):
+    """The POSTed body is exactly what Bundler.stream() writes: a tar ingest can open and check."""
+    import tarfile
+
+    from pacifica.uploader import bundler as bundler_package
+    from pacifica.uploader.metadata import MetaData, MetaObj, metadata_decode
+
+    ingest = IngestRecorder(server)
+    contents = {'data/a.txt': b'alpha\n' * 1000, 'data/sub/dir/ü.bin': os.urandom(70000), 'data/empty': b''}
+    for name, data in contents.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    def new_bundler():
+        md_obj = MetaData([MetaObj(destinationTable='Transactions.instrument', value=54)])
+        file_data = [{'name': name, 'size': len(data), 'mtime': 1545127200, 'fileobj': open(tmp_path / name, 'rb')}
+                     for name, data in contents.items()]
+        return bundler_package.Bundler(md_obj, file_data), md_obj
+
+    bundler, md_obj = new_bundler()
+    assert make_uploader(server).upload_bundle(bundler) == 1234
+    body = ingest.bodies[0]
+    assert ingest.headers[0]['Content-Length'] == str(len(body))
+    reference, _ = new_bundler()
+    expected = io.BytesIO()
+    reference.stream(expected)
+    assert body == expected.getvalue()
+    with tarfile.open(fileobj=io.BytesIO(body)) as archive:
+        assert archive.getnames() == list(contents) + ['metadata.txt']
+        for name, data in contents.items():
+            assert archive.extractfile(name).read() == data
+        sent_metadata = metadata_decode(archive.extractfile('metadata.txt').read())
+    assert sent_metadata == md_obj and [item.name for item in md_obj[1:]] == ['a.txt', 'ü.bin', 'empty']
