@@ -427,6 +427,7 @@ def test_auth_is_sent_and_never_shown(server, debug_logs):
 # -- with the real Bundler ----------------------------------------------------------------------
 def test_upload_bundle_with_the_real_bundler(server, tmp_path):
     """The POSTed body is exactly what Bundler.stream() writes: a tar ingest can open and check."""
+    import contextlib
     import tarfile
 
     from pacifica.uploader import bundler as bundler_package
@@ -439,19 +440,22 @@ def test_upload_bundle_with_the_real_bundler(server, tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
 
+    files = contextlib.ExitStack()
+
     def new_bundler():
         md_obj = MetaData([MetaObj(destinationTable='Transactions.instrument', value=54)])
-        file_data = [{'name': name, 'size': len(data), 'mtime': 1545127200, 'fileobj': open(tmp_path / name, 'rb')}
-                     for name, data in contents.items()]
+        file_data = [{'name': name, 'size': len(data), 'mtime': 1545127200,
+                      'fileobj': files.enter_context(open(tmp_path / name, 'rb'))} for name, data in contents.items()]
         return bundler_package.Bundler(md_obj, file_data), md_obj
 
-    bundler, md_obj = new_bundler()
-    assert make_uploader(server).upload_bundle(bundler) == 1234
-    body = ingest.bodies[0]
-    assert ingest.headers[0]['Content-Length'] == str(len(body))
-    reference, _ = new_bundler()
-    expected = io.BytesIO()
-    reference.stream(expected)
+    with files:
+        bundler, md_obj = new_bundler()
+        assert make_uploader(server).upload_bundle(bundler) == 1234
+        body = ingest.bodies[0]
+        assert ingest.headers[0]['Content-Length'] == str(len(body))
+        reference, _ = new_bundler()
+        expected = io.BytesIO()
+        reference.stream(expected)
     assert body == expected.getvalue()
     with tarfile.open(fileobj=io.BytesIO(body)) as archive:
         assert archive.getnames() == list(contents) + ['metadata.txt']
