@@ -145,11 +145,11 @@ class MetaData(list):
         list.extend(self, iterable)
         self._index_added(start)
 
-    def __iadd__(self, iterable: Iterable[Any]) -> 'MetaData':  # type: ignore[override,misc]
+    def __iadd__(self, iterable: Iterable[Any]) -> 'MetaData':  # type: ignore[misc]
         self.extend(iterable)
         return self
 
-    def __imul__(self, count: SupportsIndex) -> 'MetaData':  # type: ignore[override]
+    def __imul__(self, count: SupportsIndex) -> 'MetaData':
         list.__imul__(self, count)
         self._index_moved()
         return self
@@ -377,7 +377,7 @@ class MetaDataEncoder(json.JSONEncoder):
 class MetaDataDecoder(json.JSONDecoder):
     """``json.loads(text, cls=MetaDataDecoder)``: the same MetaData as :func:`metadata_decode`."""
 
-    def decode(self, s: str, *args: Any, **kwargs: Any) -> MetaData:  # type: ignore[override]
+    def decode(self, s: str, *args: Any, **kwargs: Any) -> MetaData:
         """Return :func:`metadata_decode` of ``s``."""
         return metadata_decode(s)
 
