@@ -9,7 +9,6 @@ import pytest
 from pacifica._client.exceptions import CartFailedError, IngestJobFailedError, PacificaError
 from pacifica.downloader import Downloader
 from pacifica.uploader import Uploader
-from pacifica.uploader.bundler import Bundler
 
 from .conftest import Stack, close_file_data, file_data_for, transaction_metadata, upload_directory
 
@@ -28,6 +27,7 @@ def test_metadata_policy_rejects_fails_the_job_and_wait_raises(stack: Stack, upl
 
 
 def test_bytes_that_do_not_match_their_hash_fail_the_job(stack: Stack, upload_tree: Path) -> None:
+    from pacifica.uploader.bundler import Bundler
     (upload_tree / 'marker.txt').write_bytes(b'original bytes here')
     entries = file_data_for(upload_tree)
     bundle = io.BytesIO()
