@@ -44,6 +44,10 @@ SELECTION = ['--logon', UPLOADER_NETWORK_ID, '--project', 'stk1001', '--instrume
 
 @pytest.fixture(scope='session')
 def cli_venv() -> Path:
+    """The CLI on this project; PACIFICA_IT_CLI_VENV names another venv to run the same tests against
+    (for example one with the upstream pacifica-uploader and pacifica-downloader, to compare)."""
+    if os.environ.get('PACIFICA_IT_CLI_VENV'):
+        return Path(os.environ['PACIFICA_IT_CLI_VENV'])
     venv = venvs.cached_venv('cli-venv', [
         ['requests', 'urllib3', 'jsonschema', 'pager', 'pacifica-namespace'],
         ['--no-deps', 'pacifica-cli==0.5.2'],
