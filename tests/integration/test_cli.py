@@ -24,7 +24,8 @@ pytestmark = pytest.mark.integration
 
 CLI_TIMEOUT = 180
 
-#: The CLI's upload metadata configuration: everything is looked up through policy.
+#: The CLI's upload metadata configuration: everything is looked up through policy (the CLI expects
+#: query results on every item, so there is no fixed key/value item here).
 UPLOADER_CONFIG = [
     {'destinationTable': 'Transactions.submitter', 'metaID': 'logon', 'displayTitle': 'Logged on as',
      'displayType': 'logged_on', 'sourceTable': 'users', 'queryDependency': {'_id': 'logon'},
@@ -36,8 +37,6 @@ UPLOADER_CONFIG = [
     {'destinationTable': 'Transactions.instrument', 'metaID': 'instrument', 'displayTitle': 'Instrument',
      'displayType': 'select', 'sourceTable': 'instruments', 'queryDependency': {'project_id': 'project'},
      'queryFields': ['_id', 'name_short'], 'valueField': '_id', 'displayFormat': '{_id} {name_short}', 'value': ''},
-    {'destinationTable': 'TransactionKeyValue', 'metaID': 'tag', 'key': 'Origine', 'displayType': 'enter',
-     'displayTitle': 'Origine', 'value': 'pacifica-cli über pacifica-transfer'},
 ]
 SELECTION = ['--logon', UPLOADER_NETWORK_ID, '--project', 'stk1001', '--instrument', '3101']
 
