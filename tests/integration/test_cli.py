@@ -61,6 +61,7 @@ class Cli:
     def __init__(self, venv: Path, home: Path, stack: Stack) -> None:
         self.venv = venv
         self.home = home
+        self.workdir = home.parent
         self.env = {key: value for key, value in os.environ.items()
                     if not key.startswith(('INGEST_', 'POLICY_', 'CARTD_', 'UPLOAD', 'DOWNLOAD'))}
         self.env.update({
@@ -79,7 +80,8 @@ class Cli:
         return proc
 
     def upload(self, *args: str) -> subprocess.CompletedProcess:
-        return self.run('upload', *SELECTION, *args)
+        """Upload as users do: from the directory that holds the data, naming it relatively."""
+        return self.run('upload', *SELECTION, *args, cwd=self.workdir)
 
 
 @pytest.fixture
@@ -118,20 +120,20 @@ def test_configure_writes_the_endpoints(cli: Cli, stack: Stack) -> None:
 
 
 def test_upload_one_file(cli: Cli, stack: Stack, upload_tree: Path) -> None:
-    proc = cli.upload(str(upload_tree / 'résumé.txt'))
+    proc = cli.upload('upload-tree/résumé.txt')
     assert final_status(proc.stdout)['state'] == 'OK'
     check_uploaded(stack, job_id_of(proc.stdout), {'résumé.txt': TREE_FILES['résumé.txt']})
 
 
 def test_upload_a_directory(cli: Cli, stack: Stack, upload_tree: Path) -> None:
-    proc = cli.upload(str(upload_tree))
+    proc = cli.upload('upload-tree')
     assert final_status(proc.stdout)['state'] == 'OK'
     check_uploaded(stack, job_id_of(proc.stdout), TREE_FILES)
 
 
 def test_local_save_then_local_retry(cli: Cli, stack: Stack, upload_tree: Path, tmp_path: Path) -> None:
     saved = tmp_path / 'bundle.tar'
-    first = cli.upload('--local-save', str(saved), str(upload_tree))
+    first = cli.upload('--local-save', str(saved), 'upload-tree')
     assert saved.stat().st_size > 0
     check_uploaded(stack, job_id_of(first.stdout), TREE_FILES)
     again = cli.upload('--local-retry', str(saved))
@@ -141,7 +143,7 @@ def test_local_save_then_local_retry(cli: Cli, stack: Stack, upload_tree: Path, 
 
 
 def test_tar_in_tar(cli: Cli, stack: Stack, upload_tree: Path) -> None:
-    proc = cli.upload('--tar-in-tar', str(upload_tree))
+    proc = cli.upload('--tar-in-tar', 'upload-tree')
     assert final_status(proc.stdout)['state'] == 'OK'
     transaction = wait_for_transaction(stack, job_id_of(proc.stdout))
     assert len(transaction['files']) == 1  # the inner tar is the one file of the transaction
@@ -150,7 +152,7 @@ def test_tar_in_tar(cli: Cli, stack: Stack, upload_tree: Path) -> None:
 
 
 def test_nowait_returns_before_the_job_ends(cli: Cli, stack: Stack, upload_tree: Path) -> None:
-    proc = cli.upload('--nowait', str(upload_tree))
+    proc = cli.upload('--nowait', 'upload-tree')
     job_id = job_id_of(proc.stdout)
     assert 'Not Waiting Job ID' in proc.stdout
     assert Uploader().wait(job_id, timeout=90, interval=0.2)['state'] == 'OK'
@@ -158,13 +160,13 @@ def test_nowait_returns_before_the_job_ends(cli: Cli, stack: Stack, upload_tree:
 
 
 def test_dry_run_uploads_nothing(cli: Cli, upload_tree: Path) -> None:
-    proc = cli.upload('--dry-run', str(upload_tree))
+    proc = cli.upload('--dry-run', 'upload-tree')
     assert 'Waiting job' not in proc.stdout and 'Job ID' not in proc.stdout
     assert 'Setting project to stk1001' in proc.stdout
 
 
 def uploaded_transaction(cli: Cli, stack: Stack, upload_tree: Path) -> Dict[str, Any]:
-    proc = cli.upload(str(upload_tree))
+    proc = cli.upload('upload-tree')
     return check_uploaded(stack, job_id_of(proc.stdout), TREE_FILES)
 
 
