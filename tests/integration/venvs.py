@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import List, Sequence
 
 REPO = Path(__file__).resolve().parents[2]
-CACHE = REPO / '.stack'
+CACHE = REPO / '.stack' / 'venvs'  # kept by `scripts/pacifica-stack reset`
 STACK_PINS = REPO / 'scripts' / 'stack'
 
 
@@ -42,6 +42,7 @@ def project_digest() -> str:
 
 def cached_venv(name: str, steps: Sequence[Sequence[str]], extra_key: str = '') -> Path:
     """A venv under .stack/ built by running each pip argument list in `steps` in order, once."""
+    CACHE.mkdir(parents=True, exist_ok=True)
     venv = CACHE / name
     stamp = venv / '.steps-sha256'
     key = hashlib.sha256(repr((list(map(list, steps)), extra_key, sys.version)).encode()).hexdigest()
