@@ -20,7 +20,8 @@ from pacifica.uploader import Uploader
 from . import venvs
 from .conftest import TREE_FILES, UPLOADER_NETWORK_ID, Stack, files_by_path, sha1, tree_on_disk, wait_for_transaction
 
-pytestmark = pytest.mark.integration
+# Building the cached venv the first time (pip from the registry) counts against the test timeout.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 CLI_TIMEOUT = 180
 

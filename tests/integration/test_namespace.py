@@ -10,7 +10,8 @@ import pytest
 
 from . import venvs
 
-pytestmark = pytest.mark.integration
+# Building the cached venv the first time (pip from the registry) counts against the test timeout.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 IMPORTS = '''
 import pacifica.uploader, pacifica.downloader
