@@ -112,9 +112,9 @@ def fast_header(name: str, size: int, mtime: Number) -> bytes:
                      _FILE.pack(encoded, size, round(mtime))))
 
 
-def header(name: str, size: int, mtime: Number) -> Optional[bytes]:
-    """The fast header when the member qualifies, else None (for tests and the self check)."""
-    if fast_header_length(name, size, mtime, True):
+def packed_header(name: str, size: int, mtime: Number, plain: bool) -> Optional[bytes]:
+    """The packed header when the member qualifies (see :func:`fast_header_length`), else None."""
+    if fast_header_length(name, size, mtime, plain):
         return fast_header(name, size, mtime)
     return None
 
