@@ -18,6 +18,7 @@ import datetime
 import hashlib
 import io
 import logging
+import math
 import mimetypes
 import os
 import tarfile
@@ -29,6 +30,7 @@ from pacifica._client.exceptions import (ConfigurationError, FileChangedError, I
                                          UnsupportedHashError)
 
 from ..metadata import FileObj, MetaData, metadata_encode
+from .pipeline import ASYNC_HASH_MIN, AsyncHasher, BufferRing
 from .filedata import CORE_KEYS, METADATA_MEMBER, check_file_data
 from .tarformat import (BLOCK_SIZE, end_of_archive_length, fast_header_length, packed_header, padding_length,
                         tobuf_header)
@@ -45,6 +47,7 @@ _OPEN_FLAGS = os.O_RDONLY | getattr(os, 'O_BINARY', 0) | getattr(os, 'O_CLOEXEC'
 _NULS = bytes(BLOCK_SIZE)
 _EPOCH = datetime.datetime(1970, 1, 1)
 _DEFAULT_MIMETYPE = 'application/octet-stream'
+_ALMOST_ONE = math.nextafter(1.0, 0.0)
 #: Bound on the per-bundler caches of ISO times and subdirectories.
 _CACHE_LIMIT = 65536
 
@@ -96,12 +99,16 @@ class HashFileObj:
 
 
 class _Output:
-    """The output buffer being filled: ``view[:pos]`` is ready, ``flushed`` bytes went out before."""
+    """The output buffer being filled: ``view[:pos]`` is ready, ``flushed`` bytes went out before.
 
-    __slots__ = ('view', 'pos', 'flushed', 'acquire')
+    ``hasher``, when set, takes the hashing of large reads (see :mod:`.pipeline`).
+    """
 
-    def __init__(self, acquire: Callable[[], memoryview]) -> None:
+    __slots__ = ('view', 'pos', 'flushed', 'acquire', 'hasher')
+
+    def __init__(self, acquire: Callable[[], memoryview], hasher: Optional[AsyncHasher] = None) -> None:
         self.acquire = acquire
+        self.hasher = hasher
         self.view = acquire()
         self.pos = 0
         self.flushed = 0
@@ -192,7 +199,9 @@ class Bundler:
             return 1.0
         if not self._total_size:
             return 0.0
-        return min(1.0, self._done_size / self._total_size)
+        # 1.0 is reported once, when the bundle is complete; until then (metadata.txt
+        # still to come) a fully read data set reports the float just below it.
+        return min(_ALMOST_ONE, self._done_size / self._total_size)
 
     def _setup_notify_thread(self, callback: ProgressCallback, sleeptime: float = 5) -> threading.Thread:
         """Start the thread that reports progress to ``callback`` every ``sleeptime`` seconds.
@@ -346,6 +355,8 @@ class Bundler:
                        hashval: Any, name: str) -> Iterator[memoryview]:
         """Read exactly ``size`` bytes straight into the output buffer, then make sure EOF follows."""
         remaining = size
+        # All of a file's pieces go the same way, so that they are hashed in order.
+        hasher = out.hasher if size >= ASYNC_HASH_MIN else None
         while remaining:
             if out.pos == len(out.view):
                 yield out.full_chunk()
@@ -355,7 +366,10 @@ class Bundler:
             if not count:
                 raise FileChangedError('{!r} ended after {} of its {} bytes: it shrank while it was bundled'.format(
                     name, size - remaining, size))
-            hashval.update(target if count == len(target) else target[:count])
+            if hasher is not None:
+                hasher.submit(hashval, target[:count])
+            else:
+                hashval.update(target if count == len(target) else target[:count])
             out.pos += count
             remaining -= count
             self._done_size += count
@@ -439,13 +453,17 @@ class Bundler:
             os.close(fd)
         return data
 
-    def _tar_chunks(self, acquire: Callable[[], memoryview]) -> Iterator[memoryview]:
+    def _tar_chunks(self, acquire: Callable[[], memoryview],
+                    hasher: Optional[AsyncHasher] = None) -> Iterator[memoryview]:
         """The tar stream as full buffers from ``acquire``, then the partly filled last one.
 
         The loop is flat on purpose: with 100,000 small files every call per file counts.
+        Files whose hashing went to ``hasher`` get their FileObj once it caught up.
         """
-        out = _Output(acquire)
+        out = _Output(acquire, hasher)
         infos: List[Any] = []
+        # (position in infos, file_data, hash object, its last job) of files still being hashed
+        hashing: List[Tuple[int, dict, Any, int]] = []
         new_hash = self._hash_prototype.copy
         digest = self._digest
         build_file_info = self._build_file_info
@@ -473,10 +491,21 @@ class Bundler:
                     yield from _put(out, data)
                     yield from _put(out, _NULS[:pad])
             else:
+                jobs_before = hasher.submitted if hasher is not None else 0
                 yield from _put(out, header)
                 yield from self._copy_member_data(out, file_data, hashval)
                 yield from _put(out, _NULS[:pad])
+                if hasher is not None and hasher.submitted > jobs_before:
+                    hashing.append((len(infos), file_data, hashval, hasher.submitted))
+                    infos.append(None)
+                    continue
             infos.append(build_file_info(file_data, digest(hashval)))
+            while hashing and hashing[0][3] <= hasher.finished:  # type: ignore[union-attr]
+                position, hashed_data, hashed, _ = hashing.pop(0)
+                infos[position] = build_file_info(hashed_data, digest(hashed))
+        for position, hashed_data, hashed, last_job in hashing:
+            hasher.wait(last_job)  # type: ignore[union-attr]
+            infos[position] = build_file_info(hashed_data, digest(hashed))
         metadata = self._finish_metadata(infos)
         yield from _put(out, self._metadata_header(len(metadata)))
         yield from _put(out, metadata)
@@ -508,11 +537,12 @@ class Bundler:
         self._complete = False
         if callable(callback):
             notify_thread = self._setup_notify_thread(callback, sleeptime)
-        buffer = memoryview(bytearray(self._chunk_size))
+        hasher = AsyncHasher()
         try:
-            yield from self._tar_chunks(lambda: buffer)
+            yield from self._tar_chunks(BufferRing(self._chunk_size, hasher).acquire, hasher)
             self._complete = True
         finally:
+            hasher.close()
             self._notify_stop.set()
             if notify_thread is not None:
                 notify_thread.join()

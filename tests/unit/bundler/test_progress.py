@@ -37,7 +37,7 @@ def test_callback_reports_fractions_from_another_thread_and_ends_with_one(md):
 
     bundler = Bundler(md, [{'name': 'data/slow', 'size': 30000, 'mtime': MTIME, 'fileobj': SlowSource(30000)}])
     bundler.stream(io.BytesIO(), callback=callback, sleeptime=0.02)
-    assert seen[-1] == 1.0 and seen.count(1.0) == 1
+    assert seen[-1] == 1.0 and seen.count(1.0) == 1, "1.0 only once the bundle is complete"
     assert len(seen) >= 3, 'intermediate reports while the data flows'
     assert all(isinstance(value, float) and 0.0 <= value <= 1.0 for value in seen)
     assert seen == sorted(seen)
