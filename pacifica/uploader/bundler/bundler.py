@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from pacifica._client.config import TransferConfig
 from pacifica._client.exceptions import (ConfigurationError, FileChangedError, InvalidMetadataError,
-                                         UnsupportedHashError)
+                                         MetadataEncodeError, UnsupportedHashError)
 
 from ..metadata import FileObj, MetaData, metadata_encode
 from .pipeline import ASYNC_HASH_MIN, AsyncHasher, BufferRing
@@ -48,6 +48,8 @@ _NULS = bytes(BLOCK_SIZE)
 _EPOCH = datetime.datetime(1970, 1, 1)
 _DEFAULT_MIMETYPE = 'application/octet-stream'
 _ALMOST_ONE = math.nextafter(1.0, 0.0)
+#: Items of metadata.txt encoded at a time.
+_METADATA_SLICE = 2048
 #: Bound on the per-bundler caches of ISO times and subdirectories.
 _CACHE_LIMIT = 65536
 
@@ -96,6 +98,30 @@ class HashFileObj:
     def close(self) -> None:
         """Close the wrapped file (for the files :meth:`Bundler._tarinfo_from_file_data` opened)."""
         self.filedesc.close()
+
+
+def _encoded_pieces(items: List[Any]) -> List[bytes]:
+    """``metadata_encode(MetaData(items))`` in UTF-8, encoded a slice of items at a time.
+
+    The text is "[" + the items' JSON objects joined by ", " + "]" (default
+    separators), so slices encode apart and join to the same bytes; the whole
+    text and the encoder's intermediate objects for 100,000 files are never in
+    memory at once (peak RSS). Errors are raised by encoding the whole list,
+    so that their item positions are right.
+    """
+    pieces = []
+    try:
+        for start in range(0, max(len(items), 1), _METADATA_SLICE):
+            text = metadata_encode(MetaData(items[start:start + _METADATA_SLICE]))
+            if start:
+                text = ', ' + text[1:]
+            if start + _METADATA_SLICE < len(items):
+                text = text[:-1]
+            pieces.append(text.encode('utf-8'))
+    except MetadataEncodeError:
+        metadata_encode(MetaData(items))
+        raise
+    return pieces
 
 
 class _Output:
@@ -316,13 +342,13 @@ class Bundler:
         tail = list(self.md_obj)[-count:]
         return count if all(tail[index] is mine for index, mine in enumerate(self._appended)) else 0
 
-    def _metadata_text(self, file_infos: List[Any]) -> bytes:
-        """metadata.txt for a stream: md_obj, without an earlier stream's FileObjs, plus ``file_infos``."""
+    def _metadata_text(self, file_infos: List[Any]) -> List[bytes]:
+        """metadata.txt for a stream, in pieces: md_obj without an earlier stream's FileObjs, plus ``file_infos``."""
         items = list(self.md_obj)
         previous = self._previous_files()
         if previous:
             del items[-previous:]
-        return metadata_encode(MetaData(items + file_infos)).encode('utf-8')
+        return _encoded_pieces(items + file_infos)
 
     def _record_files(self, file_infos: List[Any]) -> None:
         """Append this stream's FileObjs to md_obj, replacing those of an earlier stream()."""
@@ -341,7 +367,7 @@ class Bundler:
             size = file_data['size']
             total += self._member_header_length(file_data) + size + padding_length(size)
             infos.append(self._build_file_info(file_data, placeholder))
-        metadata_size = len(self._metadata_text(infos))
+        metadata_size = sum(map(len, self._metadata_text(infos)))
         total += len(self._metadata_header(metadata_size)) + metadata_size + padding_length(metadata_size)
         return total + end_of_archive_length(total)
 
@@ -507,18 +533,20 @@ class Bundler:
             hasher.wait(last_job)  # type: ignore[union-attr]
             infos[position] = build_file_info(hashed_data, digest(hashed))
         metadata = self._finish_metadata(infos)
-        yield from _put(out, self._metadata_header(len(metadata)))
-        yield from _put(out, metadata)
-        yield from _put(out, _NULS[:padding_length(len(metadata))])
+        metadata_size = sum(map(len, metadata))
+        yield from _put(out, self._metadata_header(metadata_size))
+        for piece in metadata:
+            yield from _put(out, piece)
+        yield from _put(out, _NULS[:padding_length(metadata_size)])
         yield from _put(out, bytes(end_of_archive_length(out.flushed + out.pos)))
         if out.pos:
             yield out.view[:out.pos]
 
-    def _finish_metadata(self, file_infos: List[Any]) -> bytes:
+    def _finish_metadata(self, file_infos: List[Any]) -> List[bytes]:
         """Append the FileObjs to md_obj (replacing an earlier stream's) and encode it; undone on failure."""
         self._record_files(file_infos)
         try:
-            return metadata_encode(self.md_obj).encode('utf-8')
+            return _encoded_pieces(list(self.md_obj))
         except BaseException:
             del self.md_obj[len(self.md_obj) - len(file_infos):]
             self._appended = []

@@ -254,3 +254,24 @@ def test_bundle_errors_share_a_base():
     from pacifica._client.exceptions import FileChangedError, FileDataError
     assert issubclass(FileChangedError, BundleError) and issubclass(FileDataError, BundleError)
     assert issubclass(FileDataError, ValueError) and issubclass(FileChangedError, OSError)
+
+
+def test_metadata_of_many_files_is_encoded_in_slices_to_the_same_bytes(md):
+    """Beyond one encoding slice (2,048 items) the stitched text is still metadata_encode(md_obj)."""
+    entries = [{'name': 'data/d{}/f{}.txt'.format(i % 7, i), 'size': 0, 'mtime': MTIME + i, 'fileobj': io.BytesIO()}
+               for i in range(4500)]
+    bundler = Bundler(md, entries)
+    produced = bundle_bytes(bundler)
+    assert read_members(produced)[-1][1] == metadata_encode(md).encode('utf-8')
+    assert bundler.content_length() == len(produced)
+    assert len(md) == 2 + 4500
+
+
+def test_metadata_that_cannot_be_encoded_fails_and_leaves_md_obj_alone(md):
+    from pacifica._client.exceptions import MetadataEncodeError
+    md.append(MetaObj(destinationTable='TransactionKeyValue', key='bad', value=object(), metaID='bad'))
+    before = list(md)
+    bundler = Bundler(md, [{'name': 'data/a', 'size': 1, 'mtime': MTIME, 'fileobj': io.BytesIO(b'a')}])
+    with pytest.raises(MetadataEncodeError, match='item 2'):
+        bundle_bytes(bundler)
+    assert list(md) == before
