@@ -297,16 +297,20 @@ class Bundler:
         return subdir
 
     def _build_file_info(self, file_data: dict, hashsum: str) -> Any:
-        """The FileObj that describes one bundled file in metadata.txt."""
+        """The FileObj that describes one bundled file in metadata.txt (once per file: kept flat)."""
         arc_path = file_data['name']
         slash = arc_path.rfind('/')
         base = arc_path[slash + 1:]
-        file_time = self._isotime(file_data['mtime'])
+        mtime = file_data['mtime']
+        file_time = self._isotime_cache.get(mtime) or self._isotime(mtime)
+        directory = arc_path[:slash] if slash > 0 else ''
+        subdir = self._subdir_cache.get(directory)
+        if subdir is None:
+            subdir = self._subdir(directory)
         # Positional, in FILE_KEYS order: destinationTable, name, source, subdir, size,
         # hashtype, hashsum, mimetype, ctime, mtime (twice as fast as keywords).
-        return FileObj('Files', base, None, self._subdir(arc_path[:slash] if slash > 0 else ''),
-                       file_data['size'], self._hashstr, hashsum, self._mimetype(arc_path, base),
-                       file_time, file_time)
+        return FileObj('Files', base, None, subdir, file_data['size'], self._hashstr, hashsum,
+                       self._mimetype(arc_path, base), file_time, file_time)
 
     @staticmethod
     def _tarinfo(file_data: dict) -> tarfile.TarInfo:
@@ -463,7 +467,10 @@ class Bundler:
 
     def _read_small(self, path: Any, size: int, name: str) -> bytes:
         """All of a small ``path`` file: open, read, confirm EOF, close (no file object)."""
-        fd = self._open(path, name)
+        try:
+            fd = os.open(path, _OPEN_FLAGS)
+        except OSError:
+            fd = self._open(path, name)  # raises the explanation
         try:
             data = os.read(fd, size + 1)
             while len(data) < size:
