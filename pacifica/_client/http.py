@@ -422,17 +422,21 @@ class CommonBase:
         return merged
 
     def _request(self, method: str, url: str, *, accept: Collection[int] = (200,),
-                 bulk: bool = False, **kwargs: Any) -> requests.Response:
+                 bulk: bool = False, time_limit: Optional[float] = None, **kwargs: Any) -> requests.Response:
         """Send one request through this object's session and return the reply.
 
         ``accept`` lists the statuses the caller handles; others raise
         HTTPStatusError. ``bulk`` requests (streamed bodies) run without the
-        overall deadline. Never logs or shows the ``auth`` values.
+        overall deadline. ``time_limit`` shortens the deadline of this one
+        call (e.g. to what is left of a wall-clock wait). Never logs or shows
+        the ``auth`` values.
         """
         if self.session is None:
             self._setup_requests_session()
         assert self.session is not None
         limit = None if bulk else self._config.deadline
+        if time_limit is not None:
+            limit = time_limit if limit is None else min(limit, time_limit)
         what = _describe(method, url)
         LOGGER.debug('%s', what)
         with deadline(limit) as state:

@@ -11,7 +11,7 @@ import requests
 
 from pacifica._client.exceptions import (
     CartDownloadError, CartFailedError, CartRequestError, CartTimeoutError, ConfigurationError, HTTPStatusError,
-    UsageError,
+    TransportError, UsageError,
 )
 from pacifica._client.http import CommonBase, check_url, join_url, redact_auth, redact_url
 
@@ -130,9 +130,11 @@ class CartAPI(CommonBase):
         cart_url = self.new_cart_url()
         body = {'fileids': list(yield_files())}
         body.update(self._extra_args)
+        headers = dict(self._auth.get('headers') or {})  # keep the caller's headers (tokens) too
+        headers['Content-Type'] = 'application/json'
         try:
             resp = self._request('POST', cart_url, accept=(201,), data=json.dumps(body).encode('utf-8'),
-                                 headers={'Content-Type': 'application/json'})
+                                 headers=headers)
         except HTTPStatusError as err:
             raise CartRequestError('cart request POST {} answered HTTP {}, not 201{}'.format(
                 redact_url(cart_url), err.status_code, ': ' + _excerpt(err.body) if err.body else '')) from None
@@ -152,11 +154,18 @@ class CartAPI(CommonBase):
             raise ConfigurationError('timeout must be a number of seconds >= 0, not {!r}'.format(timeout))
         deadline = time.monotonic() + timeout
         where = redact_url(cart_url)
+        last = None
         while True:
             remaining = max(deadline - time.monotonic(), 0.001)
-            resp = self._request('HEAD', cart_url, accept=ANY_STATUS, timeout=(
-                min(self._config.connect_timeout, remaining), min(self._config.read_timeout, remaining)))
-            status = resp.headers.get('X-Pacifica-Status', '')
+            try:
+                resp = self._request('HEAD', cart_url, accept=ANY_STATUS, time_limit=remaining, timeout=(
+                    min(self._config.connect_timeout, remaining), min(self._config.read_timeout, remaining)))
+            except TransportError as err:
+                if time.monotonic() < deadline:
+                    raise
+                raise CartTimeoutError('cart {} was not ready within {:g} s (last status {!r}; the next poll '
+                                       'did not finish in time: {})'.format(where, timeout, last, err)) from None
+            status = last = resp.headers.get('X-Pacifica-Status', '')
             message = _excerpt(resp.headers.get('X-Pacifica-Message'))
             LOGGER.debug('cart %s: HTTP %s, status %r, message %r', where, resp.status_code, status, message)
             if resp.status_code == 204 and status == 'ready':
