@@ -411,7 +411,7 @@ class CommonBase:
             auth = {}
         if not isinstance(auth, Mapping):
             raise ConfigurationError(
-                'auth must be a dict of requests keyword arguments (such as {"auth": (user, password)}), '
+                'auth must be a dict of requests keyword arguments (such as {{"auth": (user, password)}}), '
                 'not {}'.format(type(auth).__name__))
         self._auth = dict(auth) if not isinstance(auth, dict) else auth
 
