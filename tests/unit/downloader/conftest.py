@@ -47,6 +47,13 @@ def tree(root: str) -> dict:
     return found
 
 
+def final_files(root: str) -> dict:
+    """``tree(root)`` without the parked ``.pacifica-verified`` files; fails if a partial part is left."""
+    found = tree(root)
+    assert not [path for path in found if path.endswith('.pacifica-part')], 'a partial part file was left'
+    return {path: content for path, content in found.items() if not path.endswith('.pacifica-verified')}
+
+
 def expected_tree(files: dict = FILES, filename: str = 'data') -> dict:
     return {'/'.join(part for part in (filename, subdir, name) if part): content
             for subdir, name, content in files.values()}
