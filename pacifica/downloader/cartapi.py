@@ -33,10 +33,10 @@ def _excerpt(text: Optional[str]) -> str:
     return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT] + '...'
 
 
-def _body_excerpt(resp: requests.Response) -> str:
-    """A short, decoded piece of an error reply, read without trusting its length."""
+def _body_excerpt(resp: requests.Response, streamed: bool = False) -> str:
+    """A short, decoded piece of an error reply; a streamed one is read only that far."""
     try:
-        if resp.raw is not None and not resp._content_consumed:  # streamed reply: read a bounded piece
+        if streamed:
             data = resp.raw.read(MESSAGE_LIMIT, decode_content=True) or b''
         else:
             data = resp.content or b''
@@ -191,7 +191,7 @@ class CartAPI(CommonBase):
         resp = self._request('GET', cart_url, accept=ANY_STATUS, bulk=True, stream=True,
                              params={'filename': filename})
         if resp.status_code != 200:
-            body = _body_excerpt(resp)
+            body = _body_excerpt(resp, streamed=True)
             resp.close()
             reason = 'the cart is not ready' if resp.status_code == 202 else 'download refused'
             raise CartDownloadError('cart {} GET answered HTTP {} ({}){}'.format(

@@ -132,6 +132,10 @@ class Downloader:
         """The requests keyword arguments sent with every request (the CartAPI's ``auth``)."""
         return self.cart_api.auth
 
+    @auth.setter
+    def auth(self, auth: Dict[str, Any]) -> None:
+        self.cart_api._configure({'auth': auth, 'config': self.cart_api._config})
+
     # -- public download methods -------------------------------------------
     def transactioninfo(self, *args: Any, **kwargs: Any) -> List[str]:
         """Download the files of a Policy transaction info.

@@ -307,3 +307,11 @@ def test_secrets_never_in_logs_or_errors(cartd, dest, debug_logs):
 def test_returns_paths_in_record_order(cartd, dest):
     paths = Downloader(cart_api_url=cartd.url, config=FAST).transactioninfo(dest, transaction_info(FILES))
     assert [pathlib.Path(path).name for path in paths] == ['foo.txt', 'top.bin', 'barr\u00e9.txt']
+
+
+def test_auth_attribute_can_be_replaced_like_0_3(cartd, dest):
+    down = Downloader(dest, cartd.url, config=FAST)
+    down.auth = {'auth': ('user', SECRET)}
+    assert down.cart_api.auth == {'auth': ('user', SECRET)}
+    down.transactioninfo(transaction_info(FILES))
+    assert all('Authorization' in req.headers for req in cartd.server.requests)
