@@ -158,7 +158,7 @@ class CartAPI(CommonBase):
         while True:
             remaining = max(deadline - time.monotonic(), 0.001)
             try:
-                resp = self._request('HEAD', cart_url, accept=ANY_STATUS, time_limit=remaining, timeout=(
+                resp = self._request('HEAD', cart_url, accept=ANY_STATUS, max_seconds=remaining, timeout=(
                     min(self._config.connect_timeout, remaining), min(self._config.read_timeout, remaining)))
             except TransportError as err:
                 if time.monotonic() < deadline:
