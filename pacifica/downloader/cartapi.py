@@ -5,7 +5,7 @@ import json
 import logging
 import time
 import uuid
-from typing import Any, Callable, Dict, Iterable, Mapping, Optional
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple
 
 import requests
 
@@ -43,6 +43,26 @@ def _body_excerpt(resp: requests.Response, streamed: bool = False) -> str:
     except Exception:  # noqa: BLE001 - an unreadable body must not hide the status
         return ''
     return _excerpt(data[:MESSAGE_LIMIT].decode('utf-8', 'replace'))
+
+
+def _cart_body(files: Iterable[CartFile], extra_args: Mapping[str, Any]) -> Tuple[bytes, int]:
+    """``{"fileids": [...], **extra_args}`` as JSON bytes, and the number of files.
+
+    Encoded file by file into one join, so a 100,000-file cart costs one copy
+    of its text rather than a list of dicts plus a str plus the bytes.
+    """
+    pieces = [b'{"fileids": [']
+    count = 0
+    for item in files:
+        if count:
+            pieces.append(b', ')
+        pieces.append(json.dumps(item).encode('utf-8'))
+        count += 1
+    pieces.append(b']')
+    if extra_args:
+        pieces.append(b', ' + json.dumps(dict(extra_args)).encode('utf-8')[1:-1])
+    pieces.append(b'}')
+    return b''.join(pieces), count
 
 
 class CartAPI(CommonBase):
@@ -128,18 +148,15 @@ class CartAPI(CommonBase):
         arrival records a cart).
         """
         cart_url = self.new_cart_url()
-        body = {'fileids': list(yield_files())}
-        body.update(self._extra_args)
+        body, count = _cart_body(yield_files(), self._extra_args)
         headers = dict(self._auth.get('headers') or {})  # keep the caller's headers (tokens) too
         headers['Content-Type'] = 'application/json'
         try:
-            resp = self._request('POST', cart_url, accept=(201,), data=json.dumps(body).encode('utf-8'),
-                                 headers=headers)
+            resp = self._request('POST', cart_url, accept=(201,), data=body, headers=headers)
         except HTTPStatusError as err:
             raise CartRequestError('cart request POST {} answered HTTP {}, not 201{}'.format(
                 redact_url(cart_url), err.status_code, ': ' + _excerpt(err.body) if err.body else '')) from None
-        LOGGER.debug('cart %s requested with %d file(s), HTTP %s', redact_url(cart_url),
-                     len(body['fileids']), resp.status_code)
+        LOGGER.debug('cart %s requested with %d file(s), HTTP %s', redact_url(cart_url), count, resp.status_code)
         return cart_url
 
     def wait_for_cart(self, cart_url: str, timeout: float = 120) -> str:
