@@ -190,17 +190,6 @@ def _holds(path: str, entry: FileEntry) -> bool:
     return file_digest(path, entry.hashtype) == entry.hashsum.lower()
 
 
-class _Written:
-    """A member written to its part file."""
-
-    __slots__ = ('part_path', 'parts', 'verified')
-
-    def __init__(self, parts: Parts, part_path: str, verified: bool) -> None:
-        self.parts = parts
-        self.part_path = part_path
-        self.verified = verified
-
-
 class Extraction:
     """Apply the rules in this module's docstring to one cart stream.
 
@@ -223,7 +212,8 @@ class Extraction:
             sizes = [entry.size for entry in entries]
             total = None if None in sizes else sum(sizes)  # type: ignore[arg-type]
         self.prefixes = sorted(set(prefixes), key=len, reverse=True)
-        self.written: List[_Written] = []
+        self.written: List[Parts] = []  # part files made, in stream order
+        self.unverified: Set[Parts] = set()
         self.seen: Set[Parts] = set()
         self.problems: List[Tuple[str, str, str]] = []
         self._writer: Optional[PartWriter] = None
@@ -295,12 +285,12 @@ class Extraction:
 
     def _write(self, reader: TarStreamReader, member: Member, rel: Parts, entry: Optional[FileEntry]) -> None:
         self.target.directory(rel[:-1], create=True)
-        item = _Written(rel, self.target.path(rel[:-1] + (_hidden_name(rel[-1], PART_SUFFIX),)), False)
-        self.written.append(item)  # before the file exists, so that abort() always removes it
+        self.written.append(rel)  # before the file exists, so that abort() always removes it
+        self.unverified.add(rel)
         hasher = hashlib.new(entry.hashtype) if entry is not None else None
         writer = self._writer
         assert writer is not None
-        self._part = part = writer.begin(item.part_path, member.mtime, member.size)
+        self._part = part = writer.begin(self.hidden_path(rel, PART_SUFFIX), member.mtime, member.size)
         for piece in reader.data(member):
             if hasher is not None:
                 hasher.update(piece)
@@ -310,12 +300,12 @@ class Extraction:
                 self.report()
         writer.end(part)
         self._part = None
-        item.verified = True
         if entry is not None and hasher is not None:
             found = hasher.hexdigest()
-            item.verified = found == entry.hashsum.lower()
-            if not item.verified:
+            if found != entry.hashsum.lower():
                 self.problems.append(('/'.join(rel), entry.hashsum, found))
+                return
+        self.unverified.discard(rel)
 
     # -- outcome -------------------------------------------------------------
     def verify(self) -> None:
@@ -327,39 +317,42 @@ class Extraction:
         if problems:
             raise VerificationError(problems)
 
-    def commit(self, parked: Sequence[FileEntry] = ()) -> List[str]:
-        """Rename every part (and parked file) to its final name; undo them all if one rename fails."""
-        moves = [(item.part_path, self.target.path(item.parts), item.parts) for item in self.written]
-        for entry in parked:
-            moves.append((self.target.path(entry.parts[:-1] + (_hidden_name(entry.parts[-1], VERIFIED_SUFFIX),)),
-                          self.target.path(entry.parts), entry.parts))
-        placed: List[Tuple[str, str, Parts]] = []
+    def hidden_path(self, parts: Parts, suffix: str) -> str:
+        """Where the part (or parked) file of ``parts`` lives: a hidden name beside the final one."""
+        return self.target.path(parts[:-1] + (_hidden_name(parts[-1], suffix),))
+
+    def commit(self, parked: Sequence[FileEntry] = ()) -> List[Parts]:
+        """Rename every part (and parked file) to its final name; undo them all if one rename fails.
+
+        Returns the paths (as parts) now in place.
+        """
+        moves = [(parts, PART_SUFFIX) for parts in self.written]
+        moves.extend((entry.parts, VERIFIED_SUFFIX) for entry in parked)
+        placed = 0
         try:
-            for source, final, parts in moves:
-                os.replace(source, final)
-                placed.append((source, final, parts))
+            for parts, suffix in moves:
+                os.replace(self.hidden_path(parts, suffix), self.target.path(parts))
+                placed += 1
         except OSError:
-            for _source, final, parts in placed:
-                os.replace(final, self._parked_path(parts))
+            for parts, _suffix in moves[:placed]:
+                os.replace(self.target.path(parts), self.hidden_path(parts, VERIFIED_SUFFIX))
             raise
         self.written = []
-        return [final for _source, final, _parts in moves]
-
-    def _parked_path(self, parts: Parts) -> str:
-        return self.target.path(parts[:-1] + (_hidden_name(parts[-1], VERIFIED_SUFFIX),))
+        return [parts for parts, _suffix in moves]
 
     def abort(self) -> None:
         """After a failure: delete unverified parts, park verified ones for the next call."""
         if self._writer is not None:
             self._writer.abandon(self._part)
-        for item in self.written:
-            if item.verified and self.wanted is not None:
+        for parts in self.written:
+            part_path = self.hidden_path(parts, PART_SUFFIX)
+            if parts not in self.unverified and self.wanted is not None:
                 try:
-                    os.replace(item.part_path, self._parked_path(item.parts))
+                    os.replace(part_path, self.hidden_path(parts, VERIFIED_SUFFIX))
                     continue
                 except OSError:
                     pass
-            _unlink_quietly(item.part_path)
+            _unlink_quietly(part_path)
         self.written = []
 
 

@@ -186,7 +186,8 @@ class Downloader:
             raise UsageError('_download_from_url() needs the cart URL, got {!r}'.format(cart_url))
         target = Target(self._resolve_location(location, '_download_from_url'),
                         _filename_parts('data' if filename is None else filename))
-        return self._fetch(target, cart_url, 'data' if filename is None else filename, None, (), None)
+        placed = self._fetch(target, cart_url, 'data' if filename is None else filename, None, (), None)
+        return [target.path(parts) for parts in placed]
 
     # -- argument handling -------------------------------------------------
     def _resolve_location(self, location: Any, method: str) -> str:
@@ -261,8 +262,11 @@ class Downloader:
         return [target.path(entry.parts) for entry in entries]
 
     def _fetch(self, target: Target, cart_url: str, filename: str, entries: Optional[Sequence[FileEntry]],
-               parked: Sequence[FileEntry], progress: Optional[Progress]) -> List[str]:
-        """Stream the cart into ``target``; every file verified before any takes its final name."""
+               parked: Sequence[FileEntry], progress: Optional[Progress]) -> List[Parts]:
+        """Stream the cart into ``target``; every file verified before any takes its final name.
+
+        Returns the files now in place, as path parts below ``target``.
+        """
         cart_uid = cart_url.rstrip('/').rsplit('/', 1)[-1]
         prefixes = [target.filename_parts, (cart_uid,)]
         if '.tar' in filename:  # cartd names the top directory after the filename minus every '.tar'
@@ -277,15 +281,15 @@ class Downloader:
         try:
             extraction.run(TarStreamReader(prefetcher.read, chunk_size))
             extraction.verify()
-            paths = extraction.commit(parked)
+            placed = extraction.commit(parked)
         except BaseException:
             prefetcher.stop(resp)
             extraction.abort()
             raise
         finally:
             resp.close()
-        LOGGER.debug('cart %s: %d file(s) written under %s', redact_url(cart_url), len(paths), target.root)
-        return paths
+        LOGGER.debug('cart %s: %d file(s) in place under %s', redact_url(cart_url), len(placed), target.root)
+        return placed
 
 
 def _body_reader(resp: Any) -> Callable[[int], bytes]:
@@ -315,7 +319,7 @@ class Prefetcher:
     the queue, which bounds memory to ``(depth + 2) * chunk_size``.
     """
 
-    def __init__(self, read: Callable[[int], bytes], chunk_size: int, depth: int = 3) -> None:
+    def __init__(self, read: Callable[[int], bytes], chunk_size: int, depth: int = 2) -> None:
         self._read = read
         self._chunk_size = chunk_size
         self._queue: 'queue.Queue[Any]' = queue.Queue(depth)
