@@ -174,27 +174,29 @@ def test_existing_symlinked_download_dir_is_not_followed(cartd, tmp_path):
     assert list(outside.iterdir()) == []
 
 
-def test_existing_symlink_at_final_name_is_refused(cartd, tmp_path):
+def plant_symlink(tmp_path, name):
+    """dest/data/sub/<name> -> a precious file outside; returns (dest, precious)."""
     dest = tmp_path / 'dest'
     (dest / 'data' / 'sub').mkdir(parents=True)
-    target = tmp_path / 'precious'
-    target.write_bytes(b'keep')
-    os.symlink(str(target), str(dest / 'data' / 'sub' / 'good.txt'))
+    precious = tmp_path / 'precious'
+    precious.write_bytes(b'keep')
+    os.symlink(str(precious), str(dest / 'data' / 'sub' / name))
+    return str(dest), precious
+
+
+def test_existing_symlink_at_final_name_is_refused(cartd, tmp_path):
+    dest, precious = plant_symlink(tmp_path, 'good.txt')
     with pytest.raises(UnsafeArchiveError):
-        download(cartd, str(dest), cart_tar())
-    assert target.read_bytes() == b'keep'
+        download(cartd, dest, cart_tar())
+    assert precious.read_bytes() == b'keep'
 
 
 def test_stale_part_symlink_is_replaced_not_followed(cartd, tmp_path):
     """A planted '.good.txt.pacifica-part' symlink must not redirect the write."""
-    dest = tmp_path / 'dest'
-    (dest / 'data' / 'sub').mkdir(parents=True)
-    target = tmp_path / 'precious'
-    target.write_bytes(b'keep')
-    os.symlink(str(target), str(dest / 'data' / 'sub' / '.good.txt.pacifica-part'))
-    download(cartd, str(dest), cart_tar())
-    assert target.read_bytes() == b'keep'
-    assert tree(str(dest)) == {'data/sub/good.txt': GOOD, 'data/sub/other.txt': b'other\n'}
+    dest, precious = plant_symlink(tmp_path, '.good.txt.pacifica-part')
+    download(cartd, dest, cart_tar())
+    assert precious.read_bytes() == b'keep'
+    assert tree(dest) == {'data/sub/good.txt': GOOD, 'data/sub/other.txt': b'other\n'}
 
 
 def test_gnu_and_ustar_formats_and_long_names_are_read(cartd, dest):
