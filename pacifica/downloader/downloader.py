@@ -21,7 +21,7 @@ import os
 import queue
 import socket
 import threading
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
 from urllib3.exceptions import ReadTimeoutError
 
@@ -29,11 +29,12 @@ from pacifica._client.exceptions import (
     ArchiveError, ConfigurationError, PacificaError, RecordError, RequestTimeout, UsageError,
 )
 from pacifica._client.http import _strip_credentials, redact_url
+from pacifica._client.keywords import drop_unknown_keywords
 
 from ._extract import Extraction, Parts, Progress, Target, scan_existing
 from ._records import FileEntry, cloudevent_entries, path_parts, transaction_entries, yield_cart_files
 from ._tarstream import TarStreamReader
-from .cartapi import CartAPI
+from .cartapi import CART_API_KEYWORDS, CartAPI
 
 LOGGER = logging.getLogger(__name__)
 
@@ -41,6 +42,11 @@ LOGGER = logging.getLogger(__name__)
 DOWNLOAD_DEFAULTS: Dict[str, Any] = {'filename': 'data', 'timeout': 120, 'callback': None, 'delete_cart': False}
 _MISSING = object()
 PathArg = Any  # str, bytes or os.PathLike
+
+
+def _option_names(record_name: str) -> Set[str]:
+    """Every keyword a download method understands (the accepted list of the unknown-keyword warning)."""
+    return {'location', record_name, *DOWNLOAD_DEFAULTS}
 
 
 def _is_path(value: Any) -> bool:
@@ -148,7 +154,7 @@ class Downloader:
                              'Downloader(location, cart_api_url) or Downloader(cart_api_url=...)'.format(
                                  redact_url(location)))
         self.location: Optional[str] = _location(location) if location is not None else None
-        self.cart_api = CartAPI(cart_api_url, **kwargs)
+        self.cart_api = CartAPI(cart_api_url, **drop_unknown_keywords('Downloader()', kwargs, CART_API_KEYWORDS))
         self.paths_written = []
 
     @property
@@ -265,11 +271,9 @@ class Downloader:
             raise UsageError('{}() got too many positional arguments'.format(method))
         if record is _MISSING:
             raise UsageError('{}() needs the {} to download'.format(method, record_name))
-        unknown = set(options) - set(DOWNLOAD_DEFAULTS)
-        if unknown:
-            raise UsageError('{}() got unknown keyword(s): {}'.format(method, ', '.join(sorted(unknown))))
         merged = dict(DOWNLOAD_DEFAULTS)
-        merged.update(options)
+        merged.update(drop_unknown_keywords('{}()'.format(method), options, _option_names(record_name),
+                                            stacklevel=3))
         if merged['callback'] is not None and not callable(merged['callback']):
             raise ConfigurationError('callback must be callable, not {!r}'.format(merged['callback']))
         return _Call(self._resolve_location(location, method), record, merged, location is not None)

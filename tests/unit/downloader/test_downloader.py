@@ -84,7 +84,6 @@ def test_env_url_and_parts(cartd, dest, monkeypatch):
     lambda down: down.transactioninfo(),
     lambda down: down.transactioninfo(42, transaction_info(FILES)),
     lambda down: down.transactioninfo('/tmp/x', transaction_info(FILES), 'data', 'extra'),
-    lambda down: down.transactioninfo('/tmp/x', transaction_info(FILES), filenam='typo'),
     lambda down: down.cloudevent(cloud_event(FILES), 'a', filename='b'),
 ])
 def test_calls_that_fit_no_convention_are_type_errors(cartd, call):
