@@ -365,3 +365,12 @@ def test_auth_attribute_can_be_replaced_like_0_3(cartd, dest):
     assert down.cart_api.auth == {'auth': ('user', SECRET)}
     down.transactioninfo(transaction_info(FILES))
     assert all('Authorization' in req.headers for req in cartd.server.requests)
+
+
+def test_top_level_file_without_subdir_downloads(cartd, dest):
+    info = transaction_info(FILES)
+    del info['files']['104']['subdir']
+    down = Downloader(cart_api_url=cartd.url, config=FAST)
+    down.transactioninfo(dest, info)
+    assert tree(dest) == expected_tree()
+    assert rel_paths(down.paths_written, dest) == sorted(expected_tree())
