@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import namedtuple
-from typing import Any, Dict, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional
 
 from pacifica._client.exceptions import InvalidResponseError, PolicyRejectedError, UnknownUserError
 from pacifica._client.http import (
@@ -18,12 +17,25 @@ from pacifica._client.http import (
 
 from ..common import CommonBase
 from .metadata import MetaData, metadata_encode
-from .mjson import generate_namedtuple_decoder, generate_namedtuple_encoder
+from .mjson import generate_namedtuple_decoder, generate_namedtuple_encoder, plain_namedtuple
 
 LOGGER = logging.getLogger(__name__)
 
-_PolicyQueryData = namedtuple('PolicyQueryData', ['user', 'columns', 'from_table', 'where'],  # type: ignore[name-match]
-                              defaults=(None, None, None, None))
+
+class _PolicyQueryData(NamedTuple):
+    """The fields of :class:`PolicyQueryData`, in 0.3.1's order, each None by default.
+
+    For type checkers; at run time a plain namedtuple, as in 0.3.1.
+    """
+
+    user: Any = None
+    columns: Any = None
+    from_table: Any = None
+    where: Any = None
+
+
+if not TYPE_CHECKING:
+    _PolicyQueryData = plain_namedtuple(_PolicyQueryData, 'PolicyQueryData', __name__)
 #: The query fields in order, as 0.3.1 exported them.
 QUERY_KEYS = list(_PolicyQueryData._fields)
 
