@@ -127,7 +127,15 @@ class BundleError(PacificaError):
 
 
 class FileDataError(BundleError, ValueError, KeyError):
-    """A ``file_data`` entry is missing a key or holds an unusable value."""
+    """A ``file_data`` entry is missing a key or holds an unusable value.
+
+    ``problems`` lists every ``(index, description)`` found, also those the
+    message leaves out to stay short.
+    """
+
+    def __init__(self, message: str, problems: Iterable[Tuple[int, str]] = ()) -> None:
+        super().__init__(message)
+        self.problems: List[Tuple[int, str]] = list(problems)
 
 
 class FileChangedError(BundleError, OSError):
