@@ -209,7 +209,7 @@ def deadline(seconds: Optional[float]) -> Iterator[Optional[_CallState]]:
         state.expired = True  # retire it: the watchdog drops it when due
 
 
-class _WatchedConnectionMixin:
+class _WatchedHTTPConnection(HTTPConnection):
     """Registers each request's connection with the call in flight."""
 
     def request(self, *args: Any, **kwargs: Any) -> Any:
@@ -218,16 +218,12 @@ class _WatchedConnectionMixin:
             with state.lock:
                 if state.expired or state.remaining() <= 0:
                     raise _DeadlineExpired()
-                state.connection = self  # type: ignore[assignment]
-        return super().request(*args, **kwargs)  # type: ignore[misc]
+                state.connection = self
+        return super().request(*args, **kwargs)
 
 
-class _WatchedHTTPConnection(_WatchedConnectionMixin, HTTPConnection):
-    pass
-
-
-class _WatchedHTTPSConnection(_WatchedConnectionMixin, HTTPSConnection):
-    pass
+class _WatchedHTTPSConnection(_WatchedHTTPConnection, HTTPSConnection):
+    """HTTPS, with the watched ``request`` of :class:`_WatchedHTTPConnection`."""
 
 
 class _WatchedHTTPConnectionPool(HTTPConnectionPool):
