@@ -400,6 +400,10 @@ class CommonBase:
 
     session: Optional[requests.Session] = None
     _auth: Dict[str, Any]
+    #: Endpoint parts, set by :meth:`_server_url` in the subclasses that have them.
+    _proto: Any
+    _addr: Any
+    _port: Any
     _config: TransferConfig = TransferConfig()
     #: POST is repeated only by subclasses whose POSTs only read.
     _repeatable_methods: Collection[str] = IDEMPOTENT_METHODS
@@ -411,6 +415,19 @@ class CommonBase:
             if not value:
                 value = _env('{}_{}'.format(env_prefix, part).upper())
             setattr(self, '_{}'.format(part), value if value else default)
+
+    def _complete_urls(self, names: Sequence[str], service: str) -> None:
+        """Set each ``_<name>_url`` not given whole to ``<proto>://<addr>:<port><_<name>_path>``; check them all.
+
+        Run after :meth:`_server_url` read the parts. ``service`` names the
+        server in the ConfigurationError for a URL that is not http(s).
+        """
+        for name in names:
+            attribute = '_{}_url'.format(name)
+            if not getattr(self, attribute):
+                setattr(self, attribute, join_url(self._proto, self._addr, self._port,
+                                                  getattr(self, '_{}_path'.format(name))))
+            check_url(getattr(self, attribute), '{} {} URL'.format(service, name))
 
     def _setup_requests_session(self) -> None:
         """Give this object its own retrying, deadline-aware session."""

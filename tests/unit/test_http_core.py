@@ -69,14 +69,18 @@ def test_trickling_body_hits_the_deadline(server):
     assert isinstance(info.value, TimeoutError) and isinstance(info.value, requests.Timeout)
 
 
-def test_refused_connection_is_server_connection_error():
+@pytest.mark.parametrize('retries', [0, 1])
+def test_refused_connection_is_server_connection_error(retries):
+    """Not RequestTimeout: urllib3 2 derives NewConnectionError from ConnectTimeoutError."""
     sock = __import__('socket').socket()
     sock.bind(('127.0.0.1', 0))
     port = sock.getsockname()[1]
     sock.close()
     with pytest.raises(ServerConnectionError) as info:
-        Client(config=TransferConfig(retries=1, backoff_factor=0))._request('GET', 'http://127.0.0.1:{}/'.format(port))
+        Client(config=TransferConfig(retries=retries, backoff_factor=0))._request(
+            'GET', 'http://127.0.0.1:{}/'.format(port))
     assert isinstance(info.value, requests.ConnectionError) and isinstance(info.value, PacificaError)
+    assert not isinstance(info.value, RequestTimeout)
 
 
 def test_invalid_json_is_invalid_response_error(server):
@@ -115,16 +119,6 @@ def test_read_timeout_after_retries_is_request_timeout(server, retries, bulk):
     assert isinstance(info.value, requests.Timeout) and isinstance(info.value, TimeoutError)
     assert 'ReadTimeoutError' in str(info.value) and 'deadline' not in str(info.value)
     assert server.count('GET', '/stall') == retries + 1
-
-
-def test_refused_connection_stays_server_connection_error_not_timeout():
-    sock = __import__('socket').socket()
-    sock.bind(('127.0.0.1', 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    with pytest.raises(ServerConnectionError) as info:
-        Client(config=TransferConfig(retries=0))._request('GET', 'http://127.0.0.1:{}/'.format(port))
-    assert not isinstance(info.value, RequestTimeout)
 
 
 def test_call_headers_merge_with_auth_headers(server):

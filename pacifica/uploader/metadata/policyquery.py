@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional
 
 from pacifica._client.exceptions import InvalidResponseError, PolicyRejectedError, UnknownUserError
 from pacifica._client.http import (
-    IDEMPOTENT_METHODS, check_url, join_url, parse_json, redact_auth, redact_url, status_error,
+    IDEMPOTENT_METHODS, parse_json, redact_auth, redact_url, status_error,
 )
 
 from ..common import CommonBase
@@ -88,7 +88,7 @@ class PolicyQuery(CommonBase):
         query_fields = {key: value for key, value in kwargs.items() if key not in _CLIENT_KEYWORDS}
         self._configure(kwargs)
         self._server_url(_URL_PARTS, 'POLICY', kwargs)
-        self._set_url_from_parts()
+        self._complete_urls(('uploader', 'ingest'), 'Policy')
         self._setup_requests_session()
         LOGGER.debug('Policy URLs %s %s auth %s', redact_url(self._uploader_url), redact_url(self._ingest_url),
                      redact_auth(self._auth))
@@ -98,15 +98,6 @@ class PolicyQuery(CommonBase):
             raise TypeError('PolicyQuery: {} (query fields are {}; endpoint keywords are {})'.format(
                 err, ', '.join(QUERY_KEYS[1:]), ', '.join(sorted(_CLIENT_KEYWORDS)))) from None
         self.set_user(user)
-
-    def _set_url_from_parts(self) -> None:
-        """Build ``_uploader_url`` and ``_ingest_url`` from the parts, unless given whole."""
-        for name in ('uploader', 'ingest'):
-            attribute = '_{}_url'.format(name)
-            if not getattr(self, attribute):
-                setattr(self, attribute, join_url(self._proto, self._addr, self._port,
-                                                  getattr(self, '_{}_path'.format(name))))
-            check_url(getattr(self, attribute), 'Policy {} URL'.format(name))
 
     # -- the user -----------------------------------------------------------
     def set_user(self, user: Any) -> None:
