@@ -315,6 +315,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help='comma list of: ours, upstream, limits (skip one while it is broken)')
     parser.add_argument('--markdown', action='store_true', help='print the tables as Markdown')
     parser.add_argument('--upstream-python', help='use this interpreter for upstream instead of .bench/upstream-venv')
+    parser.add_argument('--ours-root', default=REPO,
+                        help='checkout whose pacifica package is measured as ours (default: this repository)')
     parser.add_argument('--json', dest='json_out', help='also write every raw run to this file')
     args = parser.parse_args(argv)
     args.cases = [c for c in args.cases.split(',') if c]
@@ -353,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         warm_page_cache(paths)
 
     interpreters = {
-        'ours': (sys.executable, [REPO], REPO),
+        'ours': (sys.executable, [os.path.abspath(args.ours_root)], os.path.abspath(args.ours_root)),
         'upstream': (upstream_python, [], interpreter_prefix(upstream_python)),
         'limits': (sys.executable, [], ''),
     }
