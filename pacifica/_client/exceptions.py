@@ -8,7 +8,8 @@ written against those packages keep working::
 
     PacificaError
     ├── ConfigurationError (ValueError)           bad URL, timeout, hash name
-    │   └── UnsupportedHashError
+    │   ├── UnsupportedHashError
+    │   └── UsageError (TypeError)                 arguments fit neither calling convention
     ├── MetadataError
     │   ├── MetadataEncodeError (TypeError)        not a MetaData, no destinationTable
     │   ├── MetadataDecodeError (TypeError, ValueError)  not JSON, wrong shape
@@ -32,6 +33,7 @@ written against those packages keep working::
     │   └── PolicyRejectedError (ValueError)       policy refused the metadata
     ├── IngestError
     │   ├── UploadRejectedError                    ingest did not accept the POST
+    │   ├── UploadLengthError (ValueError)         body not the announced Content-Length
     │   ├── IngestJobFailedError (RuntimeError)    the job ended FAILED
     │   └── JobTimeoutError
     └── DownloadError (AssertionError)
@@ -52,14 +54,14 @@ from typing import Any, Iterable, List, Optional, Tuple
 import requests
 
 __all__ = [
-    'PacificaError', 'ConfigurationError', 'UnsupportedHashError',
+    'PacificaError', 'ConfigurationError', 'UnsupportedHashError', 'UsageError',
     'MetadataError', 'MetadataEncodeError', 'MetadataDecodeError',
     'UnknownMetaIDError', 'InvalidMetadataError',
     'BundleError', 'FileDataError', 'FileChangedError', 'RecordError',
     'TransportError', 'ServerConnectionError', 'RequestTimeout', 'HTTPStatusError',
     'InvalidResponseError', 'PacificaTimeoutError', 'JobTimeoutError', 'CartTimeoutError',
     'PolicyError', 'UnknownUserError', 'PolicyRejectedError',
-    'IngestError', 'UploadRejectedError', 'IngestJobFailedError',
+    'IngestError', 'UploadRejectedError', 'UploadLengthError', 'IngestJobFailedError',
     'DownloadError', 'CartRequestError', 'CartFailedError', 'CartDownloadError',
     'ArchiveError', 'UnsafeArchiveError', 'VerificationError',
 ]
@@ -82,6 +84,13 @@ class ConfigurationError(PacificaError, ValueError):
 
 class UnsupportedHashError(ConfigurationError):
     """The ``hashfunc`` is not in :data:`hashlib.algorithms_available`."""
+
+
+class UsageError(ConfigurationError, TypeError):
+    """A call's arguments fit none of the supported calling conventions.
+
+    Python itself raised TypeError for such calls against the old signatures.
+    """
 
 
 class MetadataError(PacificaError):
@@ -171,11 +180,25 @@ class PolicyRejectedError(PolicyError, ValueError):
 
 
 class IngestError(PacificaError):
-    """Base of the errors reported by the Ingest server."""
+    """Base of the errors of an upload to, or a job on, the Ingest server."""
 
 
 class UploadRejectedError(IngestError):
     """Ingest did not accept the upload (no job id in its answer)."""
+
+
+class UploadLengthError(IngestError, ValueError):
+    """The upload body was not the announced number of bytes.
+
+    The body is cut off before its last byte, so the server never sees a
+    complete (and wrong) upload. ``expected`` and ``actual`` are byte counts;
+    ``actual`` is a lower bound when the source had too many.
+    """
+
+    def __init__(self, message: str, expected: int, actual: int) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.actual = actual
 
 
 class IngestJobFailedError(IngestError, RuntimeError):
