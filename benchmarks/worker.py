@@ -383,7 +383,8 @@ def run_ingest_ceiling(job: dict) -> dict:
     def work():
         with socket.create_connection((url.hostname, url.port)) as sock:
             sock.sendall(
-                f'POST {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Length: {total}\r\nConnection: close\r\n\r\n'.encode('ascii'))
+                f'POST {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Length: {total}\r\n'
+                'Connection: close\r\n\r\n'.encode('ascii'))
             left = total
             while left:
                 part = block[:min(BLOCK, left)]
@@ -411,7 +412,8 @@ def run_cart_ceiling(job: dict) -> dict:
     def work():
         got_total = 0
         with socket.create_connection((url.hostname, url.port)) as sock:
-            sock.sendall(f'GET {url.path}?filename=data HTTP/1.1\r\nHost: {url.netloc}\r\nConnection: close\r\n\r\n'.encode('ascii'))
+            sock.sendall(f'GET {url.path}?filename=data HTTP/1.1\r\nHost: {url.netloc}\r\n'
+                         'Connection: close\r\n\r\n'.encode('ascii'))
             got = sock.recv_into(buffer)
             while got:
                 got_total += got
@@ -419,8 +421,9 @@ def run_cart_ceiling(job: dict) -> dict:
         return got_total
 
     seconds, received = timed(work)
-    if received < os.path.getsize(job['cart_tar']):
-        raise JobFailed('cart stand-in sent {} bytes, the tar has {}'.format(received, os.path.getsize(job['cart_tar'])))
+    tar_size = os.path.getsize(job['cart_tar'])
+    if received < tar_size:
+        raise JobFailed(f'cart stand-in sent {received} bytes, the tar has {tar_size}')
     return {'seconds': seconds, 'stream_bytes': received, 'module': ''}
 
 
