@@ -2,8 +2,9 @@
 
 Each set lives in ``<root>/<set>/`` with every file under a top folder named
 after the set (so every archive path has a subdirectory, as real uploads do).
-Beside it: ``<set>.manifest.json`` (relative path, size, sha1 of every file;
-the downloader needs the hashes) and ``<set>.cart.tar``, the tar a cartd
+Beside it: ``<set>.manifest.jsonl`` (a header line, then one line per file:
+relative path, size, sha1; the downloader needs the hashes, and one line per
+file lets a worker read it without holding all of it) and ``<set>.cart.tar``, the tar a cartd
 would stream for that set (members ``data/<relative path>``, directories
 included, built the way cartd builds its carts).
 
@@ -25,7 +26,7 @@ from dataclasses import asdict, dataclass
 SEED = 20240605
 FIXED_MTIME = 1_600_000_000
 WRITE_CHUNK = 8 << 20
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -73,15 +74,14 @@ def set_paths(root: str, name: str) -> dict[str, str]:
     """Where the files, manifest and cart tar of a set live."""
     return {
         'dir': os.path.join(root, name),
-        'manifest': os.path.join(root, name + '.manifest.json'),
+        'manifest': os.path.join(root, name + '.manifest.jsonl'),
         'cart_tar': os.path.join(root, name + '.cart.tar'),
     }
 
 
 def _is_current(paths: dict[str, str], spec: SetSpec) -> bool:
     try:
-        with open(paths['manifest'], encoding='utf-8') as handle:
-            head = json.load(handle)
+        head = read_header(paths['manifest'])
     except (OSError, ValueError):
         return False
     return (
@@ -136,12 +136,18 @@ def ensure(root: str, profile: str, names: list[str], log=print) -> dict[str, di
             os.makedirs(os.path.dirname(full), exist_ok=True)
             entries.append([rel, size, _write_random_file(full, size, rng)])
         _build_cart_tar(paths['dir'], paths['cart_tar'])
-        with open(paths['manifest'], 'w', encoding='utf-8') as handle:
-            json.dump({'version': FORMAT_VERSION, 'seed': SEED, 'spec': asdict(spec), 'files': entries}, handle)
+        header = {'version': FORMAT_VERSION, 'seed': SEED, 'spec': asdict(spec), 'files': len(entries),
+                  'payload_bytes': sum(size for _rel, size, _sha in entries)}
+        partial = paths['manifest'] + '.partial'
+        with open(partial, 'w', encoding='utf-8') as handle:
+            handle.write(json.dumps(header) + '\n')
+            for entry in entries:
+                handle.write(json.dumps(entry) + '\n')
+        os.replace(partial, paths['manifest'])
     return result
 
 
-def payload_bytes(manifest_path: str) -> int:
-    """Sum of the file sizes of a set: the byte count every MB/s figure is based on."""
+def read_header(manifest_path: str) -> dict:
+    """The first line of a manifest: how the set was made, its file count and payload bytes."""
     with open(manifest_path, encoding='utf-8') as handle:
-        return sum(size for _rel, size, _sha in json.load(handle)['files'])
+        return json.loads(handle.readline())

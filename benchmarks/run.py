@@ -349,10 +349,11 @@ def main(argv: list[str] | None = None) -> int:
     profile = 'quick' if args.quick else 'full'
     data_root = os.path.join(WORK, 'data', profile)
     tmp_dir = os.path.join(WORK, 'tmp')
-    os.makedirs(tmp_dir, exist_ok=True)
+    shutil.rmtree(tmp_dir, ignore_errors=True)  # leftovers of an interrupted run
+    os.makedirs(tmp_dir)
     upstream_python = ensure_upstream(args.upstream_python, log)
     sets = datasets.ensure(data_root, profile, args.sets, log=log)
-    payloads = {name: datasets.payload_bytes(paths['manifest']) for name, paths in sets.items()}
+    payloads = {name: datasets.read_header(paths['manifest'])['payload_bytes'] for name, paths in sets.items()}
     for paths in sets.values():
         warm_page_cache(paths)
 
@@ -394,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
                     answer['seconds'], payloads[set_name] / answer['seconds'] / 1e6, rss))
     finally:
         stand_ins.close()
+        shutil.rmtree(tmp_dir, ignore_errors=True)
 
     report = Report(runs, payloads)
     print_report(report, args, facts, payloads, time.time() - started)

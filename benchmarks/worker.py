@@ -7,12 +7,16 @@ interpreter for the hardware limits) and ``-I`` so nothing but the job's own
 measurement keeps the two libraries apart and makes the peak RSS that
 ``run.py`` reads from ``wait4`` belong to this one case.
 
-The job is a JSON object in ``argv[1]``; the answer is one JSON line on
-stdout: ``seconds`` (the timed part only: building the file list, the library
-calls, closing the sink), ``stream_bytes`` (what reached the sink, when it can
-be known) and ``module`` (where the library was imported from). Checks that
-the work was really done (byte counts, extracted files) run after the clock
-stops and fail the job loudly.
+Modes: ``measure JOB`` (what run.py calls), which starts ``run JOB`` (the
+measured process) and afterwards checks its work; ``promise JOB`` asks our
+Bundler for ``content_length()`` in a process of its own. The answer is one
+JSON line on stdout: ``seconds`` (the timed part only: building the file list,
+the library calls, closing the sink), ``stream_bytes`` (what reached the sink,
+when it can be known), ``module`` (where the library was imported from) and
+``peak_rss_bytes``. The checks that the work was really done (byte counts,
+extracted files) run in the measuring process after the measured one has
+exited, so their memory is not charged to the library, and they fail the job
+loudly.
 
 This file must run unchanged under Python 3.9+ with nothing but the library
 being measured (and its ``requests``) importable.
@@ -30,7 +34,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from copy import deepcopy
 from urllib.parse import urlsplit
 
@@ -43,17 +47,15 @@ class JobFailed(RuntimeError):
     """The measured run did not do the whole job; the number must not be used."""
 
 
-def list_files(set_dir: str) -> list[tuple[str, str, int, float]]:
+def list_files(set_dir: str) -> Iterator[tuple[str, str, int, float]]:
     """(archive-relative path, full path, size, mtime) of every file, in a stable order."""
-    found = []
     cut = len(set_dir) + 1
     for root, dirs, files in os.walk(set_dir):
         dirs.sort()
         for name in sorted(files):
             full = os.path.join(root, name)
             info = os.stat(full)
-            found.append((full[cut:].replace(os.sep, '/'), full, info.st_size, info.st_mtime))
-    return found
+            yield full[cut:].replace(os.sep, '/'), full, info.st_size, info.st_mtime
 
 
 class OpenOnFirstRead:
@@ -97,28 +99,6 @@ def new_metadata():
     """The smallest metadata both libraries accept as valid."""
     from pacifica.uploader.metadata import MetaData, MetaObj
     return MetaData([MetaObj(destinationTable='Transactions.project', value='1')])
-
-
-def ingest_job_facts(status_url: str, job_id) -> dict:
-    """What the ingest stand-in received for a job (asked after the clock stopped)."""
-    with urllib.request.urlopen(f'{status_url}?job_id={job_id}', timeout=60) as reply:
-        return json.loads(reply.read())
-
-
-def check_received(facts: dict, expected: int | None) -> int:
-    """A whole tar arrived: the byte count matches and it ends with the tar end blocks."""
-    received = int(facts['received_bytes'])
-    if expected is not None and received != expected:
-        raise JobFailed(f'ingest stand-in received {received} bytes, expected {expected}')
-    if not facts['tail_is_tar_end']:
-        raise JobFailed('the uploaded stream does not end with the tar end-of-archive blocks')
-    return received
-
-
-def ours_promised_length(set_dir: str) -> int:
-    """The length our Bundler announces before streaming, asked of a fresh one after the clock stopped."""
-    from pacifica.uploader.bundler import Bundler
-    return Bundler(new_metadata(), file_data_for('ours', set_dir)).content_length()
 
 
 def module_origin(name: str, expect_under: str) -> str:
@@ -198,16 +178,12 @@ def run_bundle(job: dict) -> dict:
         return http.finish()
 
     seconds, job_id = timed(work)
-    expected = ours_promised_length(job['set_dir']) if job['side'] == 'ours' else None
-    stream_bytes = None
+    check = {}
     if sink_kind == 'file':
-        stream_bytes = os.path.getsize(target)
-        os.unlink(target)
-        if expected is not None and stream_bytes != expected:
-            raise JobFailed(f'bundle file has {stream_bytes} bytes, content_length() said {expected}')
+        check = {'kind': 'file', 'path': target}
     elif sink_kind == 'http':
-        stream_bytes = check_received(ingest_job_facts(job['status_url'], job_id), expected)
-    return {'seconds': seconds, 'stream_bytes': stream_bytes, 'module': module}
+        check = {'kind': 'ingest', 'job_id': job_id}
+    return {'seconds': seconds, 'module': module, 'check': check}
 
 
 def _pipe_files():
@@ -291,22 +267,24 @@ def run_upload(job: dict) -> dict:
 
     work = {'upload_bundle': ours, 'tempfile': upstream_tempfile, 'cli': upstream_cli}[flow]
     seconds, job_id = timed(work)
-    if flow == 'upload_bundle':
-        facts['expected'] = ours_promised_length(set_dir)
     if 'temp' in facts:
         os.unlink(facts['temp'])
-    stream_bytes = check_received(ingest_job_facts(job['status_url'], job_id), facts['expected'])
-    return {'seconds': seconds, 'stream_bytes': stream_bytes, 'module': module}
+    check = {'kind': 'ingest', 'job_id': job_id, 'expected': facts.get('expected')}
+    return {'seconds': seconds, 'module': module, 'check': check}
 
 
-def _load_manifest(path: str) -> list[list]:
+def manifest_entries(path: str) -> Iterator[tuple[str, int, str]]:
+    """(relative path, size, sha1) of every file of a set, read one line at a time."""
     with open(path, encoding='utf-8') as handle:
-        return json.load(handle)['files']
+        handle.readline()  # the header
+        for line in handle:
+            rel, size, sha1 = json.loads(line)
+            yield rel, size, sha1
 
 
-def _check_tree(root: str, files: list[list]) -> None:
+def _check_tree(root: str, manifest: str) -> None:
     """Every file of the set is under ``root`` with its size, and nothing else."""
-    expected = {rel: size for rel, size, _sha in files}
+    expected = {rel: size for rel, size, _sha in manifest_entries(manifest)}
     found = {rel: size for rel, _full, size, _mtime in list_files(root)}
     if found != expected:
         missing = sorted(set(expected) - set(found))[:3]
@@ -318,21 +296,17 @@ def _check_tree(root: str, files: list[list]) -> None:
 def run_download(job: dict) -> dict:
     module = module_origin('pacifica.downloader', job['expect_under'])
     from pacifica.downloader import Downloader
-    files = _load_manifest(job['manifest'])
+    # What policy's transaction info holds for these files: the caller's input, built before the clock.
     transinfo = {'files': {}}
-    for index, (rel, size, sha1) in enumerate(files, start=1):
+    for index, (rel, size, sha1) in enumerate(manifest_entries(job['manifest']), start=1):
         subdir, _, name = rel.rpartition('/')
         transinfo['files'][str(index)] = {
             '_id': index, 'name': name, 'subdir': subdir, 'size': size,
             'hashtype': 'sha1', 'hashsum': sha1,
         }
     location = tempfile.mkdtemp(prefix='download-', dir=job['tmp_dir'])
-    try:
-        seconds, _ = timed(lambda: Downloader(cart_api_url=job['cart_api_url']).transactioninfo(location, transinfo))
-        _check_tree(os.path.join(location, 'data'), files)
-    finally:
-        shutil.rmtree(location, ignore_errors=True)
-    return {'seconds': seconds, 'stream_bytes': None, 'module': module}
+    seconds, _ = timed(lambda: Downloader(cart_api_url=job['cart_api_url']).transactioninfo(location, transinfo))
+    return {'seconds': seconds, 'module': module, 'check': {'kind': 'tree', 'location': location}}
 
 
 # ---------------------------------------------------------------- limits
@@ -353,7 +327,7 @@ def run_sha1(job: dict) -> dict:
             digest.hexdigest()
 
     seconds, _ = timed(work)
-    return {'seconds': seconds, 'stream_bytes': None, 'module': ''}
+    return {'seconds': seconds, 'module': ''}
 
 
 def run_tar_create(job: dict) -> dict:
@@ -361,17 +335,13 @@ def run_tar_create(job: dict) -> dict:
     tops = ' '.join(sorted(os.listdir(job['set_dir'])))
     command = f'tar -cf - {tops} | cat > /dev/null'
     seconds, _ = timed(lambda: subprocess.run(command, shell=True, cwd=job['set_dir'], check=True))
-    return {'seconds': seconds, 'stream_bytes': None, 'module': ''}
+    return {'seconds': seconds, 'module': ''}
 
 
 def run_tar_extract(job: dict) -> dict:
     location = tempfile.mkdtemp(prefix='untar-', dir=job['tmp_dir'])
-    try:
-        seconds, _ = timed(lambda: subprocess.run(['tar', '-xf', job['cart_tar'], '-C', location], check=True))
-        _check_tree(os.path.join(location, 'data'), _load_manifest(job['manifest']))
-    finally:
-        shutil.rmtree(location, ignore_errors=True)
-    return {'seconds': seconds, 'stream_bytes': None, 'module': ''}
+    seconds, _ = timed(lambda: subprocess.run(['tar', '-xf', job['cart_tar'], '-C', location], check=True))
+    return {'seconds': seconds, 'module': '', 'check': {'kind': 'tree', 'location': location}}
 
 
 def run_ingest_ceiling(job: dict) -> dict:
@@ -398,10 +368,8 @@ def run_ingest_ceiling(job: dict) -> dict:
         return json.loads(reply.partition(b'\r\n\r\n')[2])['job_id']
 
     seconds, job_id = timed(work)
-    facts = ingest_job_facts(job['status_url'], job_id)
-    if int(facts['received_bytes']) != total:
-        raise JobFailed('ingest stand-in received {} of {} bytes'.format(facts['received_bytes'], total))
-    return {'seconds': seconds, 'stream_bytes': total, 'module': ''}
+    return {'seconds': seconds, 'module': '', 'check': {'kind': 'ingest', 'job_id': job_id, 'expected': total,
+                                                        'raw': True}}
 
 
 def run_cart_ceiling(job: dict) -> dict:
@@ -424,7 +392,7 @@ def run_cart_ceiling(job: dict) -> dict:
     tar_size = os.path.getsize(job['cart_tar'])
     if received < tar_size:
         raise JobFailed(f'cart stand-in sent {received} bytes, the tar has {tar_size}')
-    return {'seconds': seconds, 'stream_bytes': received, 'module': ''}
+    return {'seconds': seconds, 'module': '', 'stream_bytes': received}
 
 
 OPERATIONS: dict[str, Callable[[dict], dict]] = {
@@ -437,6 +405,60 @@ OPERATIONS: dict[str, Callable[[dict], dict]] = {
     'ingest_ceiling': run_ingest_ceiling,
     'cart_ceiling': run_cart_ceiling,
 }
+
+
+# ---------------------------------------------------------------- checks, in the measuring process
+
+
+def ingest_job_facts(status_url: str, job_id) -> dict:
+    """What the ingest stand-in received for a job."""
+    with urllib.request.urlopen(f'{status_url}?job_id={job_id}', timeout=60) as reply:
+        return json.loads(reply.read())
+
+
+def promised_length(job_text: str) -> int:
+    """Our Bundler's ``content_length()`` for the set, asked in a separate unmeasured process."""
+    done = subprocess.run([sys.executable, '-I', os.path.abspath(__file__), 'promise', job_text],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        lines = done.stderr.decode('utf-8', 'replace').strip().splitlines() or ['(no output)']
+        raise JobFailed(f'content_length() failed: {lines[-1]}')
+    return int(done.stdout)
+
+
+def run_promise(job: dict) -> int:
+    """The length our Bundler announces before streaming (what the upload's Content-Length will be)."""
+    module_origin('pacifica.uploader', job['expect_under'])
+    from pacifica.uploader.bundler import Bundler
+    return Bundler(new_metadata(), file_data_for('ours', job['set_dir'])).content_length()
+
+
+def verify(job: dict, job_text: str, answer: dict) -> None:
+    """Prove the measured run did the whole job; fill in ``stream_bytes``; clean up after it."""
+    check = answer.pop('check', None) or {}
+    kind = check.get('kind')
+    expected = check.get('expected')
+    if kind in ('file', 'ingest') and job.get('side') == 'ours':
+        expected = promised_length(job_text)
+    if kind == 'file':
+        answer['stream_bytes'] = os.path.getsize(check['path'])
+        os.unlink(check['path'])
+        if expected is not None and answer['stream_bytes'] != expected:
+            raise JobFailed(f"bundle file has {answer['stream_bytes']} bytes, content_length() said {expected}")
+    elif kind == 'ingest':
+        facts = ingest_job_facts(job['status_url'], check['job_id'])
+        received = int(facts['received_bytes'])
+        if expected is not None and received != expected:
+            raise JobFailed(f'ingest stand-in received {received} bytes, expected {expected}')
+        if not check.get('raw') and not facts['tail_is_tar_end']:
+            raise JobFailed('the uploaded stream does not end with the tar end-of-archive blocks')
+        answer['stream_bytes'] = received
+    elif kind == 'tree':
+        try:
+            _check_tree(os.path.join(check['location'], 'data'), job['manifest'])
+        finally:
+            shutil.rmtree(check['location'], ignore_errors=True)
+    answer.setdefault('stream_bytes', None)
 
 
 def measure(job_text: str) -> None:
@@ -463,11 +485,12 @@ def measure(job_text: str) -> None:
     answer = json.loads(output)
     # Linux reports KiB, macOS bytes.
     answer['peak_rss_bytes'] = usage.ru_maxrss * (1 if sys.platform == 'darwin' else 1024)
+    verify(json.loads(job_text), job_text, answer)
     print(json.dumps(answer), flush=True)
 
 
 def main() -> None:
-    """``measure JOB`` (what run.py calls) or ``run JOB`` (the measured process itself)."""
+    """``measure JOB`` (what run.py calls), ``run JOB`` (the measured process) or ``promise JOB``."""
     mode, job_text = sys.argv[1], sys.argv[2]
     if mode == 'measure':
         measure(job_text)
@@ -475,6 +498,9 @@ def main() -> None:
     job = json.loads(job_text)
     for entry in reversed(job.get('sys_path', [])):
         sys.path.insert(0, entry)
+    if mode == 'promise':
+        print(run_promise(job), flush=True)
+        return
     print(json.dumps(OPERATIONS[job['op']](job)), flush=True)
 
 
