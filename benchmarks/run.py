@@ -48,6 +48,8 @@ MEASUREMENTS: dict[str, list[tuple[str, dict]]] = {
                ('upstream-cli', {'op': 'upload', 'flow': 'cli'})],
     'download': [('ours', {'op': 'download'}),
                  ('upstream', {'op': 'download'})],
+    'rss-floor': [('ours', {'op': 'floor'}),
+                  ('upstream', {'op': 'floor'})],
     'limits': [('sha1', {'op': 'sha1'}),
                ('tar-c', {'op': 'tar_create'}),
                ('tar-x', {'op': 'tar_extract'}),
@@ -266,6 +268,14 @@ class Report:
                 ])
         return rows
 
+    def floor_rows(self) -> list[list[str]]:
+        rows = []
+        for set_name in self.payloads:
+            if ('rss-floor', set_name, 'ours') in self.runs or ('rss-floor', set_name, 'upstream') in self.runs:
+                rows.append([set_name, fmt(self.rss('rss-floor', set_name, 'ours'), 1),
+                             fmt(self.rss('rss-floor', set_name, 'upstream'), 1)])
+        return rows
+
     def limit_rows(self) -> list[list[str]]:
         rows = []
         for side, title in LIMIT_TITLES.items():
@@ -287,7 +297,7 @@ class Report:
                 verdicts.add(verdict)
                 rows.append([target.title, set_name, f'>= {target.minimum:.2f}', fmt(measured, 2), verdict])
         ours_rss = [(runs.peak_rss(), case, set_name) for (case, set_name, side), runs in self.runs.items()
-                    if side == 'ours' and runs.peak_rss() is not None]
+                    if side == 'ours' and case != 'rss-floor' and runs.peak_rss() is not None]
         if ours_rss:
             worst, case, set_name = max(ours_rss)
             verdict = 'PASS' if worst <= RSS_LIMIT_MIB else 'FAIL'
@@ -424,6 +434,10 @@ def print_report(report: Report, args: argparse.Namespace, facts, payloads: dict
     if limit_rows:
         print(heading('Machine limits (same data, same run)'))
         print(render(['limit', 'set', 'MB/s', 'peak RSS'], limit_rows, markdown))
+    floor_rows = report.floor_rows()
+    if floor_rows:
+        print(heading('RSS floor: imports + file_data + transinfo, no library call (MiB)'))
+        print(render(['set', 'ours', 'upstream'], floor_rows, markdown))
     target_rows, overall = report.target_rows()
     if target_rows:
         print(heading('Targets (issue 5){}'.format(' - quick data, indicative only' if args.quick else '')))

@@ -293,20 +293,43 @@ def _check_tree(root: str, manifest: str) -> None:
         raise JobFailed(f'extracted tree differs: missing {missing} extra {extra} wrong size {wrong}')
 
 
-def run_download(job: dict) -> dict:
-    module = module_origin('pacifica.downloader', job['expect_under'])
-    from pacifica.downloader import Downloader
-    # What policy's transaction info holds for these files: the caller's input, built before the clock.
+def _transinfo(manifest: str) -> dict:
+    """What policy's transaction info holds for the files of a set."""
     transinfo = {'files': {}}
-    for index, (rel, size, sha1) in enumerate(manifest_entries(job['manifest']), start=1):
+    for index, (rel, size, sha1) in enumerate(manifest_entries(manifest), start=1):
         subdir, _, name = rel.rpartition('/')
         transinfo['files'][str(index)] = {
             '_id': index, 'name': name, 'subdir': subdir, 'size': size,
             'hashtype': 'sha1', 'hashsum': sha1,
         }
+    return transinfo
+
+
+def run_download(job: dict) -> dict:
+    module = module_origin('pacifica.downloader', job['expect_under'])
+    from pacifica.downloader import Downloader
+    transinfo = _transinfo(job['manifest'])  # the caller's input, built before the clock
     location = tempfile.mkdtemp(prefix='download-', dir=job['tmp_dir'])
     seconds, _ = timed(lambda: Downloader(cart_api_url=job['cart_api_url']).transactioninfo(location, transinfo))
     return {'seconds': seconds, 'module': module, 'check': {'kind': 'tree', 'location': location}}
+
+
+def run_floor(job: dict) -> dict:
+    """Only what every case of a side holds anyway: the libraries imported, ``file_data`` and ``transinfo``.
+
+    Its peak RSS is the floor under that side's figures; the rest is the library's own.
+    """
+    module = module_origin('pacifica.uploader', job['expect_under'])
+    module_origin('pacifica.downloader', job['expect_under'])
+    import pacifica.uploader.bundler  # noqa: F401 - imported for its memory, like the bundle cases do
+
+    def work():
+        file_data = file_data_for(job['side'], job['set_dir'])
+        transinfo = _transinfo(job['manifest'])
+        return len(file_data) + len(transinfo['files'])
+
+    seconds, _ = timed(work)
+    return {'seconds': seconds, 'module': module}
 
 
 # ---------------------------------------------------------------- limits
@@ -399,6 +422,7 @@ OPERATIONS: dict[str, Callable[[dict], dict]] = {
     'bundle': run_bundle,
     'upload': run_upload,
     'download': run_download,
+    'floor': run_floor,
     'sha1': run_sha1,
     'tar_create': run_tar_create,
     'tar_extract': run_tar_extract,
