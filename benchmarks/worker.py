@@ -315,18 +315,23 @@ def run_download(job: dict) -> dict:
 
 
 def run_floor(job: dict) -> dict:
-    """Only what every case of a side holds anyway: the libraries imported, ``file_data`` and ``transinfo``.
+    """Only what a case holds before the library does anything: its imports and its input.
 
-    Its peak RSS is the floor under that side's figures; the rest is the library's own.
+    ``inputs`` is ``file_data`` (the bundle and upload cases) or ``transinfo``
+    (the download case). The peak RSS is the floor under those cases' figures;
+    the rest is the library's own.
     """
-    module = module_origin('pacifica.uploader', job['expect_under'])
-    module_origin('pacifica.downloader', job['expect_under'])
-    import pacifica.uploader.bundler  # noqa: F401 - imported for its memory, like the bundle cases do
+    if job['inputs'] == 'file_data':
+        module = module_origin('pacifica.uploader', job['expect_under'])
+        import pacifica.uploader.bundler  # noqa: F401 - imported for its memory, as the bundle cases do
 
-    def work():
-        file_data = file_data_for(job['side'], job['set_dir'])
-        transinfo = _transinfo(job['manifest'])
-        return len(file_data) + len(transinfo['files'])
+        def work():
+            return len(file_data_for(job['side'], job['set_dir']))
+    else:
+        module = module_origin('pacifica.downloader', job['expect_under'])
+
+        def work():
+            return len(_transinfo(job['manifest'])['files'])
 
     seconds, _ = timed(work)
     return {'seconds': seconds, 'module': module}
