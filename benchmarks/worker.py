@@ -30,6 +30,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -462,6 +463,19 @@ def run_promise(job: dict) -> int:
     return Bundler(new_metadata(), file_data_for('ours', job['set_dir'])).content_length()
 
 
+def _check_bundle_hashes(bundle: str, manifest: str) -> None:
+    """The bundle's metadata.txt names every file of the set with its true sha1 (so hashing was not skipped)."""
+    with tarfile.open(bundle) as tar:
+        member = tar.getmember('metadata.txt')
+        metadata = json.loads(tar.extractfile(member).read())
+    claimed = {'/'.join(part for part in (item['subdir'], item['name']) if part): item['hashsum']
+               for item in metadata if item.get('destinationTable') == 'Files'}
+    expected = {rel: sha1 for rel, _size, sha1 in manifest_entries(manifest)}
+    if claimed != expected:
+        wrong = sorted(rel for rel in set(claimed) | set(expected) if claimed.get(rel) != expected.get(rel))
+        raise JobFailed(f'metadata.txt disagrees with the data set for {len(wrong)} files, e.g. {wrong[:3]}')
+
+
 def verify(job: dict, job_text: str, answer: dict) -> None:
     """Prove the measured run did the whole job; fill in ``stream_bytes``; clean up after it."""
     check = answer.pop('check', None) or {}
@@ -471,7 +485,10 @@ def verify(job: dict, job_text: str, answer: dict) -> None:
         expected = promised_length(job_text)
     if kind == 'file':
         answer['stream_bytes'] = os.path.getsize(check['path'])
-        os.unlink(check['path'])
+        try:
+            _check_bundle_hashes(check['path'], job['manifest'])
+        finally:
+            os.unlink(check['path'])
         if expected is not None and answer['stream_bytes'] != expected:
             raise JobFailed(f"bundle file has {answer['stream_bytes']} bytes, content_length() said {expected}")
     elif kind == 'ingest':
