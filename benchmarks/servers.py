@@ -87,6 +87,15 @@ class StandInHandler(BaseHTTPRequestHandler):
                 tail = (tail + bytes(view[max(0, got - TAIL_SIZE):got]))[-TAIL_SIZE:]
             return got or 0
 
+        def take_exactly(count: int, where: str) -> None:
+            nonlocal received
+            while count:
+                got = take(min(count, READ_SIZE))
+                if not got:
+                    raise ConnectionError(f'client closed {where}')
+                count -= got
+                received += got
+
         if 'chunked' in self.headers.get('Transfer-Encoding', '').lower():
             while True:
                 size = int(rfile.readline().split(b';')[0].strip() or b'0', 16)
@@ -94,21 +103,10 @@ class StandInHandler(BaseHTTPRequestHandler):
                     while rfile.readline() not in (b'\r\n', b'\n', b''):
                         pass
                     break
-                while size:
-                    got = take(min(size, READ_SIZE))
-                    if not got:
-                        raise ConnectionError('client closed inside a chunk')
-                    size -= got
-                    received += got
+                take_exactly(size, 'inside a chunk')
                 rfile.readline()
         elif self.headers.get('Content-Length') is not None:
-            remaining = int(self.headers['Content-Length'])
-            while remaining:
-                got = take(min(remaining, READ_SIZE))
-                if not got:
-                    raise ConnectionError('client closed before Content-Length bytes')
-                remaining -= got
-                received += got
+            take_exactly(int(self.headers['Content-Length']), 'before Content-Length bytes')
         else:
             # No framing: the body ends when the client shuts down its side.
             self.close_connection = True
