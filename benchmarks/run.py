@@ -227,11 +227,14 @@ def render(headers: list[str], rows: list[list[str]], markdown: bool) -> str:
         lines += ['| ' + ' | '.join(row) + ' |' for row in rows]
         return '\n'.join(lines)
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+    # A column of figures is right-aligned so the digits line up; text stays left-aligned.
+    numeric_columns = [bool(rows) and all(row[i][:1].isdigit() or row[i] == '-' for row in rows)
+                       for i in range(len(headers))]
     out = ['  '.join(h.ljust(w) for h, w in zip(headers, widths)),
            '  '.join('-' * w for w in widths)]
     for row in rows:
-        out.append('  '.join(cell.rjust(w) if cell[:1].isdigit() or cell == '-' else cell.ljust(w)
-                             for cell, w in zip(row, widths)))
+        out.append('  '.join(cell.rjust(w) if numeric else cell.ljust(w)
+                             for cell, w, numeric in zip(row, widths, numeric_columns)))
     return '\n'.join(out)
 
 
