@@ -44,6 +44,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 from urllib3.util.retry import Retry
 
 from .config import TransferConfig
@@ -60,6 +62,8 @@ IDEMPOTENT_METHODS = frozenset({'GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS'})
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 #: URL schemes the servers speak.
 SCHEMES = ('http', 'https')
+#: Errors that mean "waited too long", wherever they sit in a wrapped error's chain.
+_TIMEOUTS = (requests.Timeout, Urllib3TimeoutError, TimeoutError)
 #: Keys of an ``auth`` dict whose values are secret and never shown.
 SECRET_AUTH_KEYS = frozenset({'auth', 'cert', 'headers', 'cookies', 'proxies'})
 
@@ -205,7 +209,7 @@ def deadline(seconds: Optional[float]) -> Iterator[Optional[_CallState]]:
         state.expired = True  # retire it: the watchdog drops it when due
 
 
-class _WatchedConnectionMixin:
+class _WatchedHTTPConnection(HTTPConnection):
     """Registers each request's connection with the call in flight."""
 
     def request(self, *args: Any, **kwargs: Any) -> Any:
@@ -214,16 +218,12 @@ class _WatchedConnectionMixin:
             with state.lock:
                 if state.expired or state.remaining() <= 0:
                     raise _DeadlineExpired()
-                state.connection = self  # type: ignore[assignment]
-        return super().request(*args, **kwargs)  # type: ignore[misc]
+                state.connection = self
+        return super().request(*args, **kwargs)
 
 
-class _WatchedHTTPConnection(_WatchedConnectionMixin, HTTPConnection):
-    pass
-
-
-class _WatchedHTTPSConnection(_WatchedConnectionMixin, HTTPSConnection):
-    pass
+class _WatchedHTTPSConnection(_WatchedHTTPConnection, HTTPSConnection):
+    """HTTPS, with the watched ``request`` of :class:`_WatchedHTTPConnection`."""
 
 
 class _WatchedHTTPConnectionPool(HTTPConnectionPool):
@@ -320,22 +320,40 @@ def map_transport_error(err: BaseException, method: str, url: str, state: Option
     what = _describe(method, url)
     if (state is not None and state.expired) or isinstance(err, _DeadlineExpired):
         return RequestTimeout('{} did not complete within its deadline of {:g} s'.format(what, limit or 0))
-    if isinstance(err, requests.Timeout):
+    if any(_is_timeout(cause) for cause in _causes(err)):
+        # requests reports a read timeout whose retries ran out as a ConnectionError
+        # (MaxRetryError(reason=ReadTimeoutError)); it is still a timeout.
         return RequestTimeout('{} timed out: {}'.format(what, _reason(err)))
     if isinstance(err, (requests.ConnectionError, ConnectionError)):
         return ServerConnectionError('{} failed: {}'.format(what, _reason(err)))
     return TransportError('{} failed: {}'.format(what, _reason(err)))
 
 
+def _is_timeout(err: BaseException) -> bool:
+    # urllib3 2 derives NewConnectionError (connection refused, no route) from
+    # ConnectTimeoutError for old except clauses; it is not a timeout.
+    return isinstance(err, _TIMEOUTS) and not isinstance(err, NewConnectionError)
+
+
+def _causes(err: BaseException, depth: int = 5) -> List[BaseException]:
+    """``err`` and the errors it wraps, outermost first.
+
+    requests and urllib3 nest their errors in ``reason`` (MaxRetryError) or
+    the first argument (requests.ConnectionError(MaxRetryError(...))).
+    """
+    chain = [err]
+    while len(chain) < depth:
+        outer: Any = chain[-1]
+        inner = getattr(outer, 'reason', None) or (outer.args[0] if getattr(outer, 'args', None) else None)
+        if not isinstance(inner, BaseException) or inner in chain:
+            break
+        chain.append(inner)
+    return chain
+
+
 def _reason(err: BaseException) -> str:
     """The innermost useful reason of a requests/urllib3 error, without URLs' secrets."""
-    reason: Any = err
-    for _ in range(4):
-        inner = getattr(reason, 'reason', None) or (reason.args[0] if getattr(reason, 'args', None) else None)
-        if isinstance(inner, BaseException):
-            reason = inner
-        else:
-            break
+    reason = _causes(err)[-1]
     text = '{}: {}'.format(type(reason).__name__, reason) if str(reason) else type(reason).__name__
     return _strip_credentials(text)
 
@@ -382,6 +400,10 @@ class CommonBase:
 
     session: Optional[requests.Session] = None
     _auth: Dict[str, Any]
+    #: Endpoint parts, set by :meth:`_server_url` in the subclasses that have them.
+    _proto: Any
+    _addr: Any
+    _port: Any
     _config: TransferConfig = TransferConfig()
     #: POST is repeated only by subclasses whose POSTs only read.
     _repeatable_methods: Collection[str] = IDEMPOTENT_METHODS
@@ -393,6 +415,19 @@ class CommonBase:
             if not value:
                 value = _env('{}_{}'.format(env_prefix, part).upper())
             setattr(self, '_{}'.format(part), value if value else default)
+
+    def _complete_urls(self, names: Sequence[str], service: str) -> None:
+        """Set each ``_<name>_url`` not given whole to ``<proto>://<addr>:<port><_<name>_path>``; check them all.
+
+        Run after :meth:`_server_url` read the parts. ``service`` names the
+        server in the ConfigurationError for a URL that is not http(s).
+        """
+        for name in names:
+            attribute = '_{}_url'.format(name)
+            if not getattr(self, attribute):
+                setattr(self, attribute, join_url(self._proto, self._addr, self._port,
+                                                  getattr(self, '_{}_path'.format(name))))
+            check_url(getattr(self, attribute), '{} {} URL'.format(service, name))
 
     def _setup_requests_session(self) -> None:
         """Give this object its own retrying, deadline-aware session."""
@@ -416,12 +451,17 @@ class CommonBase:
         self._auth = dict(auth) if not isinstance(auth, dict) else auth
 
     def _request_kwargs(self, kwargs: Dict[str, Any]) -> Dict[str, Any]:
+        """The requests keywords of one call: the ``auth`` dict, the default timeout, then the call's own.
+
+        ``headers`` are merged, not replaced: the auth dict's headers (tokens,
+        X-Remote-User) travel with every call, and a call's own header (its
+        Content-Type) wins over one of the same name.
+        """
         auth = getattr(self, '_auth', None) or {}
         merged = dict(auth)
         merged.setdefault('timeout', self._config.timeout)
         merged.update(kwargs)
-        if 'headers' in auth and 'headers' in kwargs:
-            # The caller's auth headers (tokens, X-Remote-User) travel with the call's own headers.
+        if auth.get('headers') and kwargs.get('headers'):
             merged['headers'] = {**auth['headers'], **kwargs['headers']}
         return merged
 

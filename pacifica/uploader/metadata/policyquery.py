@@ -8,22 +8,34 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import namedtuple
-from typing import Any, Dict, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional
 
 from pacifica._client.exceptions import InvalidResponseError, PolicyRejectedError, UnknownUserError
 from pacifica._client.http import (
-    IDEMPOTENT_METHODS, check_url, join_url, parse_json, redact_auth, redact_url, status_error,
+    IDEMPOTENT_METHODS, parse_json, redact_auth, redact_url, status_error,
 )
 
 from ..common import CommonBase
 from .metadata import MetaData, metadata_encode
-from .mjson import generate_namedtuple_decoder, generate_namedtuple_encoder
+from .mjson import generate_namedtuple_decoder, generate_namedtuple_encoder, plain_namedtuple
 
 LOGGER = logging.getLogger(__name__)
 
-_PolicyQueryData = namedtuple('PolicyQueryData', ['user', 'columns', 'from_table', 'where'],  # type: ignore[name-match]
-                              defaults=(None, None, None, None))
+
+class _PolicyQueryData(NamedTuple):
+    """The fields of :class:`PolicyQueryData`, in 0.3.1's order, each None by default.
+
+    For type checkers; at run time a plain namedtuple, as in 0.3.1.
+    """
+
+    user: Any = None
+    columns: Any = None
+    from_table: Any = None
+    where: Any = None
+
+
+if not TYPE_CHECKING:
+    _PolicyQueryData = plain_namedtuple(_PolicyQueryData, 'PolicyQueryData', __name__)
 #: The query fields in order, as 0.3.1 exported them.
 QUERY_KEYS = list(_PolicyQueryData._fields)
 
@@ -76,7 +88,7 @@ class PolicyQuery(CommonBase):
         query_fields = {key: value for key, value in kwargs.items() if key not in _CLIENT_KEYWORDS}
         self._configure(kwargs)
         self._server_url(_URL_PARTS, 'POLICY', kwargs)
-        self._set_url_from_parts()
+        self._complete_urls(('uploader', 'ingest'), 'Policy')
         self._setup_requests_session()
         LOGGER.debug('Policy URLs %s %s auth %s', redact_url(self._uploader_url), redact_url(self._ingest_url),
                      redact_auth(self._auth))
@@ -86,15 +98,6 @@ class PolicyQuery(CommonBase):
             raise TypeError('PolicyQuery: {} (query fields are {}; endpoint keywords are {})'.format(
                 err, ', '.join(QUERY_KEYS[1:]), ', '.join(sorted(_CLIENT_KEYWORDS)))) from None
         self.set_user(user)
-
-    def _set_url_from_parts(self) -> None:
-        """Build ``_uploader_url`` and ``_ingest_url`` from the parts, unless given whole."""
-        for name in ('uploader', 'ingest'):
-            attribute = '_{}_url'.format(name)
-            if not getattr(self, attribute):
-                setattr(self, attribute, join_url(self._proto, self._addr, self._port,
-                                                  getattr(self, '_{}_path'.format(name))))
-            check_url(getattr(self, attribute), 'Policy {} URL'.format(name))
 
     # -- the user -----------------------------------------------------------
     def set_user(self, user: Any) -> None:
