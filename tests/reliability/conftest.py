@@ -1,0 +1,152 @@
+"""Fixtures of the reliability suite, and its secrets scanner.
+
+The scanner (autouse, every test of this directory) turns DEBUG logging on for
+the root logger, urllib3 and the ``pacifica`` loggers, records every
+:class:`PacificaError` created during the test, and fails the test if a known
+secret value appears in any captured log record or in the text (str, repr,
+args, chained causes) of any of those exceptions. Tests put the secrets into
+their clients with the ``secret_auth`` fixture, or register their own with
+``secrets.add(value)``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Iterator, List, Set
+
+import pytest
+
+from pacifica._client.config import TransferConfig
+from pacifica._client.exceptions import PacificaError
+from tests.helpers.faults import FaultProxy
+from tests.helpers.server import LoopbackServer
+
+#: The suite's canonical secrets: a password, a bearer token, a client key path, a URL password.
+SECRET_PASSWORD = 'pw-5ecr3t-Zq9'
+SECRET_TOKEN = 'tok-5ecr3t-Xk2'
+SECRET_KEY_PATH = os.path.join('secret-dir-Hh7', 'client-5ecr3t.key')
+SECRET_URL_PASSWORD = 'urlpw-5ecr3t-Jm4'
+KNOWN_SECRETS = (SECRET_PASSWORD, SECRET_TOKEN, SECRET_KEY_PATH, SECRET_URL_PASSWORD)
+
+#: Quick settings for every client of this suite: faults are felt in well under a second.
+FAST = TransferConfig(connect_timeout=1.0, read_timeout=1.0, call_deadline=3.0, retries=4,
+                      backoff_factor=0.01, backoff_max=0.05, retry_after_max=0.5, poll_interval=0.05)
+
+LOGGERS = ('', 'urllib3', 'requests', 'pacifica', 'pacifica.uploader', 'pacifica.downloader', 'pacifica._client')
+
+
+def secret_auth_dict() -> dict:
+    """An ``auth`` dict holding every kind of secret the library must never show."""
+    return {
+        'auth': ('alice', SECRET_PASSWORD),
+        'headers': {'Authorization': 'Bearer ' + SECRET_TOKEN},
+        'cert': ('client.pem', SECRET_KEY_PATH),  # ignored on http://, so the tests still pass
+    }
+
+
+def _texts_of(err: BaseException) -> Iterator[str]:
+    """Every text a user could see for ``err``, including what a traceback prints of its chain."""
+    seen = 0
+    while err is not None and seen < 10:
+        seen += 1
+        yield str(err)
+        yield repr(err)
+        for arg in getattr(err, 'args', ()):
+            yield repr(arg)
+        for name in ('body', 'url', 'server_exception', 'member', 'problems', 'reply', 'state'):
+            if hasattr(err, name):
+                yield repr(getattr(err, name))
+        cause = err.__cause__
+        if cause is None and not err.__suppress_context__:
+            cause = err.__context__
+        err = cause
+
+
+class SecretScanner:
+    """Collects the texts a test produced and checks them for secrets."""
+
+    def __init__(self) -> None:
+        self.secrets: Set[str] = set(KNOWN_SECRETS)
+        self.errors: List[BaseException] = []
+
+    def add(self, value: str) -> None:
+        self.secrets.add(value)
+
+    def leaks(self, caplog: pytest.LogCaptureFixture) -> List[str]:
+        found = []
+        handler_formatter = logging.Formatter('%(name)s %(levelname)s %(message)s')
+        for record in caplog.records:
+            line = handler_formatter.format(record)
+            found += ['log {}: {!r}'.format(record.name, line[:300]) for s in self.secrets if s in line]
+        for err in self.errors:
+            for text in _texts_of(err):
+                found += ['{}: {!r}'.format(type(err).__name__, text[:300]) for s in self.secrets if s in text]
+        return found
+
+
+@pytest.fixture(autouse=True)
+def secrets(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> Iterator[SecretScanner]:
+    """DEBUG logging everywhere; at the end, no known secret in any log line or PacificaError text."""
+    for name in LOGGERS:
+        caplog.set_level(logging.DEBUG, logger=name or None)
+    scanner = SecretScanner()
+    original_new = PacificaError.__new__
+
+    def recording_new(cls, *args, **kwargs):  # observe, do not change, every PacificaError made
+        err = original_new(cls) if original_new is object.__new__ else original_new(cls, *args, **kwargs)
+        scanner.errors.append(err)
+        return err
+    monkeypatch.setattr(PacificaError, '__new__', staticmethod(recording_new))
+    yield scanner
+    leaks = scanner.leaks(caplog)
+    assert not leaks, 'secrets leaked:\n' + '\n'.join(leaks)
+
+
+@pytest.fixture
+def secret_auth() -> dict:
+    return secret_auth_dict()
+
+
+@pytest.fixture
+def upstream() -> Iterator[LoopbackServer]:
+    """The real server behind the proxy."""
+    srv = LoopbackServer()
+    try:
+        yield srv
+    finally:
+        srv.close()
+
+
+@pytest.fixture
+def proxy(upstream: LoopbackServer) -> Iterator[FaultProxy]:
+    """A fault proxy in front of ``upstream``."""
+    prox = FaultProxy(upstream.url, lifetime=120)
+    try:
+        yield prox
+    finally:
+        prox.close()
+
+
+class Stopwatch:
+    """``with stopwatch(limit):`` asserts the block took at most ``limit`` seconds."""
+
+    def __init__(self) -> None:
+        self.elapsed = 0.0
+
+    def __call__(self, limit: float) -> 'Stopwatch':
+        self.limit = limit
+        return self
+
+    def __enter__(self) -> 'Stopwatch':
+        self.start = time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.elapsed = time.monotonic() - self.start
+        assert self.elapsed <= self.limit, 'took {:.2f} s, limit {:.2f} s'.format(self.elapsed, self.limit)
+
+
+@pytest.fixture
+def stopwatch() -> Stopwatch:
+    return Stopwatch()
