@@ -28,6 +28,7 @@ Errors
 """
 from __future__ import annotations
 
+import base64
 import heapq
 import itertools
 import json
@@ -44,11 +45,12 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import InvalidHeader, ProtocolError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from .config import TransferConfig
 from .exceptions import (
-    ConfigurationError, HTTPStatusError, InvalidResponseError, RequestTimeout,
+    ConfigurationError, HTTPStatusError, InvalidResponseError, PacificaError, RequestTimeout,
     ServerConnectionError, TransportError,
 )
 
@@ -120,12 +122,15 @@ class _DeadlineExpired(Exception):
 class _CallState:
     """What the watchdog knows about one API call in flight."""
 
-    __slots__ = ('deadline', 'expired', 'connection', 'lock')
+    __slots__ = ('deadline', 'expired', 'connection', 'sock', 'lock')
 
     def __init__(self, deadline: float) -> None:
         self.deadline = deadline
         self.expired = False
         self.connection: Optional[HTTPConnection] = None
+        #: The socket itself: http.client detaches it from the connection when
+        #: the reply says ``Connection: close``, yet the body is still read from it.
+        self.sock: Optional[socket.socket] = None
         self.lock = threading.Lock()
 
     def remaining(self) -> float:
@@ -135,12 +140,12 @@ class _CallState:
         """Mark the call late and break its connection, waking any blocked recv/send."""
         with self.lock:
             self.expired = True
-            sock = getattr(self.connection, 'sock', None)
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            sock = self.sock or getattr(self.connection, 'sock', None)
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
 
 class _Watchdog:
@@ -202,6 +207,7 @@ def deadline(seconds: Optional[float]) -> Iterator[Optional[_CallState]]:
         _CURRENT.call = previous
         with state.lock:
             state.connection = None
+            state.sock = None
         state.expired = True  # retire it: the watchdog drops it when due
 
 
@@ -216,6 +222,13 @@ class _WatchedConnectionMixin:
                     raise _DeadlineExpired()
                 state.connection = self  # type: ignore[assignment]
         return super().request(*args, **kwargs)  # type: ignore[misc]
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        state = _current_call()
+        if state is not None:
+            with state.lock:
+                state.sock = self.sock  # type: ignore[attr-defined]
 
 
 class _WatchedHTTPConnection(_WatchedConnectionMixin, HTTPConnection):
@@ -244,7 +257,10 @@ class PacificaRetry(Retry):
     RETRY_AFTER_CAP = 60.0
 
     def get_retry_after(self, response: Any) -> Optional[float]:
-        seconds = super().get_retry_after(response)
+        try:
+            seconds = super().get_retry_after(response)
+        except InvalidHeader:  # "0.5", "soon": not RFC 9110, so back off as if it were absent
+            return None
         return None if seconds is None else min(seconds, self.RETRY_AFTER_CAP)
 
     def sleep(self, response: Any = None) -> None:
@@ -315,19 +331,28 @@ def _describe(method: str, url: str) -> str:
 
 
 def map_transport_error(err: BaseException, method: str, url: str, state: Optional[_CallState] = None,
-                        limit: Optional[float] = None) -> TransportError:
-    """Turn a requests/urllib3/socket failure into the library's exception."""
+                        limit: Optional[float] = None, secrets: Sequence[str] = ()) -> TransportError:
+    """Turn a requests/urllib3/socket failure into the library's exception.
+
+    ``secrets`` are texts (from the ``auth`` dict) blanked out of the message.
+    """
     what = _describe(method, url)
     if (state is not None and state.expired) or isinstance(err, _DeadlineExpired):
         return RequestTimeout('{} did not complete within its deadline of {:g} s'.format(what, limit or 0))
-    if isinstance(err, requests.Timeout):
-        return RequestTimeout('{} timed out: {}'.format(what, _reason(err)))
-    if isinstance(err, (requests.ConnectionError, ConnectionError)):
-        return ServerConnectionError('{} failed: {}'.format(what, _reason(err)))
-    return TransportError('{} failed: {}'.format(what, _reason(err)))
+    if isinstance(err, (requests.Timeout, socket.timeout, ReadTimeoutError)) or _wraps(err, ReadTimeoutError):
+        return RequestTimeout('{} timed out: {}'.format(what, _reason(err, secrets)))
+    if isinstance(err, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, ConnectionError,
+                        ProtocolError)):
+        return ServerConnectionError('{} failed: {}'.format(what, _reason(err, secrets)))
+    return TransportError('{} failed: {}'.format(what, _reason(err, secrets)))
 
 
-def _reason(err: BaseException) -> str:
+def _wraps(err: BaseException, kind: type) -> bool:
+    """True when ``err`` carries a ``kind`` as its first argument (how requests wraps body-read timeouts)."""
+    return bool(getattr(err, 'args', None)) and isinstance(err.args[0], kind)
+
+
+def _reason(err: BaseException, secrets: Sequence[str] = ()) -> str:
     """The innermost useful reason of a requests/urllib3 error, without URLs' secrets."""
     reason: Any = err
     for _ in range(4):
@@ -337,7 +362,10 @@ def _reason(err: BaseException) -> str:
         else:
             break
     text = '{}: {}'.format(type(reason).__name__, reason) if str(reason) else type(reason).__name__
-    return _strip_credentials(text)
+    text = _strip_credentials(text)
+    for secret in secrets:
+        text = text.replace(secret, '***')
+    return text
 
 
 def _strip_credentials(text: str) -> str:
@@ -348,9 +376,11 @@ def _strip_credentials(text: str) -> str:
     return ' '.join(out)
 
 
-def status_error(resp: requests.Response, what: str) -> HTTPStatusError:
-    """Build the HTTPStatusError for an unacceptable reply."""
+def status_error(resp: requests.Response, what: str, secrets: Sequence[str] = ()) -> HTTPStatusError:
+    """Build the HTTPStatusError for an unacceptable reply; ``secrets`` are blanked out of the body."""
     body = _body_excerpt(resp)
+    for secret in secrets:
+        body = body.replace(secret, '***')
     return HTTPStatusError(
         '{} answered HTTP {} {}{}'.format(what, resp.status_code, resp.reason or '',
                                           ': ' + body if body else '').rstrip(),
@@ -411,7 +441,7 @@ class CommonBase:
             auth = {}
         if not isinstance(auth, Mapping):
             raise ConfigurationError(
-                'auth must be a dict of requests keyword arguments (such as {"auth": (user, password)}), '
+                'auth must be a dict of requests keyword arguments (such as {{"auth": (user, password)}}), '
                 'not {}'.format(type(auth).__name__))
         self._auth = dict(auth) if not isinstance(auth, dict) else auth
 
@@ -429,30 +459,104 @@ class CommonBase:
         HTTPStatusError. ``bulk`` requests (streamed bodies) run without the
         overall deadline. Never logs or shows the ``auth`` values.
         """
+        return self._exchange(method, url, accept, bulk, False, kwargs)[0]
+
+    def _request_json(self, method: str, url: str, *, accept: Collection[int] = (200,), **kwargs: Any) -> Any:
+        """Like :meth:`_request`, and return the reply's JSON document."""
+        return self._exchange(method, url, accept, False, True, kwargs)[1]
+
+    def _exchange(self, method: str, url: str, accept: Collection[int], bulk: bool, want_json: bool,
+                  kwargs: Dict[str, Any]) -> Tuple[requests.Response, Any]:
+        """One API call: the request, its reply body and, if wanted, its JSON, under one deadline.
+
+        urllib3 retries connections and retry statuses. What breaks after the
+        status line (a body cut short or reset, a body that is not JSON) is
+        retried here, for repeatable requests whose body can be sent again.
+        """
         if self.session is None:
             self._setup_requests_session()
         assert self.session is not None
         limit = None if bulk else self._config.deadline
         what = _describe(method, url)
-        LOGGER.debug('%s', what)
+        stream = bool(kwargs.get('stream'))
+        attempts = 1
+        if not stream and method.upper() in self._repeatable_methods and _resendable(kwargs.get('data')):
+            attempts += self._config.retries
+        secrets = _secret_values(getattr(self, '_auth', None))
         with deadline(limit) as state:
-            try:
-                resp = self.session.request(method, url, **self._request_kwargs(kwargs))
-                if not kwargs.get('stream'):
-                    resp.content  # noqa: B018 - read the body under the deadline
-            except (requests.RequestException, OSError, _DeadlineExpired) as err:
-                raise map_transport_error(err, method, url, state, limit) from None
-            if state is not None and state.expired:
-                raise RequestTimeout('{} did not complete within its deadline of {:g} s'.format(what, limit))
-        LOGGER.debug('%s -> %s', what, resp.status_code)
-        if resp.status_code not in accept:
-            raise status_error(resp, what)
-        return resp
+            for attempt in range(1, attempts + 1):
+                LOGGER.debug('%s', what)
+                try:
+                    # Always streamed, so the body is read below where its failures can be retried.
+                    resp = self.session.request(method, url, **self._request_kwargs(dict(kwargs, stream=True)))
+                except (requests.RequestException, OSError, _DeadlineExpired) as err:
+                    raise map_transport_error(err, method, url, state, limit, secrets) from None
+                failure: Optional[PacificaError] = None
+                try:
+                    if not stream:
+                        resp.content  # noqa: B018 - read the body under the deadline
+                except (requests.RequestException, OSError, _DeadlineExpired) as err:
+                    failure = map_transport_error(err, method, url, state, limit, secrets)
+                if failure is None and state is not None and state.expired:
+                    failure = RequestTimeout('{} did not complete within its deadline of {:g} s'.format(what, limit))
+                if failure is None:
+                    LOGGER.debug('%s -> %s', what, resp.status_code)
+                    if resp.status_code not in accept:
+                        raise status_error(resp, what, secrets)
+                    if not want_json:
+                        return resp, None
+                    try:
+                        return resp, parse_json(resp, what)
+                    except InvalidResponseError as err:
+                        failure = err
+                pause = _backoff(self._config, attempt)
+                if attempt == attempts or (state is not None and (state.expired or pause >= state.remaining())):
+                    raise failure
+                LOGGER.debug('%s: %s; trying again in %.2f s', what, failure, pause)
+                time.sleep(pause)
+        raise AssertionError('unreachable')  # pragma: no cover - the loop returns or raises
 
-    def _request_json(self, method: str, url: str, *, accept: Collection[int] = (200,), **kwargs: Any) -> Any:
-        """Like :meth:`_request`, and return the reply's JSON document."""
-        resp = self._request(method, url, accept=accept, **kwargs)
-        return parse_json(resp, _describe(method, url))
+
+def _resendable(data: Any) -> bool:
+    """True when a request body can be sent a second time (not a consumed stream)."""
+    return data is None or isinstance(data, (bytes, bytearray, str, dict, list, tuple))
+
+
+def _backoff(config: TransferConfig, attempt: int) -> float:
+    """Seconds to wait before attempt ``attempt + 1``, by the rule in the module docstring."""
+    return 0.0 if attempt < 2 else min(config.backoff_max, config.backoff_factor * 2 ** (attempt - 1))
+
+
+def _secret_values(auth: Optional[Mapping[str, Any]]) -> List[str]:
+    """The texts inside the secret entries of an ``auth`` dict (passwords, tokens, key paths)."""
+    found: List[str] = []
+
+    def walk(value: Any, depth: int) -> None:
+        if depth > 4:
+            return
+        if isinstance(value, bytes):
+            value = value.decode('utf-8', 'replace')
+        if isinstance(value, str):
+            if len(value) >= 3:
+                found.append(value)
+            found.extend(word for word in value.split()[1:] if len(word) >= 4)  # 'Bearer <token>'
+        elif isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, str) for v in value):
+            found.extend(v for v in value if len(v) >= 3)  # (user, password), also as Basic sends it
+            found.append(base64.b64encode('{}:{}'.format(*value).encode('latin-1', 'replace')).decode())
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                walk(item, depth + 1)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item, depth + 1)
+        elif hasattr(value, '__dict__'):  # a requests auth object such as HTTPBasicAuth
+            for item in vars(value).values():
+                walk(item, depth + 1)
+
+    for key, value in (auth or {}).items():
+        if key in SECRET_AUTH_KEYS:
+            walk(value, 0)
+    return sorted(found, key=len, reverse=True)
 
 
 def parse_json(resp: requests.Response, what: str) -> Any:
