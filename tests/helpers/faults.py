@@ -246,6 +246,7 @@ class FaultProxy:
         self._closed = threading.Event()
         self._listener: Optional[socket.socket] = None
         self._reopen_at = 0.0
+        self._refusal: Optional[Tuple[float, threading.Event]] = None
         self._port = 0
         self._open_listener()
         self._deadline = time.monotonic() + lifetime
@@ -273,12 +274,15 @@ class FaultProxy:
             return sum(len(queue) for queue in self._script.values())
 
     def refuse_for(self, seconds: float) -> None:
-        """Refuse every connection for ``seconds`` (the listening socket is closed, then reopened)."""
+        """Refuse every connection for ``seconds`` (the listening socket is closed, then reopened).
+
+        Returns once the socket is closed; the accept thread closes it, since
+        closing a socket another thread waits on leaves it listening a while.
+        """
+        closed = threading.Event()
         with self._lock:
-            if self._listener is not None:
-                self._listener.close()
-                self._listener = None
-            self._reopen_at = time.monotonic() + seconds
+            self._refusal = (seconds, closed)
+        closed.wait(5)
 
     def received(self, method: str, path: str) -> int:
         """How many ``method path`` requests reached the proxy."""
@@ -300,11 +304,8 @@ class FaultProxy:
         return dict(counts)
 
     def close(self) -> None:
+        """Stop accepting (the accept thread closes the socket) and wake any trickle."""
         self._closed.set()
-        with self._lock:
-            if self._listener is not None:
-                self._listener.close()
-                self._listener = None
         self._thread.join(timeout=2)
 
     def __enter__(self) -> 'FaultProxy':
@@ -326,6 +327,13 @@ class FaultProxy:
     def _accept_loop(self) -> None:
         while not self._closed.is_set() and time.monotonic() < self._deadline:
             with self._lock:
+                refusal, self._refusal = self._refusal, None
+                if refusal is not None and self._listener is not None:
+                    self._drain_backlog(self._listener)
+                    self._listener.close()
+                    self._listener = None
+                    self._reopen_at = time.monotonic() + refusal[0]
+                    refusal[1].set()
                 listener = self._listener
                 if listener is None and time.monotonic() >= self._reopen_at:
                     self._open_listener()
@@ -337,12 +345,26 @@ class FaultProxy:
                 conn, _ = listener.accept()
             except (socket.timeout, OSError):
                 continue
-            conn.settimeout(IO_TIMEOUT)
-            threading.Thread(target=self._serve, args=(conn,), name='fault-proxy-conn', daemon=True).start()
+            self._start(conn)
         with self._lock:
             if self._listener is not None:
                 self._listener.close()
                 self._listener = None
+
+    def _drain_backlog(self, listener: socket.socket) -> None:
+        """Serve the connections already queued, so closing the listener does not reset them."""
+        listener.setblocking(False)
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.setblocking(True)
+            self._start(conn)
+
+    def _start(self, conn: socket.socket) -> None:
+        conn.settimeout(IO_TIMEOUT)
+        threading.Thread(target=self._serve, args=(conn,), name='fault-proxy-conn', daemon=True).start()
 
     def _take(self, method: str, path: str) -> Optional[Fault]:
         with self._lock:

@@ -25,9 +25,11 @@ from tests.helpers.server import LoopbackServer
 #: The suite's canonical secrets: a password, a bearer token, a client key path, a URL password.
 SECRET_PASSWORD = 'pw-5ecr3t-Zq9'
 SECRET_TOKEN = 'tok-5ecr3t-Xk2'
-SECRET_KEY_PATH = os.path.join('secret-dir-Hh7', 'client-5ecr3t.key')
+#: The client key path's directory and file names: a leak of the path shows either.
+SECRET_KEY_DIR = 'secret-dir-Hh7'
+SECRET_KEY_NAME = 'client-5ecr3t.key'
 SECRET_URL_PASSWORD = 'urlpw-5ecr3t-Jm4'
-KNOWN_SECRETS = (SECRET_PASSWORD, SECRET_TOKEN, SECRET_KEY_PATH, SECRET_URL_PASSWORD)
+KNOWN_SECRETS = (SECRET_PASSWORD, SECRET_TOKEN, SECRET_KEY_DIR, SECRET_KEY_NAME, SECRET_URL_PASSWORD)
 
 #: Quick settings for every client of this suite: faults are felt in well under a second.
 FAST = TransferConfig(connect_timeout=1.0, read_timeout=1.0, call_deadline=3.0, retries=4,
@@ -36,12 +38,22 @@ FAST = TransferConfig(connect_timeout=1.0, read_timeout=1.0, call_deadline=3.0, 
 LOGGERS = ('', 'urllib3', 'requests', 'pacifica', 'pacifica.uploader', 'pacifica.downloader', 'pacifica._client')
 
 
-def secret_auth_dict() -> dict:
-    """An ``auth`` dict holding every kind of secret the library must never show."""
+def secret_auth_dict(key_root: str) -> dict:
+    """An ``auth`` dict holding every kind of secret the library must never show.
+
+    The client certificate and key files exist under ``key_root`` (requests
+    checks that), and are ignored on http://, so calls still work.
+    """
+    key_dir = os.path.join(key_root, SECRET_KEY_DIR)
+    os.makedirs(key_dir, exist_ok=True)
+    cert, key = os.path.join(key_dir, 'client.pem'), os.path.join(key_dir, SECRET_KEY_NAME)
+    for path in (cert, key):
+        with open(path, 'w') as handle:
+            handle.write('not a real key\n')
     return {
         'auth': ('alice', SECRET_PASSWORD),
         'headers': {'Authorization': 'Bearer ' + SECRET_TOKEN},
-        'cert': ('client.pem', SECRET_KEY_PATH),  # ignored on http://, so the tests still pass
+        'cert': (cert, key),
     }
 
 
@@ -91,21 +103,25 @@ def secrets(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -
     for name in LOGGERS:
         caplog.set_level(logging.DEBUG, logger=name or None)
     scanner = SecretScanner()
-    original_new = PacificaError.__new__
 
-    def recording_new(cls, *args, **kwargs):  # observe, do not change, every PacificaError made
-        err = original_new(cls) if original_new is object.__new__ else original_new(cls, *args, **kwargs)
-        scanner.errors.append(err)
-        return err
-    monkeypatch.setattr(PacificaError, '__new__', staticmethod(recording_new))
+    def recording_init(self, *args, **kwargs):  # observe, do not change, every PacificaError made
+        scanner.errors.append(self)
+        super(PacificaError, self).__init__(*args, **kwargs)
+    # __init__, not __new__: replacing __new__ would change how OSError-based classes take arguments.
+    monkeypatch.setattr(PacificaError, '__init__', recording_init)
     yield scanner
     leaks = scanner.leaks(caplog)
     assert not leaks, 'secrets leaked:\n' + '\n'.join(leaks)
 
 
+@pytest.fixture(scope='session')
+def secret_key_root(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(tmp_path_factory.mktemp('keys'))
+
+
 @pytest.fixture
-def secret_auth() -> dict:
-    return secret_auth_dict()
+def secret_auth(secret_key_root: str) -> dict:
+    return secret_auth_dict(secret_key_root)
 
 
 @pytest.fixture
