@@ -32,6 +32,7 @@ written against those packages keep working::
     │   └── PolicyRejectedError (ValueError)       policy refused the metadata
     ├── IngestError
     │   ├── UploadRejectedError                    ingest did not accept the POST
+    │   ├── UploadLengthError (ValueError)         body not the announced Content-Length
     │   ├── IngestJobFailedError (RuntimeError)    the job ended FAILED
     │   └── JobTimeoutError
     └── DownloadError (AssertionError)
@@ -59,7 +60,7 @@ __all__ = [
     'TransportError', 'ServerConnectionError', 'RequestTimeout', 'HTTPStatusError',
     'InvalidResponseError', 'PacificaTimeoutError', 'JobTimeoutError', 'CartTimeoutError',
     'PolicyError', 'UnknownUserError', 'PolicyRejectedError',
-    'IngestError', 'UploadRejectedError', 'IngestJobFailedError',
+    'IngestError', 'UploadRejectedError', 'UploadLengthError', 'IngestJobFailedError',
     'DownloadError', 'CartRequestError', 'CartFailedError', 'CartDownloadError',
     'ArchiveError', 'UnsafeArchiveError', 'VerificationError',
 ]
@@ -171,11 +172,25 @@ class PolicyRejectedError(PolicyError, ValueError):
 
 
 class IngestError(PacificaError):
-    """Base of the errors reported by the Ingest server."""
+    """Base of the errors of an upload to, or a job on, the Ingest server."""
 
 
 class UploadRejectedError(IngestError):
     """Ingest did not accept the upload (no job id in its answer)."""
+
+
+class UploadLengthError(IngestError, ValueError):
+    """The upload body was not the announced number of bytes.
+
+    The body is cut off before its last byte, so the server never sees a
+    complete (and wrong) upload. ``expected`` and ``actual`` are byte counts;
+    ``actual`` is a lower bound when the source had too many.
+    """
+
+    def __init__(self, message: str, expected: int, actual: int) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.actual = actual
 
 
 class IngestJobFailedError(IngestError, RuntimeError):

@@ -446,18 +446,24 @@ class CommonBase:
         self._auth = dict(auth) if not isinstance(auth, dict) else auth
 
     def _request_kwargs(self, kwargs: Dict[str, Any]) -> Dict[str, Any]:
-        merged = dict(getattr(self, '_auth', None) or {})
+        auth = getattr(self, '_auth', None) or {}
+        merged = dict(auth)
         merged.setdefault('timeout', self._config.timeout)
         merged.update(kwargs)
+        if 'headers' in auth and 'headers' in kwargs:
+            # The caller's auth headers (tokens, X-Remote-User) travel with the call's own headers.
+            merged['headers'] = {**auth['headers'], **kwargs['headers']}
         return merged
 
     def _request(self, method: str, url: str, *, accept: Collection[int] = (200,),
-                 bulk: bool = False, **kwargs: Any) -> requests.Response:
+                 bulk: bool = False, max_seconds: Optional[float] = None, **kwargs: Any) -> requests.Response:
         """Send one request through this object's session and return the reply.
 
         ``accept`` lists the statuses the caller handles; others raise
         HTTPStatusError. ``bulk`` requests (streamed bodies) run without the
-        overall deadline. Never logs or shows the ``auth`` values.
+        overall deadline. ``max_seconds`` shortens the deadline of this one
+        call (a caller with its own deadline, such as ``Uploader.wait``).
+        Never logs or shows the ``auth`` values.
         """
         return self._exchange(method, url, accept, bulk, False, kwargs)[0]
 
@@ -477,6 +483,8 @@ class CommonBase:
             self._setup_requests_session()
         assert self.session is not None
         limit = None if bulk else self._config.deadline
+        if limit is not None and max_seconds is not None:
+            limit = max(min(limit, max_seconds), 0.001)
         what = _describe(method, url)
         stream = bool(kwargs.get('stream'))
         attempts = 1

@@ -1,0 +1,502 @@
+"""Stream files and their metadata as one tar, hashing every byte as it passes.
+
+:class:`Bundler` writes the archive the Pacifica Ingest server accepts: one
+member per ``file_data`` entry, then ``metadata.txt`` with the upload's
+metadata and one ``FileObj`` (name, size, times, mime type, checksum) per
+file. The stream is byte compatible with pacifica-uploader 0.3.1's, which
+used ``tarfile``.
+
+How the data moves: each file is read straight into a reused 1 MiB output
+buffer (``readinto``), hashed there and handed to the sink, so every byte is
+copied once, by the read. Small files are packed side by side into the same
+buffer; their headers are packed without TarInfo objects (see
+:mod:`.tarformat`). ``path`` entries are opened only when their turn comes.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import io
+import logging
+import mimetypes
+import os
+import posixpath
+import tarfile
+import threading
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+
+from pacifica._client.config import TransferConfig
+from pacifica._client.exceptions import (ConfigurationError, FileChangedError, InvalidMetadataError,
+                                         UnsupportedHashError)
+
+from ..metadata import FileObj, MetaData, metadata_encode
+from .filedata import CORE_KEYS, METADATA_MEMBER, check_file_data
+from .tarformat import (BLOCK_SIZE, end_of_archive_length, fast_header, fast_header_length, padding_length,
+                        tobuf_header)
+
+__all__ = ['Bundler', 'HashFileObj', 'SHAKE_DIGEST_BYTES']
+
+LOGGER = logging.getLogger(__name__)
+
+#: SHAKE digests have no natural length; these (256 and 512 bits) match their security levels.
+SHAKE_DIGEST_BYTES = {'shake_128': 32, 'shake_256': 64}
+#: ``path`` files up to this size are read with one ``os.read`` instead of a file object.
+_SMALL_FILE = 256 * 1024
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, 'O_BINARY', 0) | getattr(os, 'O_CLOEXEC', 0)
+_NULS = bytes(BLOCK_SIZE)
+_EPOCH = datetime.datetime(1970, 1, 1)
+_DEFAULT_MIMETYPE = 'application/octet-stream'
+
+ProgressCallback = Callable[[float], Any]
+Chunk = Union[bytes, memoryview]
+
+
+def _hexdigest(hashval: Any) -> str:
+    """Hex digest of any hashlib object; SHAKE objects get the length of SHAKE_DIGEST_BYTES."""
+    if getattr(hashval, 'digest_size', None) == 0:
+        return hashval.hexdigest(SHAKE_DIGEST_BYTES.get(hashval.name, 32))
+    return hashval.hexdigest()
+
+
+class HashFileObj:
+    """A readable wrapper that hashes what is read and counts it toward the bundle's progress."""
+
+    def __init__(self, filedesc: Any, hashval: Any, upref: Any) -> None:
+        """Wrap ``filedesc``; ``hashval`` is a hashlib object, ``upref`` has a ``_done_size`` counter."""
+        self.filedesc = filedesc
+        self.hashval = hashval
+        self.upref = upref
+
+    def read(self, size: int = -1) -> bytes:
+        """Read up to ``size`` bytes (all when negative); text is encoded as UTF-8."""
+        data = self.filedesc.read(size)
+        if isinstance(data, str):
+            data = data.encode('utf-8')
+        self.hashval.update(data)
+        self.upref._done_size += len(data)
+        return data
+
+    def hashdigest(self) -> str:
+        """Hex digest of everything read so far."""
+        return _hexdigest(self.hashval)
+
+    def close(self) -> None:
+        """Close the wrapped file (for the files :meth:`Bundler._tarinfo_from_file_data` opened)."""
+        self.filedesc.close()
+
+
+class _Output:
+    """The output buffer being filled: ``view[:pos]`` is ready, ``flushed`` bytes went out before."""
+
+    __slots__ = ('view', 'pos', 'flushed', 'acquire')
+
+    def __init__(self, acquire: Callable[[], memoryview]) -> None:
+        self.acquire = acquire
+        self.view = acquire()
+        self.pos = 0
+        self.flushed = 0
+
+    def full_chunk(self) -> memoryview:
+        """Hand out the full buffer and continue in a fresh one."""
+        chunk = self.view
+        self.flushed += len(chunk)
+        self.view = self.acquire()
+        self.pos = 0
+        return chunk
+
+
+def _put(out: _Output, data: Any) -> Iterator[memoryview]:
+    """Copy ``data`` into the output, yielding each buffer that fills up."""
+    data = memoryview(data).cast('B')
+    while data:
+        if out.pos == len(out.view):
+            yield out.full_chunk()
+        count = min(len(data), len(out.view) - out.pos)
+        out.view[out.pos:out.pos + count] = data[:count]
+        out.pos += count
+        data = data[count:]
+
+
+class Bundler:
+    """Bundle ``file_data`` and the metadata ``md_obj`` into one uncompressed tar stream.
+
+    Keywords: ``hashfunc`` (default ``'sha1'``), any name in
+    :data:`hashlib.algorithms_available`; SHAKE digests are
+    :data:`SHAKE_DIGEST_BYTES` long. ``config``, a
+    :class:`~pacifica._client.config.TransferConfig`, sets the buffer size.
+    """
+
+    md_obj = None
+    file_data = None
+
+    def __init__(self, md_obj: Any, file_data: Any, **kwargs: Any) -> None:
+        """Check everything needed to bundle now, so that stream() fails on nothing but I/O."""
+        unknown = sorted(set(kwargs) - {'hashfunc', 'config'})
+        if unknown:
+            raise ConfigurationError('Bundler() got unknown keyword(s): {}'.format(', '.join(unknown)))
+        if not md_obj.is_valid():
+            raise InvalidMetadataError(
+                'the metadata is not valid yet: it needs at least one MetaObj and every MetaObj a value')
+        hashstr = str(kwargs.get('hashfunc', 'sha1'))
+        if hashstr not in hashlib.algorithms_available:
+            raise UnsupportedHashError('{!r} is not in hashlib.algorithms_available ({})'.format(
+                hashstr, ', '.join(sorted(hashlib.algorithms_available))))
+        try:
+            self._hash_prototype = hashlib.new(hashstr, usedforsecurity=False)
+        except ValueError as error:
+            raise UnsupportedHashError('{!r} is listed by hashlib but cannot be used here: {}'.format(
+                hashstr, error)) from None
+        config = kwargs.get('config') or TransferConfig()
+        if not isinstance(config, TransferConfig):
+            raise ConfigurationError('config must be a TransferConfig, not {!r}'.format(type(config).__name__))
+        if not isinstance(file_data, (list, tuple, str, bytes, dict)) and hasattr(file_data, '__iter__'):
+            file_data = list(file_data)  # a generator: it is read several times
+        check_file_data(file_data)
+        self.md_obj = md_obj
+        self.file_data = file_data
+        self._hashstr = hashstr
+        self._hexlen = 2 * (SHAKE_DIGEST_BYTES.get(hashstr) or self._hash_prototype.digest_size)
+        self._chunk_size = max(config.chunk_size, BLOCK_SIZE)
+        self._done_size = 0
+        self._total_size = 0
+        self._complete = False
+        self._notify_stop = threading.Event()
+        self._appended: List[Any] = []
+        self._mimetype_cache: Dict[str, str] = {}
+        self._isotime_cache: Dict[int, str] = {}
+
+    # -- progress ---------------------------------------------------------------------------
+
+    def _save_total_size(self) -> None:
+        """Sum the declared sizes: the denominator of the progress fraction."""
+        self._total_size = sum(entry['size'] for entry in self.file_data)
+
+    def _fraction_done(self) -> float:
+        if self._complete:
+            return 1.0
+        if not self._total_size:
+            return 0.0
+        return min(1.0, self._done_size / self._total_size)
+
+    def _setup_notify_thread(self, callback: ProgressCallback, sleeptime: float = 5) -> threading.Thread:
+        """Start the thread that reports progress to ``callback`` every ``sleeptime`` seconds.
+
+        It waits on an Event, so the end of the stream wakes it at once; it then
+        reports 1.0 if the bundle is complete (and nothing if it failed).
+        """
+        if isinstance(sleeptime, bool) or not isinstance(sleeptime, (int, float)) or not sleeptime > 0:
+            raise ConfigurationError('sleeptime must be a positive number of seconds, not {!r}'.format(sleeptime))
+        stop = self._notify_stop = threading.Event()
+
+        def notify() -> None:
+            try:
+                while not stop.wait(sleeptime):
+                    callback(self._fraction_done())
+                if self._complete:
+                    callback(1.0)
+            except Exception:  # a broken progress display must not end the upload
+                LOGGER.exception('the bundle progress callback failed; no more progress reports')
+
+        thread = threading.Thread(target=notify, name='pacifica-bundle-progress', daemon=True)
+        thread.start()
+        return thread
+
+    # -- documented helpers -------------------------------------------------------------------
+
+    @staticmethod
+    def _strip_subdir(fname: str) -> str:
+        """Drop a leading ``data`` component and empty components from an archive directory."""
+        parts = fname.split('/')
+        if parts[0] == 'data':
+            del parts[0]
+        return '/'.join(part for part in parts if part)
+
+    def _mimetype(self, name: str) -> str:
+        """mimetypes.guess_type(name)[0], cached by the part of the name it looks at."""
+        base = name[name.rfind('/') + 1:]
+        if ':' in name:  # guess_type treats "scheme:" specially; do not cache those
+            return mimetypes.guess_type(name, strict=True)[0] or _DEFAULT_MIMETYPE
+        # guess_type reads at most the last two extensions (".tar.gz"); keep three and a stand-in stem.
+        start = len(base)
+        for _ in range(3):
+            dot = base.rfind('.', 0, start)
+            if dot <= 0:
+                break
+            start = dot
+        stem = base[:start]
+        key = ('x' if stem.strip('.') else stem) + base[start:]
+        mimetype = self._mimetype_cache.get(key)
+        if mimetype is None:
+            mimetype = self._mimetype_cache[key] = mimetypes.guess_type(key, strict=True)[0] or _DEFAULT_MIMETYPE
+        return mimetype
+
+    def _isotime(self, mtime: Any) -> str:
+        """UTC ISO-8601 text of int(mtime), no zone suffix (on every platform, before 1970 too)."""
+        seconds = int(mtime)
+        text = self._isotime_cache.get(seconds)
+        if text is None:
+            text = (_EPOCH + datetime.timedelta(seconds=seconds)).isoformat()
+            if len(self._isotime_cache) < 65536:
+                self._isotime_cache[seconds] = text
+        return text
+
+    def _build_file_info(self, file_data: dict, hashsum: str) -> Any:
+        """The FileObj that describes one bundled file in metadata.txt."""
+        arc_path = file_data['name']
+        file_time = self._isotime(file_data['mtime'])
+        return FileObj(
+            destinationTable='Files',
+            name=posixpath.basename(arc_path),
+            subdir=self._strip_subdir(posixpath.dirname(arc_path)),
+            size=file_data['size'],
+            hashtype=self._hashstr,
+            hashsum=hashsum,
+            mimetype=self._mimetype(arc_path),
+            ctime=file_time,
+            mtime=file_time,
+        )
+
+    @staticmethod
+    def _tarinfo(file_data: dict) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(file_data['name'])
+        for key, value in file_data.items():
+            if key not in CORE_KEYS:
+                setattr(info, key, value)
+        info.size = file_data['size']
+        info.mtime = file_data['mtime']
+        return info
+
+    def _tarinfo_from_file_data(self, file_data: dict) -> Tuple[tarfile.TarInfo, HashFileObj]:
+        """The member's TarInfo and a hashing reader of its data; ``file_data`` is left as it was.
+
+        For a ``path`` entry this opens the file: close the reader when done.
+        """
+        fileobj = file_data.get('fileobj')
+        if fileobj is None:
+            fileobj = open(file_data['path'], 'rb')
+        return self._tarinfo(file_data), HashFileObj(fileobj, self._hash_prototype.copy(), self)
+
+    # -- the stream ---------------------------------------------------------------------------
+
+    def _member_header(self, file_data: dict) -> bytes:
+        name, size, mtime = file_data['name'], file_data['size'], file_data['mtime']
+        if fast_header_length(name, size, mtime, len(file_data) == 4):
+            return fast_header(name, size, mtime)
+        return tobuf_header(self._tarinfo(file_data))
+
+    def _member_header_length(self, file_data: dict) -> int:
+        return (fast_header_length(file_data['name'], file_data['size'], file_data['mtime'], len(file_data) == 4)
+                or len(tobuf_header(self._tarinfo(file_data))))
+
+    def _previous_files(self) -> int:
+        """How many FileObjs at the end of md_obj this bundler appended in an earlier stream()."""
+        count = len(self._appended)
+        if not count or len(self.md_obj) < count:
+            return 0
+        tail = list(self.md_obj)[-count:]
+        return count if all(tail[index] is mine for index, mine in enumerate(self._appended)) else 0
+
+    def _metadata_text(self, file_infos: List[Any]) -> bytes:
+        """metadata.txt for a stream: md_obj, without an earlier stream's FileObjs, plus ``file_infos``."""
+        items = list(self.md_obj)
+        previous = self._previous_files()
+        if previous:
+            del items[-previous:]
+        return metadata_encode(MetaData(items + file_infos)).encode('utf-8')
+
+    def _record_files(self, file_infos: List[Any]) -> None:
+        """Append this stream's FileObjs to md_obj, replacing those of an earlier stream()."""
+        for _ in range(self._previous_files()):
+            self.md_obj.pop()
+        self.md_obj.extend(file_infos)
+        self._appended = list(file_infos)
+
+    def content_length(self) -> int:
+        """Exact number of bytes stream() writes, from names, sizes and mtimes alone (no file is read)."""
+        total = 0
+        infos = []
+        placeholder = '0' * self._hexlen
+        for file_data in self.file_data:
+            size = file_data['size']
+            total += self._member_header_length(file_data) + size + padding_length(size)
+            infos.append(self._build_file_info(file_data, placeholder))
+        metadata_size = len(self._metadata_text(infos))
+        total += len(self._metadata_header(metadata_size)) + metadata_size + padding_length(metadata_size)
+        return total + end_of_archive_length(total)
+
+    @staticmethod
+    def _metadata_header(size: int) -> bytes:
+        # tarfile's TarInfo defaults: mtime 0, mode 0o644, owner 0/0 with empty names.
+        return fast_header(METADATA_MEMBER, size, 0) if fast_header_length(METADATA_MEMBER, size, 0, True) \
+            else tobuf_header(Bundler._tarinfo({'name': METADATA_MEMBER, 'size': size, 'mtime': 0}))
+
+    def _copy_readinto(self, out: _Output, readinto: Callable[[Any], Optional[int]], size: int,
+                       hashval: Any, name: str) -> Iterator[memoryview]:
+        """Read exactly ``size`` bytes straight into the output buffer, then make sure EOF follows."""
+        remaining = size
+        while remaining:
+            if out.pos == len(out.view):
+                yield out.full_chunk()
+            end = out.pos + min(remaining, len(out.view) - out.pos)
+            target = out.view[out.pos:end]
+            count = readinto(target)
+            if not count:
+                raise FileChangedError('{!r} ended after {} of its {} bytes: it shrank while it was bundled'.format(
+                    name, size - remaining, size))
+            hashval.update(target if count == len(target) else target[:count])
+            out.pos += count
+            remaining -= count
+            self._done_size += count
+        if readinto(bytearray(1)):
+            raise FileChangedError('{!r} holds more than its {} bytes: it grew while it was bundled'.format(
+                name, size))
+
+    def _copy_read(self, out: _Output, read: Callable[[int], Any], size: int, hashval: Any,
+                   name: str) -> Iterator[memoryview]:
+        """Copy from an object with only read() (str is encoded as UTF-8), exactly ``size`` bytes."""
+        remaining = size
+        while True:
+            data = read(min(remaining, self._chunk_size) if remaining else 1)
+            if isinstance(data, str):
+                data = data.encode('utf-8')
+            if not data:
+                if remaining:
+                    raise FileChangedError('{!r} ended after {} of its {} bytes: it shrank while it was '
+                                           'bundled'.format(name, size - remaining, size))
+                return
+            if len(data) > remaining:
+                raise FileChangedError('{!r} holds more than its {} bytes: it grew while it was bundled'.format(
+                    name, size))
+            hashval.update(data)
+            remaining -= len(data)
+            self._done_size += len(data)
+            yield from _put(out, data)
+
+    def _copy_small_path(self, out: _Output, path: Any, size: int, hashval: Any,
+                         name: str) -> Iterator[memoryview]:
+        """A small ``path`` file: open, one read (plus the EOF read), close."""
+        fd = self._open(path, name)
+        try:
+            data = os.read(fd, size + 1)
+            while len(data) < size:
+                more = os.read(fd, size + 1 - len(data))
+                if not more:
+                    raise FileChangedError('{!r} ended after {} of its {} bytes: it shrank since it was '
+                                           'listed'.format(name, len(data), size))
+                data += more
+            if len(data) > size or os.read(fd, 1):
+                raise FileChangedError('{!r} holds more than its {} bytes: it grew since it was listed'.format(
+                    name, size))
+        finally:
+            os.close(fd)
+        hashval.update(data)
+        self._done_size += size
+        room = len(out.view) - out.pos
+        if size <= room:
+            out.view[out.pos:out.pos + size] = data
+            out.pos += size
+        else:
+            yield from _put(out, data)
+
+    @staticmethod
+    def _open(path: Any, name: str) -> int:
+        try:
+            return os.open(path, _OPEN_FLAGS)
+        except OSError as error:
+            raise FileChangedError(error.errno, '{!r} cannot be opened any more ({}): {}'.format(
+                name, os.fsdecode(os.fspath(path)), error.strerror)) from error
+
+    def _copy_member_data(self, out: _Output, file_data: dict, hashval: Any) -> Iterator[memoryview]:
+        name, size = file_data['name'], file_data['size']
+        fileobj = file_data.get('fileobj')
+        if fileobj is None:
+            path = file_data['path']
+            if size <= _SMALL_FILE:
+                yield from self._copy_small_path(out, path, size, hashval, name)
+                return
+            fd = self._open(path, name)
+            with io.FileIO(fd, 'rb', closefd=True) as raw:
+                yield from self._copy_readinto(out, raw.readinto, size, hashval, name)
+            return
+        readinto = getattr(fileobj, 'readinto', None)
+        if callable(readinto) and not isinstance(fileobj, io.TextIOBase):
+            yield from self._copy_readinto(out, readinto, size, hashval, name)
+        else:
+            yield from self._copy_read(out, fileobj.read, size, hashval, name)
+
+    def _tar_chunks(self, acquire: Callable[[], memoryview]) -> Iterator[memoryview]:
+        """The tar stream as full buffers from ``acquire``, then the partly filled last one."""
+        out = _Output(acquire)
+        infos = []
+        for file_data in self.file_data:
+            header = self._member_header(file_data)
+            if len(header) <= len(out.view) - out.pos:
+                out.view[out.pos:out.pos + len(header)] = header
+                out.pos += len(header)
+            else:
+                yield from _put(out, header)
+            hashval = self._hash_prototype.copy()
+            yield from self._copy_member_data(out, file_data, hashval)
+            pad = padding_length(file_data['size'])
+            if pad <= len(out.view) - out.pos:
+                out.view[out.pos:out.pos + pad] = _NULS[:pad]
+                out.pos += pad
+            else:
+                yield from _put(out, _NULS[:pad])
+            infos.append(self._build_file_info(file_data, _hexdigest(hashval)))
+        self._record_files(infos)
+        try:
+            metadata = metadata_encode(self.md_obj).encode('utf-8')
+        except BaseException:
+            for _ in infos:
+                self.md_obj.pop()
+            self._appended = []
+            raise
+        yield from _put(out, self._metadata_header(len(metadata)))
+        yield from _put(out, metadata)
+        yield from _put(out, _NULS[:padding_length(len(metadata))])
+        yield from _put(out, bytes(end_of_archive_length(out.flushed + out.pos)))
+        if out.pos:
+            yield out.view[:out.pos]
+
+    def iter_bytes(self, callback: Optional[ProgressCallback] = None, sleeptime: float = 5) -> Iterator[Chunk]:
+        """The bytes stream() writes, as chunks (memoryviews valid until the next one is requested).
+
+        ``callback`` gets the fraction done every ``sleeptime`` seconds from a
+        background thread, and exactly 1.0 once the last chunk was taken.
+        """
+        notify_thread = None
+        if callable(callback):
+            self._save_total_size()
+        self._done_size = 0
+        self._complete = False
+        if callable(callback):
+            notify_thread = self._setup_notify_thread(callback, sleeptime)
+        buffer = memoryview(bytearray(self._chunk_size))
+        try:
+            yield from self._tar_chunks(lambda: buffer)
+            self._complete = True
+        finally:
+            self._notify_stop.set()
+            if notify_thread is not None:
+                notify_thread.join()
+
+    def stream(self, fileobj: Any, callback: Optional[ProgressCallback] = None, sleeptime: float = 5) -> None:
+        """Write the tar to ``fileobj`` (only ``write`` is used: pipes and sockets work).
+
+        ``callback``, when callable, gets the fraction done (0..1) every
+        ``sleeptime`` seconds from a background thread and 1.0 at the end.
+        """
+        write = fileobj.write
+        # io objects copy or send what they are given; anything else might keep the reused buffer.
+        copy = not isinstance(fileobj, io.IOBase)
+        for chunk in self.iter_bytes(callback, sleeptime):
+            if copy:
+                chunk = bytes(chunk)
+            written = write(chunk)
+            # Raw files and sockets may take part of a chunk; None means "all" for most writers.
+            while written is not None and written < len(chunk):
+                if written <= 0:
+                    raise OSError('the output accepted no bytes: is it non-blocking?')
+                chunk = chunk[written:]
+                written = write(chunk)

@@ -1,0 +1,213 @@
+"""Queries to the Policy server: look-ups for the upload form, and metadata validation.
+
+Policy answers ``POST <uploader_url>`` with the rows of a table a user may
+see, and ``POST <ingest_url>`` with whether an upload's metadata is
+acceptable. Both POSTs only read, so they are retried like GETs.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections import namedtuple
+from typing import Any, Dict, List, Mapping, Optional
+
+from pacifica._client.exceptions import InvalidResponseError, PolicyRejectedError, UnknownUserError
+from pacifica._client.http import (
+    IDEMPOTENT_METHODS, check_url, join_url, parse_json, redact_auth, redact_url, status_error,
+)
+
+from ..common import CommonBase
+from .metadata import MetaData, metadata_encode
+from .mjson import generate_namedtuple_decoder, generate_namedtuple_encoder
+
+LOGGER = logging.getLogger(__name__)
+
+QUERY_KEYS = [
+    'user',
+    'columns',
+    'from_table',
+    'where',
+]
+_PolicyQueryData = namedtuple('PolicyQueryData', QUERY_KEYS, defaults=(None,) * len(QUERY_KEYS))  # type: ignore[misc]
+
+#: The user id that means "no user" (the network id look-up runs as it).
+NO_USER = -1
+
+#: Keywords of PolicyQuery that set the endpoint, with their defaults (env prefix POLICY).
+_URL_PARTS = [
+    ('proto', 'http'),
+    ('port', 8181),
+    ('addr', '127.0.0.1'),
+    ('uploader_path', '/uploader'),
+    ('ingest_path', '/ingest'),
+    ('uploader_url', None),
+    ('ingest_url', None),
+]
+#: Keywords that configure the transport rather than the query.
+_CLIENT_KEYWORDS = frozenset(part for part, _ in _URL_PARTS) | {'auth', 'timeout', 'config'}
+
+
+class PolicyQueryData(_PolicyQueryData):
+    """The fields of one Policy uploader query: ``user``, ``columns``, ``from_table``, ``where``."""
+
+
+class PolicyQuery(CommonBase):
+    """One query to the Policy server, and the metadata check before an upload.
+
+    ``PolicyQuery(user, columns=None, from_table=None, where=None, **options)``:
+    ``user`` is a user id (int or digit string), a network id (looked up in
+    Policy) or -1 for no user. Options: the endpoint keywords ``proto``,
+    ``addr``, ``port``, ``uploader_path``, ``ingest_path``, ``uploader_url``,
+    ``ingest_url`` (else env ``POLICY_<PART>``, else the defaults), ``auth``
+    (a dict of extra requests keywords), ``timeout`` and ``config``.
+    """
+
+    _repeatable_methods = IDEMPOTENT_METHODS | {'POST'}
+
+    pq_data: Optional[PolicyQueryData] = None
+    user_id: Any = None
+    _proto: Any = None
+    _addr: Any = None
+    _port: Any = None
+    _uploader_path: Any = None
+    _ingest_path: Any = None
+    _uploader_url: Any = None
+    _ingest_url: Any = None
+
+    def __init__(self, user: Any, *args: Any, **kwargs: Any) -> None:
+        """Set the endpoint from keywords or environment, resolve ``user`` and keep the query fields."""
+        query_fields = {key: value for key, value in kwargs.items() if key not in _CLIENT_KEYWORDS}
+        self._configure(kwargs)
+        self._server_url(_URL_PARTS, 'POLICY', kwargs)
+        self._set_url_from_parts()
+        self._setup_requests_session()
+        LOGGER.debug('Policy URLs %s %s auth %s', redact_url(self._uploader_url), redact_url(self._ingest_url),
+                     redact_auth(self._auth))
+        try:
+            self.pq_data = PolicyQueryData(NO_USER, *args, **query_fields)
+        except TypeError as err:
+            raise TypeError('PolicyQuery: {} (query fields are {}; endpoint keywords are {})'.format(
+                err, ', '.join(QUERY_KEYS[1:]), ', '.join(sorted(_CLIENT_KEYWORDS)))) from None
+        self.set_user(user)
+
+    def _set_url_from_parts(self) -> None:
+        """Build ``_uploader_url`` and ``_ingest_url`` from the parts, unless given whole."""
+        for name in ('uploader', 'ingest'):
+            attribute = '_{}_url'.format(name)
+            if not getattr(self, attribute):
+                setattr(self, attribute, join_url(self._proto, self._addr, self._port,
+                                                  getattr(self, '_{}_path'.format(name))))
+            check_url(getattr(self, attribute), 'Policy {} URL'.format(name))
+
+    # -- the user -----------------------------------------------------------
+    def set_user(self, user: Any) -> None:
+        """Set the user id: an int or digit string as is, -1 for none, any other string looked up by network id."""
+        try:
+            user_id = int(user)
+        except ValueError:
+            user_id = self._user_id_for_network_id(user)
+        self.user_id = user_id
+        if self.pq_data is not None:
+            self.pq_data = self.pq_data._replace(user=user_id)
+
+    def get_user(self) -> Any:
+        """Return the user id the queries run as."""
+        return self.user_id
+
+    def _user_id_for_network_id(self, network_id: str) -> Any:
+        lookup = PolicyQueryData(user=NO_USER, columns=['_id'], from_table='users', where={'network_id': network_id})
+        rows = self._post_query(lookup)
+        if not rows:
+            raise UnknownUserError('Policy knows no user with network id {!r}'.format(network_id))
+        first = rows[0]
+        if not isinstance(first, Mapping) or '_id' not in first:
+            raise InvalidResponseError('Policy answered the look-up of network id {!r} without an _id: {!r}'.format(
+                network_id, first))
+        return first['_id']
+
+    # -- JSON form ------------------------------------------------------------
+    def tojson(self) -> str:
+        """Return the query as Policy reads it: ``user, columns, where, from``, None kept as null."""
+        return json.dumps(self.pq_data, cls=PolicyQueryDataEncoder)
+
+    @staticmethod
+    def fromjson(json_str: str) -> 'PolicyQuery':
+        """Return the PolicyQuery of a :meth:`tojson` text (user -1 when absent)."""
+        pq_data = json.loads(json_str, cls=PolicyQueryDataDecoder)
+        fields = pq_data._asdict()
+        user = fields.pop('user')
+        return PolicyQuery(NO_USER if user is None else user, **fields)
+
+    # -- requests ---------------------------------------------------------------
+    def _post_query(self, pq_data: PolicyQueryData) -> List[Any]:
+        body = json.dumps(pq_data, cls=PolicyQueryDataEncoder)
+        LOGGER.debug('Policy query %s', body)
+        rows = self._request_json('POST', self._uploader_url, data=body.encode('utf-8'),
+                                  headers={'Content-Type': 'application/json'})
+        if not isinstance(rows, list):
+            raise InvalidResponseError('Policy answered the query {} with a JSON {}, not a list: {!r}'.format(
+                body, type(rows).__name__, rows)[:1000])
+        LOGGER.debug('Policy query returned %d row(s)', len(rows))
+        return rows
+
+    def get_results(self) -> List[Any]:
+        """Run the query and return the rows (a list of objects); HTTPStatusError unless Policy answers 200."""
+        assert self.pq_data is not None
+        return self._post_query(self.pq_data)
+
+    def valid_metadata(self, md_obj: MetaData) -> Dict[str, Any]:
+        """Ask Policy whether ``md_obj`` may be uploaded and return its JSON answer.
+
+        ``{"status": "success"}`` when it may. A refusal is returned too, as
+        Policy's error document (``status`` such as ``'412 Precondition
+        Failed'``, ``message``, ``traceback``), because programs inspect it;
+        :meth:`validate_metadata` raises instead. A reply that is not such a
+        JSON object raises HTTPStatusError or InvalidResponseError.
+        """
+        body = metadata_encode(md_obj)
+        LOGGER.debug('Policy metadata check of %d item(s)', len(md_obj))
+        resp = self._request('POST', self._ingest_url, accept=range(200, 600), data=body.encode('utf-8'),
+                             headers={'Content-Type': 'application/json'})
+        what = 'POST {}'.format(redact_url(self._ingest_url))
+        if resp.status_code != 200:
+            try:
+                reply = json.loads(resp.content)
+            except (ValueError, UnicodeDecodeError):
+                raise status_error(resp, what) from None
+            if not (isinstance(reply, dict) and 'status' in reply and 'message' in reply):
+                raise status_error(resp, what)
+            LOGGER.debug('Policy refused the metadata: HTTP %s %s', resp.status_code, reply.get('message'))
+            return reply
+        reply = parse_json(resp, what)
+        if not isinstance(reply, dict):
+            raise InvalidResponseError('{} answered a JSON {}, not an object: {!r}'.format(
+                what, type(reply).__name__, reply)[:1000])
+        return reply
+
+    def validate_metadata(self, md_obj: MetaData) -> None:
+        """Return None when Policy accepts ``md_obj``; raise PolicyRejectedError with its message otherwise."""
+        reply = self.valid_metadata(md_obj)
+        if reply.get('status') == 'success':
+            return
+        message = reply.get('message') or reply.get('status') or 'no reason given'
+        raise PolicyRejectedError('Policy rejected the metadata ({}): {}'.format(reply.get('status'), message),
+                                  reply=reply)
+
+
+# The JSON key is "from", a Python keyword, so the namedtuple field is from_table.
+def _mangle_encode(obj: Dict[str, Any]) -> None:
+    """Rename ``from_table`` to ``from``, which moves it last."""
+    obj['from'] = obj.pop('from_table')
+
+
+def _mangle_decode(**json_data: Any) -> PolicyQueryData:
+    """Return the PolicyQueryData of a decoded query object (``from`` becomes ``from_table``)."""
+    json_data['from_table'] = json_data.pop('from', None)
+    return PolicyQueryData(**json_data)
+
+
+PolicyQueryDataEncoder = generate_namedtuple_encoder(PolicyQueryData, _mangle_encode)
+PolicyQueryDataDecoder = generate_namedtuple_decoder(_mangle_decode)
+
+__all__ = ['PolicyQuery', 'PolicyQueryData', 'QUERY_KEYS', 'PolicyQueryDataEncoder', 'PolicyQueryDataDecoder',
+           'LOGGER']
