@@ -8,7 +8,8 @@ written against those packages keep working::
 
     PacificaError
     ├── ConfigurationError (ValueError)           bad URL, timeout, hash name
-    │   └── UnsupportedHashError
+    │   ├── UnsupportedHashError
+    │   └── UsageError (TypeError)                 arguments fit neither calling convention
     ├── MetadataError
     │   ├── MetadataEncodeError (TypeError)        not a MetaData, no destinationTable
     │   ├── MetadataDecodeError (TypeError, ValueError)  not JSON, wrong shape
@@ -53,7 +54,7 @@ from typing import Any, Iterable, List, Optional, Tuple
 import requests
 
 __all__ = [
-    'PacificaError', 'ConfigurationError', 'UnsupportedHashError',
+    'PacificaError', 'ConfigurationError', 'UnsupportedHashError', 'UsageError',
     'MetadataError', 'MetadataEncodeError', 'MetadataDecodeError',
     'UnknownMetaIDError', 'InvalidMetadataError',
     'BundleError', 'FileDataError', 'FileChangedError', 'RecordError',
@@ -83,6 +84,13 @@ class ConfigurationError(PacificaError, ValueError):
 
 class UnsupportedHashError(ConfigurationError):
     """The ``hashfunc`` is not in :data:`hashlib.algorithms_available`."""
+
+
+class UsageError(ConfigurationError, TypeError):
+    """A call's arguments fit none of the supported calling conventions.
+
+    Python itself raised TypeError for such calls against the old signatures.
+    """
 
 
 class MetadataError(PacificaError):

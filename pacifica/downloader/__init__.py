@@ -1,0 +1,23 @@
+"""Download Pacifica data through cartd: verified, safe, resumable.
+
+:class:`Downloader` takes a Policy transaction info or a Notifications cloud
+event, asks cartd for a cart of its files and writes them under
+``<location>/<filename>/``, each checked against its recorded hash.
+:class:`~pacifica.downloader.cartapi.CartAPI` is the cartd client beneath it;
+:class:`~pacifica.downloader.policy.TransactionInfo` and
+:class:`~pacifica.downloader.cloudevent.CloudEvent` turn records into cart
+requests. Every error raised on purpose is a :class:`PacificaError`; the
+download ones are also ``AssertionError``, as in the old package.
+"""
+from pacifica._client.config import TransferConfig
+from pacifica._client.exceptions import *  # noqa: F401,F403 - the exception tree is public
+from pacifica._client.exceptions import __all__ as _exception_names
+from pacifica._client.version import __version__
+
+from .cartapi import CartAPI
+from .cloudevent import CloudEvent
+from .downloader import Downloader
+from .policy import TransactionInfo
+
+__all__ = ['Downloader', 'CartAPI', 'CloudEvent', 'TransactionInfo', 'TransferConfig', '__version__',
+           *_exception_names]

@@ -1,0 +1,373 @@
+"""Write a cart's files safely, verify them, and only then put them in place.
+
+Rules, whatever the cart sends:
+
+- Files land only under the target directory ``<location>/<filename>/``.
+  A member is written only if it is a regular file whose normalised name is
+  one of the requested paths; absolute names, ``..``, links, devices, FIFOs,
+  unrequested or duplicate members and members bigger than declared raise
+  :class:`UnsafeArchiveError`. An existing symbolic link (or non-directory)
+  where a directory of the target should be is refused, never followed.
+- Each file is written to ``.<name>.pacifica-part`` beside its final name and
+  hashed while it is written. Final names appear only after the whole cart
+  was read and every file verified; then each part is renamed into place.
+- On any failure, unverified parts are deleted and verified ones are kept as
+  ``.<name>.pacifica-verified`` (hidden, never under the final name), so that
+  the next call with the same record re-checks and reuses them instead of
+  downloading them again.
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+import time
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+
+from pacifica._client.exceptions import UnsafeArchiveError, VerificationError
+
+from ._records import FileEntry
+from ._tarstream import Member, TarStreamReader
+
+Parts = Tuple[str, ...]
+Progress = Callable[[int, Optional[int]], Any]
+
+PART_SUFFIX = '.pacifica-part'
+VERIFIED_SUFFIX = '.pacifica-verified'
+#: Longer names get a hashed hidden name, to stay within file-name length limits.
+SHORT_NAME_LIMIT = 200
+#: Seconds between two progress callbacks (the first and the last are always made).
+PROGRESS_INTERVAL = 0.1
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_BINARY', 0) | getattr(os, 'O_NOFOLLOW', 0)
+_HASH_READ_SIZE = 1024 * 1024
+
+
+def _hidden_name(name: str, suffix: str) -> str:
+    if len(name.encode('utf-8', 'surrogateescape')) > SHORT_NAME_LIMIT:
+        name = hashlib.sha1(name.encode('utf-8', 'surrogateescape')).hexdigest()
+    return '.{}{}'.format(name, suffix)
+
+
+def file_digest(path: str, hashtype: str) -> str:
+    """Hex digest of a file on disk."""
+    hasher = hashlib.new(hashtype)
+    with open(path, 'rb', buffering=0) as handle:
+        buf = bytearray(_HASH_READ_SIZE)
+        view = memoryview(buf)
+        while True:
+            count = handle.readinto(buf)
+            if not count:
+                break
+            hasher.update(view[:count])
+    return hasher.hexdigest()
+
+
+class Target:
+    """The download directory ``<location>/<filename>``, created component by component.
+
+    Every directory at or below the target is checked with ``lstat`` once:
+    a symbolic link or a non-directory there raises UnsafeArchiveError.
+    """
+
+    def __init__(self, location: str, filename_parts: Parts) -> None:
+        self.location = location
+        self.filename_parts = filename_parts
+        self.root = os.path.join(location, *filename_parts)
+        self._known: Dict[Parts, bool] = {}  # relative to location -> exists as a real directory
+
+    def path(self, parts: Parts) -> str:
+        """Path of ``parts`` relative to the target root."""
+        return os.path.join(self.root, *parts)
+
+    def _probe(self, rel: Parts, create: bool) -> bool:
+        """Whether ``location/rel`` is a real directory (made when ``create``)."""
+        known = self._known.get(rel)
+        if known or (known is False and not create):
+            return known
+        path = os.path.join(self.location, *rel)
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            if not create:
+                self._known[rel] = False
+                return False
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                return self._probe_again(rel, path)
+            self._known[rel] = True
+            return True
+        self._check_dir(info, path)
+        self._known[rel] = True
+        return True
+
+    def _probe_again(self, rel: Parts, path: str) -> bool:
+        self._check_dir(os.lstat(path), path)
+        self._known[rel] = True
+        return True
+
+    @staticmethod
+    def _check_dir(info: os.stat_result, path: str) -> None:
+        if stat.S_ISLNK(info.st_mode):
+            raise UnsafeArchiveError('{} is a symbolic link; refusing to write through it'.format(path), path)
+        if not stat.S_ISDIR(info.st_mode):
+            raise UnsafeArchiveError('{} exists and is not a directory'.format(path), path)
+
+    def directory(self, dir_parts: Parts, create: bool) -> bool:
+        """Check (and with ``create`` make) the target directory ``dir_parts``; False if it is missing."""
+        if create:
+            os.makedirs(self.location, exist_ok=True)
+        full = self.filename_parts + dir_parts
+        for depth in range(1, len(full) + 1):
+            if not self._probe(full[:depth], create):
+                return False
+        return True
+
+
+def _ancestors(parts: Parts) -> Iterable[Parts]:
+    return (parts[:depth] for depth in range(len(parts)))
+
+
+class ExistingFiles:
+    """What a previous call left: files already in place or parked as verified."""
+
+    def __init__(self) -> None:
+        self.in_place: List[FileEntry] = []
+        self.parked: List[FileEntry] = []
+        self.missing: List[FileEntry] = []
+
+
+def scan_existing(target: Target, entries: Sequence[FileEntry]) -> ExistingFiles:
+    """Sort ``entries`` by whether a correct copy already exists (resume support).
+
+    A file counts as present only if its hash matches; a stale or corrupt one
+    is downloaded again. Each directory is listed once, so a fresh download
+    into an empty directory costs almost nothing.
+    """
+    found = ExistingFiles()
+    listings: Dict[Parts, Optional[Set[str]]] = {}
+    for entry in entries:
+        dir_parts, name = entry.parts[:-1], entry.parts[-1]
+        if dir_parts not in listings:
+            listings[dir_parts] = set(os.listdir(target.path(dir_parts))) if target.directory(
+                dir_parts, create=False) else None
+        names = listings[dir_parts]
+        if names is None:
+            found.missing.append(entry)
+        elif name in names and _holds(target.path(entry.parts), entry):
+            found.in_place.append(entry)
+        elif _hidden_name(name, VERIFIED_SUFFIX) in names and _holds(
+                target.path(dir_parts + (_hidden_name(name, VERIFIED_SUFFIX),)), entry):
+            found.parked.append(entry)
+        else:
+            found.missing.append(entry)
+    return found
+
+
+def _holds(path: str, entry: FileEntry) -> bool:
+    """Whether ``path`` is a regular file with the entry's content."""
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        raise UnsafeArchiveError('{} is a symbolic link; refusing to replace or read it'.format(path), path)
+    if not stat.S_ISREG(info.st_mode):
+        raise UnsafeArchiveError('{} exists and is not a regular file'.format(path), path)
+    if entry.size is not None and info.st_size != entry.size:
+        return False
+    return file_digest(path, entry.hashtype) == entry.hashsum.lower()
+
+
+class _Written:
+    """A member written to its part file."""
+
+    __slots__ = ('parts', 'part_path', 'verified')
+
+    def __init__(self, parts: Parts, part_path: str, verified: bool) -> None:
+        self.parts = parts
+        self.part_path = part_path
+        self.verified = verified
+
+
+class Extraction:
+    """Apply the rules in this module's docstring to one cart stream.
+
+    ``entries`` are the files asked for (``None`` accepts every safe regular
+    file, unverified: the legacy ``_download_from_url`` call has no list).
+    ``prefixes`` are the first name components cartd may put before the
+    paths (the ``filename``, and the cart's UUID for pre-bundled carts).
+    """
+
+    def __init__(self, target: Target, entries: Optional[Sequence[FileEntry]], prefixes: Sequence[Parts],
+                 progress: Optional[Progress] = None) -> None:
+        self.target = target
+        self.wanted: Optional[Dict[Parts, FileEntry]] = None
+        self.wanted_dirs: Set[Parts] = {()}
+        total: Optional[int] = None
+        if entries is not None:
+            self.wanted = {entry.parts: entry for entry in entries}
+            for parts in self.wanted:
+                self.wanted_dirs.update(_ancestors(parts))
+            sizes = [entry.size for entry in entries]
+            total = None if None in sizes else sum(sizes)  # type: ignore[arg-type]
+        self.prefixes = sorted(set(prefixes), key=len, reverse=True)
+        self.written: List[_Written] = []
+        self.seen: Set[Parts] = set()
+        self.problems: List[Tuple[str, str, str]] = []
+        self._open_part: Optional[str] = None
+        self._progress = progress
+        self._total = total
+        self._done = 0
+        self._last_report = 0.0
+
+    # -- progress ----------------------------------------------------------
+    def report(self, final: bool = False) -> None:
+        if self._progress is None:
+            return
+        now = time.monotonic()
+        if final or now - self._last_report >= PROGRESS_INTERVAL:
+            self._last_report = now
+            self._progress(self._done, self._total)
+
+    # -- names ---------------------------------------------------------------
+    def _relative(self, member: Member) -> Parts:
+        """The member's path below the prefix, or UnsafeArchiveError."""
+        name = member.name
+        if name.startswith('/') or (os.name == 'nt' and (name.startswith('\\') or name[1:2] == ':')):
+            raise UnsafeArchiveError('cart member {!r} has an absolute name'.format(name), name)
+        raw = name.split('/')
+        if '..' in raw:
+            raise UnsafeArchiveError('cart member {!r} contains ".." (path traversal)'.format(name), name)
+        if '\x00' in name or (os.name == 'nt' and ('\\' in name or ':' in name)):
+            raise UnsafeArchiveError('cart member {!r} has characters not allowed in a path'.format(name), name)
+        parts = tuple(part for part in raw if part not in ('', '.'))
+        for prefix in self.prefixes:
+            if parts[:len(prefix)] == prefix:
+                return parts[len(prefix):]
+        raise UnsafeArchiveError('cart member {!r} is outside the requested directory {!r}'.format(
+            name, '/'.join(self.target.filename_parts)), name)
+
+    # -- members -------------------------------------------------------------
+    def run(self, reader: TarStreamReader) -> None:
+        """Read every member of the stream, writing the requested files as parts."""
+        self.report(final=True)
+        for member in reader.members():
+            rel = self._relative(member)
+            if member.is_dir:
+                if self.wanted is not None and rel not in self.wanted_dirs:
+                    raise UnsafeArchiveError('cart member {!r} is a directory nobody asked for'.format(
+                        member.name), member.name)
+                continue
+            if not member.is_file:
+                raise UnsafeArchiveError('cart member {!r} is {}; only regular files are accepted'.format(
+                    member.name, member.kind()), member.name)
+            if not rel:
+                raise UnsafeArchiveError('cart member {!r} is a file where the download directory belongs'.format(
+                    member.name), member.name)
+            if rel in self.seen:
+                raise UnsafeArchiveError('cart member {!r} appears twice'.format(member.name), member.name)
+            entry = None
+            if self.wanted is not None:
+                entry = self.wanted.get(rel)
+                if entry is None:
+                    raise UnsafeArchiveError('cart member {!r} was not requested'.format(member.name), member.name)
+                if entry.size is not None and member.size > entry.size:
+                    raise UnsafeArchiveError('cart member {!r} holds {} bytes, more than the {} declared'.format(
+                        member.name, member.size, entry.size), member.name)
+            self.seen.add(rel)
+            self._write(reader, member, rel, entry)
+        self.report(final=True)
+
+    def _write(self, reader: TarStreamReader, member: Member, rel: Parts, entry: Optional[FileEntry]) -> None:
+        self.target.directory(rel[:-1], create=True)
+        part_path = self.target.path(rel[:-1] + (_hidden_name(rel[-1], PART_SUFFIX),))
+        hasher = hashlib.new(entry.hashtype) if entry is not None else None
+        fd = self._create(part_path)
+        self._open_part = part_path
+        try:
+            for piece in reader.data(member):
+                if hasher is not None:
+                    hasher.update(piece)
+                self._done += len(piece)
+                while piece:
+                    piece = piece[os.write(fd, piece):]
+                if self._progress is not None:
+                    self.report()
+        finally:
+            os.close(fd)
+        if member.mtime > 0:
+            os.utime(part_path, (member.mtime, member.mtime))
+        verified = True
+        if entry is not None and hasher is not None:
+            found = hasher.hexdigest()
+            verified = found == entry.hashsum.lower()
+            if not verified:
+                self.problems.append(('/'.join(rel), entry.hashsum, found))
+        self.written.append(_Written(rel, part_path, verified))
+        self._open_part = None
+
+    @staticmethod
+    def _create(part_path: str) -> int:
+        """Open a fresh part file; a stale one from a killed run is removed first."""
+        try:
+            return os.open(part_path, _OPEN_FLAGS, 0o666)
+        except FileExistsError:
+            info = os.lstat(part_path)
+            if stat.S_ISDIR(info.st_mode):
+                raise UnsafeArchiveError('{} is a directory'.format(part_path), part_path) from None
+            os.unlink(part_path)
+            return os.open(part_path, _OPEN_FLAGS, 0o666)
+
+    # -- outcome -------------------------------------------------------------
+    def verify(self) -> None:
+        """Raise VerificationError listing every mismatch and every requested file not delivered."""
+        problems = list(self.problems)
+        if self.wanted is not None:
+            problems.extend(('/'.join(parts), entry.hashsum, 'missing')
+                            for parts, entry in self.wanted.items() if parts not in self.seen)
+        if problems:
+            raise VerificationError(problems)
+
+    def commit(self, parked: Sequence[FileEntry] = ()) -> List[str]:
+        """Rename every part (and parked file) to its final name; undo them all if one rename fails."""
+        moves = [(item.part_path, self.target.path(item.parts), item.parts) for item in self.written]
+        for entry in parked:
+            moves.append((self.target.path(entry.parts[:-1] + (_hidden_name(entry.parts[-1], VERIFIED_SUFFIX),)),
+                          self.target.path(entry.parts), entry.parts))
+        placed: List[Tuple[str, str, Parts]] = []
+        try:
+            for source, final, parts in moves:
+                os.replace(source, final)
+                placed.append((source, final, parts))
+        except OSError:
+            for _source, final, parts in placed:
+                os.replace(final, self._parked_path(parts))
+            raise
+        self.written = []
+        return [final for _source, final, _parts in moves]
+
+    def _parked_path(self, parts: Parts) -> str:
+        return self.target.path(parts[:-1] + (_hidden_name(parts[-1], VERIFIED_SUFFIX),))
+
+    def abort(self) -> None:
+        """After a failure: delete unverified parts, park verified ones for the next call."""
+        if self._open_part is not None:
+            _unlink_quietly(self._open_part)
+            self._open_part = None
+        for item in self.written:
+            if item.verified and self.wanted is not None:
+                try:
+                    os.replace(item.part_path, self._parked_path(item.parts))
+                    continue
+                except OSError:
+                    pass
+            _unlink_quietly(item.part_path)
+        self.written = []
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError as err:
+        if err.errno != errno.ENOENT:
+            raise
+

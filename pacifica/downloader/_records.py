@@ -1,0 +1,128 @@
+"""Validated file entries from transaction infos and cloud events.
+
+Both record kinds describe the same thing (which file, where it goes, how to
+check it) in different shapes. They are reduced here to :class:`FileEntry`,
+checked field by field, so that a bad record fails before any cart exists and
+the error names the field and the file.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Tuple
+
+from pacifica._client.exceptions import RecordError
+
+#: The dict shape cartd expects for each file of a cart request.
+CartFile = Dict[str, Any]
+
+
+class FileEntry(NamedTuple):
+    """One file to download: the cart request fields plus what verification needs."""
+
+    id: Any
+    path: str
+    hashtype: str
+    hashsum: str
+    size: Optional[int]
+    parts: Tuple[str, ...]
+
+    def cart_file(self) -> CartFile:
+        """The ``{'id', 'path', 'hashtype', 'hashsum'}`` dict sent to cartd."""
+        return {'id': self.id, 'path': self.path, 'hashtype': self.hashtype, 'hashsum': self.hashsum}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def path_parts(path: str, what: str) -> Tuple[str, ...]:
+    """Split a ``/``-separated relative path into safe components.
+
+    Empty and ``.`` components vanish, as they do when cartd stores the file;
+    ``..``, NUL bytes and (on Windows) drive or backslash syntax raise
+    RecordError, since such a path could only point outside the download.
+    """
+    parts = tuple(part for part in path.split('/') if part not in ('', '.'))
+    for part in parts:
+        if part == '..' or '\x00' in part or (os.name == 'nt' and ('\\' in part or ':' in part)):
+            raise RecordError('{}: path {!r} has an unsafe component {!r}'.format(what, path, part))
+    if not parts:
+        raise RecordError('{}: path {!r} names no file'.format(what, path))
+    return parts
+
+
+def _field(obj: Mapping[str, Any], key: str, what: str, check: Callable[[Any], bool], expected: str) -> Any:
+    if key not in obj:
+        raise RecordError('{}: field {!r} is missing'.format(what, key))
+    value = obj[key]
+    if not check(value):
+        raise RecordError('{}: field {!r} must be {}, not {!r}'.format(what, key, expected, value))
+    return value
+
+
+def _nonempty_str(value: Any) -> bool:
+    return isinstance(value, str) and value != ''
+
+
+def file_entry(file_id: Any, obj: Any, what: str) -> FileEntry:
+    """Check one file object (transaction info value or cloud event item) and return its entry."""
+    if not isinstance(obj, Mapping):
+        raise RecordError('{}: must be an object, not {}'.format(what, type(obj).__name__))
+    if not (_is_int(file_id) or _nonempty_str(file_id)):
+        raise RecordError('{}: the file id must be an integer or a string, not {!r}'.format(what, file_id))
+    name = _field(obj, 'name', what, _nonempty_str, 'a non-empty string')
+    subdir = _field(obj, 'subdir', what, lambda value: isinstance(value, str), 'a string')
+    hashtype = _field(obj, 'hashtype', what, _nonempty_str, 'a non-empty string')
+    hashsum = _field(obj, 'hashsum', what, _nonempty_str, 'a non-empty string')
+    try:
+        hashlib.new(hashtype)
+    except (ValueError, TypeError):
+        raise RecordError('{}: hashtype {!r} is not supported by this Python'.format(what, hashtype)) from None
+    size = obj.get('size')
+    if size is not None and not (_is_int(size) and size >= 0):
+        raise RecordError('{}: field {!r} must be a whole number of bytes, not {!r}'.format(what, 'size', size))
+    path = '{}/{}'.format(subdir, name)
+    return FileEntry(file_id, path, hashtype, hashsum, size, path_parts(path, what))
+
+
+def transaction_entries(transinfo: Any) -> List[FileEntry]:
+    """Entries of a Policy transaction info: ``transinfo['files']`` keyed by file id."""
+    if not isinstance(transinfo, Mapping):
+        raise RecordError('transaction info must be an object, not {}'.format(type(transinfo).__name__))
+    if 'files' not in transinfo:
+        raise RecordError('transaction info has no {!r} field (keys: {})'.format(
+            'files', ', '.join(sorted(map(str, transinfo))) or 'none'))
+    files = transinfo['files']
+    if not isinstance(files, Mapping):
+        raise RecordError("transaction info field 'files' must be an object keyed by file id, not {}".format(
+            type(files).__name__))
+    return [file_entry(file_id, obj, 'transaction info file {!r}'.format(file_id)) for file_id, obj in files.items()]
+
+
+def cloudevent_entries(event: Any) -> List[FileEntry]:
+    """Entries of a cloud event: the ``data`` items whose ``destinationTable`` is ``Files``."""
+    if not isinstance(event, Mapping):
+        raise RecordError('cloud event must be an object, not {}'.format(type(event).__name__))
+    if 'data' not in event:
+        raise RecordError("cloud event has no 'data' field")
+    data = event['data']
+    if not isinstance(data, list):
+        raise RecordError("cloud event field 'data' must be a list, not {}".format(type(data).__name__))
+    entries = []
+    for index, obj in enumerate(data):
+        if not isinstance(obj, Mapping):
+            raise RecordError('cloud event data[{}] must be an object, not {}'.format(index, type(obj).__name__))
+        if obj.get('destinationTable') != 'Files':
+            continue
+        what = 'cloud event data[{}] (file {!r})'.format(index, obj.get('_id', obj.get('name')))
+        entries.append(file_entry(_field(obj, '_id', what, lambda value: True, ''), obj, what))
+    return entries
+
+
+def yield_cart_files(entries: List[FileEntry]) -> Callable[[], Iterator[CartFile]]:
+    """The callable :meth:`CartAPI.setup_cart` takes, producing one cart dict per entry."""
+    def cart_files() -> Iterator[CartFile]:
+        for entry in entries:
+            yield entry.cart_file()
+    return cart_files

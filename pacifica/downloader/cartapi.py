@@ -1,0 +1,199 @@
+"""Talk to cartd: request a cart, wait until it is staged, stream it, delete it."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional
+
+import requests
+
+from pacifica._client.exceptions import (
+    CartDownloadError, CartFailedError, CartRequestError, CartTimeoutError, ConfigurationError, HTTPStatusError,
+    UsageError,
+)
+from pacifica._client.http import CommonBase, check_url, join_url, redact_auth, redact_url
+
+from ._records import CartFile
+
+LOGGER = logging.getLogger(__name__)
+
+#: Every status: the cart calls judge the reply themselves.
+ANY_STATUS = range(100, 600)
+#: How much of a server-supplied message an exception repeats.
+MESSAGE_LIMIT = 500
+#: Keywords CartAPI understands.
+CART_API_KEYWORDS = frozenset({'cart_api_url', 'proto', 'addr', 'port', 'auth', 'session', 'extra_args',
+                               'timeout', 'config'})
+
+
+def _excerpt(text: Optional[str]) -> str:
+    text = (text or '').strip()
+    return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT] + '...'
+
+
+def _body_excerpt(resp: requests.Response) -> str:
+    """A short, decoded piece of an error reply, read without trusting its length."""
+    try:
+        if resp.raw is not None and not resp._content_consumed:  # streamed reply: read a bounded piece
+            data = resp.raw.read(MESSAGE_LIMIT, decode_content=True) or b''
+        else:
+            data = resp.content or b''
+    except Exception:  # noqa: BLE001 - an unreadable body must not hide the status
+        return ''
+    return _excerpt(data[:MESSAGE_LIMIT].decode('utf-8', 'replace'))
+
+
+class CartAPI(CommonBase):
+    """Client of the cartd REST API.
+
+    ``CartAPI(cart_api_url=None, **kwargs)``: the URL is ``cart_api_url``,
+    else the environment variable ``CARTD_CART_API_URL``, else
+    ``<proto>://<addr>:<port>`` from the keywords or ``CARTD_PROTO``,
+    ``CARTD_ADDR``, ``CARTD_PORT`` (``http``, ``127.0.0.1``, ``8081``).
+
+    Keywords: ``session`` (a requests session to use instead of this
+    object's own retrying one), ``auth`` (a dict of extra requests keyword
+    arguments such as ``{'auth': (user, password), 'verify': ca_file}``),
+    ``extra_args`` (a dict merged into every cart request body, e.g.
+    ``{'bundle': True}``), ``timeout`` and ``config`` (see
+    :class:`~pacifica._client.config.TransferConfig`).
+    """
+
+    _proto: str
+    _addr: str
+    _port: str
+    _cart_api_url: str
+
+    def __init__(self, cart_api_url: Optional[str] = None, **kwargs: Any) -> None:
+        unknown = set(kwargs) - CART_API_KEYWORDS
+        if unknown:
+            raise UsageError('CartAPI got unknown keyword(s): {}'.format(', '.join(sorted(unknown))))
+        if cart_api_url is not None:
+            kwargs['cart_api_url'] = cart_api_url
+        self._configure(kwargs)
+        self._server_url([('proto', 'http'), ('port', '8081'), ('addr', '127.0.0.1'), ('cart_api_url', None)],
+                         'CARTD', kwargs)
+        if not self._cart_api_url:
+            self._cart_api_url = join_url(self._proto, self._addr, self._port)
+        check_url(self._cart_api_url, 'cart API URL')
+        self._extra_args = self._check_extra_args(kwargs.get('extra_args'))
+        session = kwargs.get('session')
+        if session is not None:
+            self.session = session
+        else:
+            self._setup_requests_session()
+        LOGGER.debug('CartAPI URL %s auth %s', redact_url(self._cart_api_url), redact_auth(self._auth))
+
+    @staticmethod
+    def _check_extra_args(extra_args: Any) -> Dict[str, Any]:
+        if extra_args is None:
+            return {}
+        if not isinstance(extra_args, Mapping):
+            raise ConfigurationError('extra_args must be a dict, not {}'.format(type(extra_args).__name__))
+        if 'fileids' in extra_args:
+            raise ConfigurationError("extra_args cannot set 'fileids': the file list comes from the record")
+        try:
+            json.dumps(dict(extra_args))
+        except (TypeError, ValueError) as err:
+            raise ConfigurationError('extra_args must be JSON-serializable: {}'.format(err)) from None
+        return dict(extra_args)
+
+    @property
+    def auth(self) -> Dict[str, Any]:
+        """The dict of extra requests keyword arguments sent with every request."""
+        return self._auth
+
+    @property
+    def cart_api_url(self) -> str:
+        """The cartd endpoint under which carts are created."""
+        return self._cart_api_url
+
+    @property
+    def extra_args(self) -> Dict[str, Any]:
+        """Fields added to every cart request body."""
+        return self._extra_args
+
+    def new_cart_url(self) -> str:
+        """A fresh cart URL: the API URL plus a random UUID."""
+        return '{}/{}'.format(self._cart_api_url.rstrip('/'), uuid.uuid4())
+
+    def setup_cart(self, yield_files: Callable[[], Iterable[CartFile]]) -> str:
+        """Ask cartd to stage the files ``yield_files()`` produces; return the new cart's URL.
+
+        The body is ``{"fileids": [...], **extra_args}``. cartd answers 201;
+        anything else raises CartRequestError with the status and the start of
+        the reply. The POST is never sent twice once its bytes went out (each
+        arrival records a cart).
+        """
+        cart_url = self.new_cart_url()
+        body = {'fileids': list(yield_files())}
+        body.update(self._extra_args)
+        try:
+            resp = self._request('POST', cart_url, accept=(201,), data=json.dumps(body).encode('utf-8'),
+                                 headers={'Content-Type': 'application/json'})
+        except HTTPStatusError as err:
+            raise CartRequestError('cart request POST {} answered HTTP {}, not 201{}'.format(
+                redact_url(cart_url), err.status_code, ': ' + _excerpt(err.body) if err.body else '')) from None
+        LOGGER.debug('cart %s requested with %d file(s), HTTP %s', redact_url(cart_url),
+                     len(body['fileids']), resp.status_code)
+        return cart_url
+
+    def wait_for_cart(self, cart_url: str, timeout: float = 120) -> str:
+        """Poll ``HEAD cart_url`` until the cart is ready and return ``cart_url``.
+
+        ``timeout`` is wall-clock seconds (including the time the HEADs
+        take): past it, CartTimeoutError. State ``error``, or HEAD answering
+        404 (unknown cart) or 500, raise CartFailedError with cartd's
+        ``X-Pacifica-Message``.
+        """
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
+            raise ConfigurationError('timeout must be a number of seconds >= 0, not {!r}'.format(timeout))
+        deadline = time.monotonic() + timeout
+        where = redact_url(cart_url)
+        while True:
+            remaining = max(deadline - time.monotonic(), 0.001)
+            resp = self._request('HEAD', cart_url, accept=ANY_STATUS, timeout=(
+                min(self._config.connect_timeout, remaining), min(self._config.read_timeout, remaining)))
+            status = resp.headers.get('X-Pacifica-Status', '')
+            message = _excerpt(resp.headers.get('X-Pacifica-Message'))
+            LOGGER.debug('cart %s: HTTP %s, status %r, message %r', where, resp.status_code, status, message)
+            if resp.status_code == 204 and status == 'ready':
+                return cart_url
+            if resp.status_code == 404:
+                raise CartFailedError('cart {} is unknown to cartd (HEAD answered 404){}'.format(
+                    where, ': ' + message if message else ''))
+            if status == 'error' or resp.status_code != 204:
+                raise CartFailedError('cart {} failed (HEAD answered HTTP {}, status {!r}){}'.format(
+                    where, resp.status_code, status or None, ': ' + message if message else ''))
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CartTimeoutError('cart {} was not ready within {:g} s (last status {!r}{})'.format(
+                    where, timeout, status or None, ', ' + message if message else ''))
+            time.sleep(min(self._config.poll_interval, left))
+
+    def open_cart(self, cart_url: str, filename: str) -> requests.Response:
+        """Start ``GET cart_url?filename=...`` and return the streamed reply (status 200).
+
+        Any other status raises CartDownloadError (202 means cartd says the
+        cart is not ready yet).
+        """
+        resp = self._request('GET', cart_url, accept=ANY_STATUS, bulk=True, stream=True,
+                             params={'filename': filename})
+        if resp.status_code != 200:
+            body = _body_excerpt(resp)
+            resp.close()
+            reason = 'the cart is not ready' if resp.status_code == 202 else 'download refused'
+            raise CartDownloadError('cart {} GET answered HTTP {} ({}){}'.format(
+                redact_url(cart_url), resp.status_code, reason, ': ' + body if body else ''),
+                status_code=resp.status_code, body=body)
+        return resp
+
+    def delete_cart(self, cart_url: str) -> None:
+        """``DELETE cart_url``: cartd removes the staged files (404 means already gone)."""
+        resp = self._request('DELETE', cart_url, accept=ANY_STATUS)
+        if resp.status_code not in (200, 204, 404):
+            raise CartFailedError('cart {} DELETE answered HTTP {}: {}'.format(
+                redact_url(cart_url), resp.status_code, _body_excerpt(resp)))
+        LOGGER.debug('cart %s deleted (HTTP %s)', redact_url(cart_url), resp.status_code)

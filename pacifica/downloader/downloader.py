@@ -1,0 +1,298 @@
+"""The Downloader: from a transaction info or cloud event to verified files on disk.
+
+One class serves both generations of the public API:
+
+=================  ===============================================  ==========================================
+                   seed documents (0.3.x)                           0.4.x (pacifica-cli)
+=================  ===============================================  ==========================================
+constructor        ``Downloader(location, cart_api_url, **kw)``     ``Downloader(**kw)``
+transaction        ``transactioninfo(transinfo, filename='data')``  ``transactioninfo(location, transinfo, **kw)``
+cloud event        ``cloudevent(cloudevent, filename='data')``      ``cloudevent(location, cloudevent, **kw)``
+helper             ``_download_from_url(cart_url, filename)``       ``_download_from_url(location, cart_url, filename)``
+=================  ===============================================  ==========================================
+
+The download methods tell the two apart by their first argument: a record
+(a dict) means the seed form, a path means the 0.4.x form.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from urllib3.exceptions import ReadTimeoutError
+
+from pacifica._client.exceptions import (
+    ArchiveError, ConfigurationError, PacificaError, RecordError, RequestTimeout, UsageError,
+)
+from pacifica._client.http import _strip_credentials, redact_url
+
+from ._extract import Extraction, Parts, Progress, Target, scan_existing
+from ._records import FileEntry, cloudevent_entries, path_parts, transaction_entries, yield_cart_files
+from ._tarstream import TarStreamReader
+from .cartapi import CartAPI
+
+LOGGER = logging.getLogger(__name__)
+
+#: Keyword options of the download methods, with their defaults.
+DOWNLOAD_DEFAULTS: Dict[str, Any] = {'filename': 'data', 'timeout': 120, 'callback': None, 'delete_cart': False}
+_MISSING = object()
+PathArg = Any  # str, bytes or os.PathLike
+
+
+def _is_path(value: Any) -> bool:
+    return isinstance(value, (str, bytes, os.PathLike))
+
+
+def _looks_like_url(value: Any) -> bool:
+    return isinstance(value, str) and value.lower().startswith(('http://', 'https://'))
+
+
+def _location(value: Any) -> str:
+    if not _is_path(value):
+        raise UsageError('the download location must be a path (str or os.PathLike), not {}'.format(
+            type(value).__name__))
+    text = os.fsdecode(os.fspath(value))
+    if not text:
+        raise UsageError('the download location is an empty path')
+    return text
+
+
+def _filename_parts(filename: Any) -> Parts:
+    """The ``filename`` option as directory components below the location."""
+    if not isinstance(filename, str) or not filename:
+        raise ConfigurationError('filename must be a non-empty string, not {!r}'.format(filename))
+    if filename.startswith('/') or (os.name == 'nt' and (filename.startswith('\\') or filename[1:2] == ':')):
+        raise ConfigurationError('filename {!r} must be relative to the download location'.format(filename))
+    try:
+        return path_parts(filename, 'filename')
+    except RecordError as err:
+        raise ConfigurationError(str(err)) from None
+
+
+def _timeout(value: Any) -> float:
+    try:
+        seconds = float(value) if not isinstance(value, bool) else -1.0
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not seconds >= 0 or seconds == float('inf'):
+        raise ConfigurationError('timeout must be a number of seconds >= 0, not {!r}'.format(value))
+    return seconds
+
+
+def _unique_entries(entries: Sequence[FileEntry]) -> List[FileEntry]:
+    """Drop exact repeats; refuse two different files for one path, or a file where a directory must be."""
+    by_parts: Dict[Parts, FileEntry] = {}
+    for entry in entries:
+        other = by_parts.get(entry.parts)
+        if other is None:
+            by_parts[entry.parts] = entry
+        elif other != entry:
+            raise RecordError('files {!r} and {!r} both go to {!r}'.format(other.id, entry.id, '/'.join(entry.parts)))
+    for parts, entry in by_parts.items():
+        for depth in range(1, len(parts)):
+            if parts[:depth] in by_parts:
+                raise RecordError('file {!r} ({!r}) sits below file {!r}, which cannot also be a directory'.format(
+                    entry.id, '/'.join(parts), by_parts[parts[:depth]].id))
+    return list(by_parts.values())
+
+
+class Downloader:
+    """Download the files of a transaction info or cloud event through cartd, verified and safely.
+
+    ``Downloader(location, cart_api_url, **kwargs)`` (seed documents) or
+    ``Downloader(**kwargs)`` (0.4.x). Keywords go to
+    :class:`~pacifica.downloader.cartapi.CartAPI`: ``cart_api_url``,
+    ``proto``, ``addr``, ``port``, ``auth``, ``session``, ``extra_args``,
+    ``timeout``, ``config``.
+
+    Download methods take the keyword options ``filename`` (the directory
+    under ``location`` the files go to, default ``'data'``), ``timeout``
+    (seconds to wait for cartd to stage the cart, default 120), ``callback``
+    (called with ``(bytes_done, bytes_total)``; ``bytes_total`` is None when
+    the record lacks file sizes) and ``delete_cart`` (remove the cart from
+    cartd after a verified download, default False). They return the list
+    of the files' paths, ``<location>/<filename>/<subdir>/<name>``.
+    """
+
+    def __init__(self, location: Optional[PathArg] = None, cart_api_url: Optional[str] = None,
+                 **kwargs: Any) -> None:
+        if location is not None and cart_api_url is None and _looks_like_url(location):
+            raise UsageError('Downloader({!r}): a URL where the download location belongs; pass '
+                             'Downloader(location, cart_api_url) or Downloader(cart_api_url=...)'.format(
+                                 redact_url(location)))
+        self.location: Optional[str] = _location(location) if location is not None else None
+        self.cart_api = CartAPI(cart_api_url, **kwargs)
+
+    @property
+    def auth(self) -> Dict[str, Any]:
+        """The requests keyword arguments sent with every request (the CartAPI's ``auth``)."""
+        return self.cart_api.auth
+
+    # -- public download methods -------------------------------------------
+    def transactioninfo(self, *args: Any, **kwargs: Any) -> List[str]:
+        """Download the files of a Policy transaction info.
+
+        ``transactioninfo(transinfo, filename='data')`` writes under the
+        constructor's location; ``transactioninfo(location, transinfo,
+        **options)`` under ``location``. Returns the files' paths.
+        """
+        location, record, options = self._split_call('transactioninfo', 'transinfo', args, kwargs)
+        return self._download_entries(location, transaction_entries(record), options)
+
+    def cloudevent(self, *args: Any, **kwargs: Any) -> List[str]:
+        """Download the files of a cloud event from the Pacifica Notifications service.
+
+        ``cloudevent(cloudevent, filename='data')`` writes under the
+        constructor's location; ``cloudevent(location, cloudevent,
+        **options)`` under ``location``. Returns the files' paths.
+        """
+        location, record, options = self._split_call('cloudevent', 'cloudevent', args, kwargs)
+        return self._download_entries(location, cloudevent_entries(record), options)
+
+    def _download_from_url(self, *args: Any, **kwargs: Any) -> List[str]:
+        """Extract an already staged cart: ``(cart_url, filename)`` or ``(location, cart_url, filename)``.
+
+        Without a record there is nothing to verify against: every safe
+        regular file of the cart is kept (the other safety rules apply).
+        """
+        kwargs = dict(kwargs)
+        location = kwargs.pop('location', None)
+        cart_url = kwargs.pop('cart_url', None)
+        filename = kwargs.pop('filename', None)
+        if kwargs:
+            raise UsageError('_download_from_url() got unknown keyword(s): {}'.format(', '.join(sorted(kwargs))))
+        positional = list(args)
+        if positional and not _looks_like_url(positional[0]) and location is None:
+            location = positional.pop(0)
+        for name in ('cart_url', 'filename'):
+            if positional:
+                if (cart_url if name == 'cart_url' else filename) is not None:
+                    raise UsageError('_download_from_url() got {} twice'.format(name))
+                if name == 'cart_url':
+                    cart_url = positional.pop(0)
+                else:
+                    filename = positional.pop(0)
+        if positional:
+            raise UsageError('_download_from_url() takes (cart_url, filename) or (location, cart_url, filename)')
+        if not _looks_like_url(cart_url):
+            raise UsageError('_download_from_url() needs the cart URL, got {!r}'.format(cart_url))
+        target = Target(self._resolve_location(location, '_download_from_url'),
+                        _filename_parts('data' if filename is None else filename))
+        return self._fetch(target, cart_url, 'data' if filename is None else filename, None, (), None)
+
+    # -- argument handling -------------------------------------------------
+    def _resolve_location(self, location: Any, method: str) -> str:
+        if location is None:
+            location = self.location
+        if location is None:
+            raise UsageError(
+                '{0}() has no download location: call {0}(location, ...) or build the Downloader '
+                'as Downloader(location, cart_api_url)'.format(method))
+        return _location(location)
+
+    def _split_call(self, method: str, record_name: str, args: Tuple[Any, ...],
+                    kwargs: Mapping[str, Any]) -> Tuple[str, Any, Dict[str, Any]]:
+        """Sort a download call's arguments into (location, record, options), for either convention."""
+        options = dict(kwargs)
+        location = options.pop('location', None)
+        record = options.pop(record_name, _MISSING)
+        positional = list(args)
+        if positional and isinstance(positional[0], Mapping):  # seed form: (record, filename='data')
+            if record is not _MISSING:
+                raise UsageError('{}() got {} twice'.format(method, record_name))
+            record = positional.pop(0)
+            if positional:
+                if 'filename' in options:
+                    raise UsageError('{}() got filename twice'.format(method))
+                options['filename'] = positional.pop(0)
+        elif positional:  # 0.4.x form: (location, record, **options)
+            if not _is_path(positional[0]):
+                raise UsageError('{}() takes a {} dict or a download location first, not {}'.format(
+                    method, record_name, type(positional[0]).__name__))
+            if location is not None:
+                raise UsageError('{}() got location twice'.format(method))
+            location = positional.pop(0)
+            if positional:
+                if record is not _MISSING:
+                    raise UsageError('{}() got {} twice'.format(method, record_name))
+                record = positional.pop(0)
+        if positional:
+            raise UsageError('{}() got too many positional arguments'.format(method))
+        if record is _MISSING:
+            raise UsageError('{}() needs the {} to download'.format(method, record_name))
+        unknown = set(options) - set(DOWNLOAD_DEFAULTS)
+        if unknown:
+            raise UsageError('{}() got unknown keyword(s): {}'.format(method, ', '.join(sorted(unknown))))
+        merged = dict(DOWNLOAD_DEFAULTS)
+        merged.update(options)
+        if merged['callback'] is not None and not callable(merged['callback']):
+            raise ConfigurationError('callback must be callable, not {!r}'.format(merged['callback']))
+        return self._resolve_location(location, method), record, merged
+
+    # -- the download ------------------------------------------------------
+    def _download_entries(self, location: str, entries: List[FileEntry], options: Mapping[str, Any]) -> List[str]:
+        filename = options['filename']
+        target = Target(location, _filename_parts(filename))
+        timeout = _timeout(options['timeout'])
+        entries = _unique_entries(entries)
+        existing = scan_existing(target, entries)
+        if existing.in_place or existing.parked:
+            LOGGER.info('%d of %d file(s) already downloaded and verified under %s', len(existing.in_place) +
+                        len(existing.parked), len(entries), target.root)
+        if not existing.missing:
+            Extraction(target, [], [target.filename_parts]).commit(existing.parked)
+            return [target.path(entry.parts) for entry in entries]
+        cart_url = self.cart_api.setup_cart(yield_cart_files(existing.missing))
+        self.cart_api.wait_for_cart(cart_url, timeout)
+        self._fetch(target, cart_url, filename, existing.missing, existing.parked, options['callback'])
+        if options['delete_cart']:
+            try:
+                self.cart_api.delete_cart(cart_url)
+            except PacificaError as err:  # the files are complete; only the server keeps a copy
+                LOGGER.warning('download verified, but the cart could not be deleted: %s', err)
+        return [target.path(entry.parts) for entry in entries]
+
+    def _fetch(self, target: Target, cart_url: str, filename: str, entries: Optional[Sequence[FileEntry]],
+               parked: Sequence[FileEntry], progress: Optional[Progress]) -> List[str]:
+        """Stream the cart into ``target``; every file verified before any takes its final name."""
+        cart_uid = cart_url.rstrip('/').rsplit('/', 1)[-1]
+        prefixes = [target.filename_parts, (cart_uid,)]
+        if '.tar' in filename:  # cartd names the top directory after the filename minus every '.tar'
+            try:
+                prefixes.append(path_parts(filename.replace('.tar', ''), 'filename'))
+            except RecordError:
+                pass
+        extraction = Extraction(target, entries, prefixes, progress)
+        resp = self.cart_api.open_cart(cart_url, filename)
+        try:
+            reader = TarStreamReader(_body_reader(resp), self.cart_api._config.chunk_size)
+            extraction.run(reader)
+            extraction.verify()
+            paths = extraction.commit(parked)
+        except BaseException:
+            extraction.abort()
+            raise
+        finally:
+            resp.close()
+        LOGGER.debug('cart %s: %d file(s) written under %s', redact_url(cart_url), len(paths), target.root)
+        return paths
+
+
+def _body_reader(resp: Any) -> Callable[[int], bytes]:
+    """``read(size)`` over the raw reply body, with transport failures turned into the tree."""
+    raw = resp.raw
+    received = [0]
+
+    def read(size: int) -> bytes:
+        try:
+            data = raw.read(size, decode_content=True)
+        except Exception as err:  # noqa: BLE001 - urllib3/socket errors of many kinds
+            if isinstance(err, (ReadTimeoutError, TimeoutError)):
+                raise RequestTimeout('the cart stream stalled after {} bytes: {}'.format(
+                    received[0], type(err).__name__)) from None
+            raise ArchiveError('the cart stream broke off after {} bytes: {}: {}'.format(
+                received[0], type(err).__name__, _strip_credentials(str(err)))) from None
+        received[0] += len(data)
+        return data
+    return read
