@@ -465,14 +465,15 @@ class CommonBase:
         call (a caller with its own deadline, such as ``Uploader.wait``).
         Never logs or shows the ``auth`` values.
         """
-        return self._exchange(method, url, accept, bulk, False, kwargs)[0]
+        return self._exchange(method, url, accept, bulk, max_seconds, False, kwargs)[0]
 
-    def _request_json(self, method: str, url: str, *, accept: Collection[int] = (200,), **kwargs: Any) -> Any:
+    def _request_json(self, method: str, url: str, *, accept: Collection[int] = (200,), bulk: bool = False,
+                      max_seconds: Optional[float] = None, **kwargs: Any) -> Any:
         """Like :meth:`_request`, and return the reply's JSON document."""
-        return self._exchange(method, url, accept, False, True, kwargs)[1]
+        return self._exchange(method, url, accept, bulk, max_seconds, True, kwargs)[1]
 
-    def _exchange(self, method: str, url: str, accept: Collection[int], bulk: bool, want_json: bool,
-                  kwargs: Dict[str, Any]) -> Tuple[requests.Response, Any]:
+    def _exchange(self, method: str, url: str, accept: Collection[int], bulk: bool, max_seconds: Optional[float],
+                  want_json: bool, kwargs: Dict[str, Any]) -> Tuple[requests.Response, Any]:
         """One API call: the request, its reply body and, if wanted, its JSON, under one deadline.
 
         urllib3 retries connections and retry statuses. What breaks after the
