@@ -33,6 +33,7 @@ import heapq
 import itertools
 import json
 import logging
+import math
 import os
 import socket
 import threading
@@ -122,10 +123,12 @@ class _DeadlineExpired(Exception):
 class _CallState:
     """What the watchdog knows about one API call in flight."""
 
-    __slots__ = ('deadline', 'expired', 'connection', 'sock', 'lock')
+    __slots__ = ('deadline', 'reply_limit', 'expired', 'connection', 'sock', 'lock')
 
-    def __init__(self, deadline: float) -> None:
+    def __init__(self, deadline: float, reply_limit: Optional[float] = None) -> None:
         self.deadline = deadline
+        #: Seconds the reply may take once the request is sent (bulk calls: armed at getresponse).
+        self.reply_limit = reply_limit
         self.expired = False
         self.connection: Optional[HTTPConnection] = None
         #: The socket itself: http.client detaches it from the connection when
@@ -192,15 +195,20 @@ def _current_call() -> Optional[_CallState]:
 
 
 @contextmanager
-def deadline(seconds: Optional[float]) -> Iterator[Optional[_CallState]]:
-    """Run the body of the ``with`` as one call that must end within ``seconds``."""
-    if seconds is None:
+def deadline(seconds: Optional[float], reply_seconds: Optional[float] = None) -> Iterator[Optional[_CallState]]:
+    """Run the body of the ``with`` as one call that must end within ``seconds``.
+
+    ``reply_seconds`` instead bounds only the wait for the reply, from the
+    moment the request is sent: an upload body may take hours, its answer not.
+    """
+    if seconds is None and reply_seconds is None:
         yield None
         return
-    state = _CallState(time.monotonic() + seconds)
+    state = _CallState(math.inf if seconds is None else time.monotonic() + seconds, reply_seconds)
     previous = _current_call()
     _CURRENT.call = state
-    _WATCHDOG.watch(state)
+    if seconds is not None:
+        _WATCHDOG.watch(state)
     try:
         yield state
     finally:
@@ -229,6 +237,15 @@ class _WatchedConnectionMixin:
         if state is not None:
             with state.lock:
                 state.sock = self.sock  # type: ignore[attr-defined]
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        state = _current_call()
+        if state is not None and state.reply_limit is not None:
+            with state.lock:
+                state.deadline = min(state.deadline, time.monotonic() + state.reply_limit)
+                state.reply_limit = None  # armed once: retries count against the same reply deadline
+            _WATCHDOG.watch(state)
+        return super().getresponse(*args, **kwargs)  # type: ignore[misc]
 
 
 class _WatchedHTTPConnection(_WatchedConnectionMixin, HTTPConnection):
@@ -348,8 +365,15 @@ def map_transport_error(err: BaseException, method: str, url: str, state: Option
 
 
 def _wraps(err: BaseException, kind: type) -> bool:
-    """True when ``err`` carries a ``kind`` as its first argument (how requests wraps body-read timeouts)."""
-    return bool(getattr(err, 'args', None)) and isinstance(err.args[0], kind)
+    """True when ``err`` wraps a ``kind`` (requests hides read timeouts in ConnectionError, MaxRetryError)."""
+    inner: Any = err
+    for _ in range(4):
+        inner = getattr(inner, 'reason', None) or (inner.args[0] if getattr(inner, 'args', None) else None)
+        if isinstance(inner, kind):
+            return True
+        if not isinstance(inner, BaseException):
+            return False
+    return False
 
 
 def _reason(err: BaseException, secrets: Sequence[str] = ()) -> str:
@@ -486,28 +510,30 @@ class CommonBase:
         limit = None if bulk else self._config.deadline
         if limit is not None and max_seconds is not None:
             limit = max(min(limit, max_seconds), 0.001)
+        reply_limit = self._config.deadline if bulk else None
         what = _describe(method, url)
         stream = bool(kwargs.get('stream'))
         attempts = 1
         if not stream and method.upper() in self._repeatable_methods and _resendable(kwargs.get('data')):
             attempts += self._config.retries
         secrets = _secret_values(getattr(self, '_auth', None))
-        with deadline(limit) as state:
+        with deadline(limit, reply_limit) as state:
             for attempt in range(1, attempts + 1):
                 LOGGER.debug('%s', what)
                 try:
                     # Always streamed, so the body is read below where its failures can be retried.
                     resp = self.session.request(method, url, **self._request_kwargs(dict(kwargs, stream=True)))
                 except (requests.RequestException, OSError, _DeadlineExpired) as err:
-                    raise map_transport_error(err, method, url, state, limit, secrets) from None
+                    raise map_transport_error(err, method, url, state, limit or reply_limit, secrets) from None
                 failure: Optional[PacificaError] = None
                 try:
                     if not stream:
                         resp.content  # noqa: B018 - read the body under the deadline
                 except (requests.RequestException, OSError, _DeadlineExpired) as err:
-                    failure = map_transport_error(err, method, url, state, limit, secrets)
+                    failure = map_transport_error(err, method, url, state, limit or reply_limit, secrets)
                 if failure is None and state is not None and state.expired:
-                    failure = RequestTimeout('{} did not complete within its deadline of {:g} s'.format(what, limit))
+                    failure = RequestTimeout('{} did not complete within its deadline of {:g} s'.format(
+                        what, limit or reply_limit))
                 if failure is None:
                     LOGGER.debug('%s -> %s', what, resp.status_code)
                     if resp.status_code not in accept:

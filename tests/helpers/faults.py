@@ -127,6 +127,10 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
+def _matches(pattern: str, path: str) -> bool:
+    return pattern == path or (pattern.endswith('*') and path.startswith(pattern[:-1]))
+
+
 def _reset(sock: socket.socket) -> None:
     """Close ``sock`` with an RST instead of a FIN."""
     try:
@@ -263,7 +267,10 @@ class FaultProxy:
         return 'http://127.0.0.1:{}'.format(self._port)
 
     def inject(self, path: str, fault: Fault, times: int = 1, method: Optional[str] = None) -> None:
-        """The next ``times`` requests to ``path`` (and ``method``, if given) get ``fault``."""
+        """The next ``times`` requests to ``path`` (and ``method``, if given) get ``fault``.
+
+        A ``path`` ending in ``*`` matches every path it starts (carts have random names).
+        """
         with self._lock:
             for _ in range(times):
                 self._script[path].append((method.upper() if method else None, fault))
@@ -285,14 +292,14 @@ class FaultProxy:
         closed.wait(5)
 
     def received(self, method: str, path: str) -> int:
-        """How many ``method path`` requests reached the proxy."""
+        """How many ``method path`` requests reached the proxy (``path`` may end in ``*``)."""
         with self._lock:
-            return sum(1 for e in self.events if e.method == method and e.path == path)
+            return sum(1 for e in self.events if e.method == method and _matches(path, e.path))
 
     def forwarded(self, method: str, path: str) -> int:
         """How many ``method path`` requests the proxy passed to the upstream server."""
         with self._lock:
-            return sum(1 for e in self.events if e.method == method and e.path == path and e.forwarded)
+            return sum(1 for e in self.events if e.method == method and _matches(path, e.path) and e.forwarded)
 
     def faults_used(self) -> Dict[str, int]:
         """Count of faults actually applied, by kind."""
@@ -368,8 +375,9 @@ class FaultProxy:
 
     def _take(self, method: str, path: str) -> Optional[Fault]:
         with self._lock:
-            queue = self._script.get(path)
-            if queue:
+            for pattern, queue in self._script.items():
+                if not _matches(pattern, path):
+                    continue
                 for index, (want, fault) in enumerate(queue):
                     if want is None or want == method:
                         del queue[index]
