@@ -32,8 +32,8 @@ SECRET_URL_PASSWORD = 'urlpw-5ecr3t-Jm4'
 KNOWN_SECRETS = (SECRET_PASSWORD, SECRET_TOKEN, SECRET_KEY_DIR, SECRET_KEY_NAME, SECRET_URL_PASSWORD)
 
 #: Quick settings for every client of this suite: faults are felt in well under a second.
-FAST = TransferConfig(connect_timeout=1.0, read_timeout=1.0, call_deadline=3.0, retries=4,
-                      backoff_factor=0.01, backoff_max=0.05, retry_after_max=0.5, poll_interval=0.05)
+FAST = TransferConfig(connect_timeout=1.0, read_timeout=0.6, call_deadline=1.5, retries=4,
+                      backoff_factor=0.01, backoff_max=0.05, retry_after_max=0.3, poll_interval=0.05)
 
 LOGGERS = ('', 'urllib3', 'requests', 'pacifica', 'pacifica.uploader', 'pacifica.downloader', 'pacifica._client')
 
