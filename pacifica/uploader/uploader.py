@@ -9,6 +9,7 @@ complete body.
 """
 from __future__ import annotations
 
+import io
 import logging
 import os
 import stat
@@ -244,16 +245,12 @@ class Uploader(CommonBase):
         size; when unknown the body is sent chunked. UploadLengthError when
         the source does not deliver exactly the announced bytes.
         """
-        if content_length:
-            try:
-                length: Optional[int] = int(content_length)
-            except (TypeError, ValueError):
-                raise ConfigurationError('content_length must be a byte count, not {!r}'.format(
-                    content_length)) from None
-            if length < 0:
-                raise ConfigurationError('content_length must be >= 0, not {!r}'.format(content_length))
-        else:
-            length = _declared_length(read_fd)
+        if isinstance(read_fd, (bytes, bytearray, memoryview)):  # 0.3.1 handed these to requests as they were
+            read_fd = io.BytesIO(read_fd)
+        elif not callable(getattr(read_fd, 'read', None)):
+            raise ConfigurationError('upload needs a binary file-like object with read(size), not a {}'.format(
+                type(read_fd).__name__))
+        length = _declared_length(read_fd) if not content_length else self._byte_count(content_length)
         chunk_size = self._config.chunk_size
 
         def read_chunks() -> Iterator[Any]:
@@ -265,6 +262,16 @@ class Uploader(CommonBase):
 
         body = _SizedStreamBody(read_chunks, length) if length else _StreamBody(read_chunks)
         return self._post_upload(body, length or None)
+
+    @staticmethod
+    def _byte_count(content_length: Any) -> int:
+        try:
+            count = int(content_length)
+        except (TypeError, ValueError):
+            raise ConfigurationError('content_length must be a byte count, not {!r}'.format(content_length)) from None
+        if count < 0:
+            raise ConfigurationError('content_length must be >= 0, not {!r}'.format(content_length))
+        return count
 
     def upload_bundle(self, bundler: Any, callback: Optional[Callable[[float], Any]] = None) -> Any:
         """Stream ``bundler``'s tar straight into the upload POST and return the job id.

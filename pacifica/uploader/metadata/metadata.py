@@ -10,42 +10,22 @@ from __future__ import annotations
 import copy
 import json
 from collections import namedtuple
-from typing import Any, Dict, Iterable, Optional, SupportsIndex, Union
+from typing import Any, Dict, Iterable, List, Optional, SupportsIndex, Union
 
 from pacifica._client.exceptions import MetadataDecodeError, MetadataEncodeError, UnknownMetaIDError
 
 from .mjson import generate_namedtuple_decoder, generate_namedtuple_encoder
 
-META_KEYS = [
-    'sourceTable',
-    'destinationTable',
-    'metaID',
-    'displayType',
-    'displayTitle',
-    'queryDependency',
-    'valueField',
-    'queryFields',
-    'displayFormat',
-    'key',
-    'value',
-    'directoryOrder',
-    'query_results',
-]
-FILE_KEYS = [
-    'destinationTable',
-    'name',
-    'source',
-    'subdir',
-    'size',
-    'hashtype',
-    'hashsum',
-    'mimetype',
-    'ctime',
-    'mtime',
-]
-
-_MetaObj = namedtuple('MetaObj', META_KEYS, defaults=(None,) * len(META_KEYS))  # type: ignore[misc]
-_FileObj = namedtuple('FileObj', FILE_KEYS, defaults=(None,) * len(FILE_KEYS))  # type: ignore[misc]
+_MetaObj = namedtuple('MetaObj', [  # type: ignore[name-match]
+    'sourceTable', 'destinationTable', 'metaID', 'displayType', 'displayTitle', 'queryDependency', 'valueField',
+    'queryFields', 'displayFormat', 'key', 'value', 'directoryOrder', 'query_results',
+], defaults=(None, None, None, None, None, None, None, None, None, None, None, None, None))
+_FileObj = namedtuple('FileObj', [  # type: ignore[name-match]
+    'destinationTable', 'name', 'source', 'subdir', 'size', 'hashtype', 'hashsum', 'mimetype', 'ctime', 'mtime',
+], defaults=(None, None, None, None, None, None, None, None, None, None))
+#: The field names in order, as 0.3.1 exported them.
+META_KEYS = list(_MetaObj._fields)
+FILE_KEYS = list(_FileObj._fields)
 
 #: The destinationTable value that marks a file record.
 FILES_TABLE = 'Files'
@@ -165,11 +145,11 @@ class MetaData(list):
         list.extend(self, iterable)
         self._index_added(start)
 
-    def __iadd__(self, iterable: Iterable[Any]) -> 'MetaData':  # type: ignore[override]
+    def __iadd__(self, iterable: Iterable[Any]) -> 'MetaData':  # type: ignore[misc]
         self.extend(iterable)
         return self
 
-    def __imul__(self, count: SupportsIndex) -> 'MetaData':  # type: ignore[override]
+    def __imul__(self, count: SupportsIndex) -> 'MetaData':
         list.__imul__(self, count)
         self._index_moved()
         return self
@@ -279,7 +259,7 @@ def _json_ready(md_obj: MetaData) -> list:
 
     The hot loop of an upload's metadata (100,000+ files): kept flat on purpose.
     """
-    documents = []
+    documents: List[Dict[str, Any]] = []
     append = documents.append
     all_plain = _PLAIN_TYPES.issuperset
     for position, item in enumerate(md_obj):
@@ -363,7 +343,7 @@ def metadata_decode(json_str: Union[str, bytes, bytearray]) -> MetaData:
     if not isinstance(document, list):
         raise MetadataDecodeError('metadata must be a JSON list of objects, not a JSON {}'.format(
             _json_kind(document)))
-    items = []
+    items: List[Any] = []
     append = items.append
     new_file, new_meta = FileObj._make, MetaObj._make
     for position, obj in enumerate(document):
@@ -397,7 +377,7 @@ class MetaDataEncoder(json.JSONEncoder):
 class MetaDataDecoder(json.JSONDecoder):
     """``json.loads(text, cls=MetaDataDecoder)``: the same MetaData as :func:`metadata_decode`."""
 
-    def decode(self, s: str, *args: Any, **kwargs: Any) -> MetaData:  # type: ignore[override]
+    def decode(self, s: str, *args: Any, **kwargs: Any) -> MetaData:
         """Return :func:`metadata_decode` of ``s``."""
         return metadata_decode(s)
 

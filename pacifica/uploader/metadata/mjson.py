@@ -33,7 +33,7 @@ def generate_namedtuple_encoder(cls: type, mangle: Callable[[Dict[str, Any]], No
             if not isinstance(o, cls):
                 raise MetadataEncodeError('cannot encode {} as {}: wrong type'.format(
                     type(o).__name__, cls.__name__))
-            fields = o._asdict()
+            fields = o._asdict()  # type: ignore[attr-defined]
             mangle(fields)
             return super().encode(fields)
 
@@ -48,7 +48,7 @@ def generate_namedtuple_decoder(cls: Callable[..., Any]) -> Type[json.JSONDecode
     class NamedTupleDecoder(json.JSONDecoder):
         """Decode a JSON object into a record."""
 
-        def decode(self, s: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        def decode(self, s: str, *args: Any, **kwargs: Any) -> Any:
             """Return ``cls(**obj)``; MetadataDecodeError (a TypeError) when the text is no JSON object."""
             try:
                 obj = super().decode(s, *args, **kwargs)

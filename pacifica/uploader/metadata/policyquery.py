@@ -22,13 +22,10 @@ from .mjson import generate_namedtuple_decoder, generate_namedtuple_encoder
 
 LOGGER = logging.getLogger(__name__)
 
-QUERY_KEYS = [
-    'user',
-    'columns',
-    'from_table',
-    'where',
-]
-_PolicyQueryData = namedtuple('PolicyQueryData', QUERY_KEYS, defaults=(None,) * len(QUERY_KEYS))  # type: ignore[misc]
+_PolicyQueryData = namedtuple('PolicyQueryData', ['user', 'columns', 'from_table', 'where'],  # type: ignore[name-match]
+                              defaults=(None, None, None, None))
+#: The query fields in order, as 0.3.1 exported them.
+QUERY_KEYS = list(_PolicyQueryData._fields)
 
 #: The user id that means "no user" (the network id look-up runs as it).
 NO_USER = -1

@@ -74,7 +74,7 @@ def build_corpus(MetaData: type, MetaObj: Callable[..., Any], FileObj: Callable[
         'a': {'b': [1, {'c': None, 'd': (1, 2)}], 'e': {}}, 'f': [[], [[None]]], 'ü': {'日': '😀'}})])))
     add(('falsy-kept', MetaData([MetaObj(destinationTable='', metaID='', value=0, key=False, query_results=[])])))
     add(('non-str-keys', MetaData([MetaObj(destinationTable='x', queryDependency={
-        1: 'one', 2.5: 'two and a half', True: 'true', None: 'none', -3: 'minus'})])))
+        1: 'one', 2.5: 'two and a half', False: 'false', None: 'none', -3: 'minus'})])))
     add(('colliding-keys', MetaData([MetaObj(destinationTable='x', queryDependency={
         1: 'int first', '2': 'str', '1': 'str later', 2: 'int later', 'z': {1: 'a', '1': 'b'}})])))
     add(('ordered-dict', MetaData([MetaObj(destinationTable='x', value=collections.OrderedDict(

@@ -1,0 +1,426 @@
+"""Machinery shared by the ``pacifica-upload`` and ``pacifica-download`` commands.
+
+Both commands parse options the same way, read server URLs from the same
+flags and environment variables as the library, show progress the same way
+and turn every failure into one short message and one exit code. Keeping
+that here means the two commands cannot drift apart.
+
+Exit codes (:data:`EXIT_CODES_HELP` is what ``--help`` shows):
+
+- :data:`EXIT_OK` (0): done.
+- :data:`EXIT_LOCAL` (1): a local file could not be read or written, or an
+  unexpected error.
+- :data:`EXIT_USAGE` (2): bad options or input (missing path, incomplete
+  metadata, unusable URL or hash name).
+- :data:`EXIT_SERVER` (3): a server could not be reached, timed out, or
+  answered something unusable.
+- :data:`EXIT_FAILED` (4): the data was refused or did not verify: policy
+  rejected the metadata, the ingest job failed or did not finish in time,
+  downloaded files did not match their hashes.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import threading
+import time
+from collections import deque
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, TextIO, Tuple
+
+from .config import DEFAULT_RETRIES, TransferConfig
+from .exceptions import (
+    ArchiveError, BundleError, CartDownloadError, CartFailedError, CartRequestError, CartTimeoutError,
+    ConfigurationError, DownloadError, IngestError, InvalidResponseError, MetadataError,
+    PacificaError, PolicyError, RecordError, TransportError, UploadRejectedError,
+)
+from .http import _strip_credentials, redact_url
+from .version import __version__
+
+EXIT_OK = 0
+EXIT_LOCAL = 1
+EXIT_USAGE = 2
+EXIT_SERVER = 3
+EXIT_FAILED = 4
+#: What a command returns after Ctrl-C (the shell convention 128 + SIGINT).
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = """\
+exit codes:
+  0  success
+  1  a local file could not be read or written, or an unexpected error
+  2  usage error: bad option, missing input, incomplete metadata
+  3  server error: unreachable, timed out, unexpected HTTP status or reply
+  4  refused or not verified: policy rejected the metadata, the ingest job
+     failed or did not finish in time, the transaction record is unusable,
+     downloaded data did not verify
+"""
+
+#: Which exit code each kind of library error means; the first match wins.
+_EXIT_BY_ERROR: Tuple[Tuple[type, int], ...] = (
+    (ConfigurationError, EXIT_USAGE),
+    (MetadataError, EXIT_USAGE),
+    (UploadRejectedError, EXIT_SERVER),
+    (IngestError, EXIT_FAILED),
+    (PolicyError, EXIT_FAILED),
+    (RecordError, EXIT_FAILED),
+    (ArchiveError, EXIT_FAILED),
+    (CartRequestError, EXIT_SERVER),
+    (CartFailedError, EXIT_SERVER),
+    (CartTimeoutError, EXIT_SERVER),
+    (CartDownloadError, EXIT_SERVER),
+    (DownloadError, EXIT_FAILED),  # VerificationError and any future check
+    (TransportError, EXIT_SERVER),
+    (InvalidResponseError, EXIT_SERVER),
+    (BundleError, EXIT_LOCAL),
+)
+
+PROGRESS_MODES = ('auto', 'bar', 'lines', 'off')
+
+
+def exit_code_for(err: BaseException) -> int:
+    """Return the exit code that tells the caller what kind of failure ``err`` is."""
+    for error_class, code in _EXIT_BY_ERROR:
+        if isinstance(err, error_class):
+            return code
+    return EXIT_LOCAL
+
+
+def error_text(err: BaseException) -> str:
+    """One printable description of ``err`` with any ``user:password@`` in URLs removed.
+
+    The library's messages never hold ``auth`` values; this also covers
+    errors from outside it (``OSError`` naming a URL-like path, for instance).
+    """
+    text = str(err) or type(err).__name__
+    if not isinstance(err, PacificaError):
+        text = '{}: {}'.format(type(err).__name__, text)
+    return _strip_credentials(text)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that reports bad options as ConfigurationError instead of exiting.
+
+    That lets :func:`run` print the message and return exit code 2 both when
+    the command runs in a process of its own and when a test calls ``main()``.
+    """
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ConfigurationError(message)
+
+
+def new_parser(prog: str, description: str, epilog: str = '') -> ArgumentParser:
+    """Return a parser with the options every command has: version, verbosity, progress."""
+    parser = ArgumentParser(
+        prog=prog, description=description,
+        epilog='\n'.join(part for part in (epilog, EXIT_CODES_HELP) if part),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--version', action='version', version='%(prog)s {}'.format(__version__))
+    output = parser.add_argument_group('output')
+    output.add_argument('-v', '--verbose', action='store_true',
+                        help='log every HTTP request (never with credentials) to stderr')
+    output.add_argument('-q', '--quiet', action='store_true',
+                        help='print only the result and errors; no progress')
+    output.add_argument('--progress', choices=PROGRESS_MODES, default='auto',
+                        help='progress display on stderr: a bar with rate and ETA, plain lines, or none '
+                             '(default: auto, a bar on a terminal and lines otherwise)')
+    return parser
+
+
+# --------------------------------------------------------------------------
+# Server URLs: flags override the library's environment variables
+# --------------------------------------------------------------------------
+_SERVER_OPTIONS: Dict[str, Tuple[str, str]] = {
+    'ingest_url': ('--ingest-url', 'ingest server base URL, e.g. http://127.0.0.1:8066; uploads go to '
+                                   '<URL>/upload and status queries to <URL>/get_state '
+                                   '(default: INGEST_UPLOAD_URL/INGEST_STATUS_URL or INGEST_PROTO, '
+                                   'INGEST_ADDR, INGEST_PORT)'),
+    'status_url': ('--status-url', 'full ingest status URL, overriding the one derived from --ingest-url '
+                                   '(default: INGEST_STATUS_URL)'),
+    'policy_url': ('--policy-url', 'policy server base URL, e.g. http://127.0.0.1:8181 '
+                                   '(default: POLICY_PROTO, POLICY_ADDR, POLICY_PORT; the uploader also '
+                                   'honours POLICY_UPLOADER_URL and POLICY_INGEST_URL)'),
+    'cart_url': ('--cart-url', 'cart server URL, e.g. http://127.0.0.1:8081 '
+                               '(default: CARTD_CART_API_URL or CARTD_PROTO, CARTD_ADDR, CARTD_PORT)'),
+}
+
+
+def add_server_options(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
+    """Add the ``--*-url`` flags named in ``names`` (keys of the table above) and ``--retries``."""
+    group = parser.add_argument_group('servers (flags win over environment variables)')
+    for name in names:
+        flag, help_text = _SERVER_OPTIONS[name]
+        group.add_argument(flag, dest=name, metavar='URL', type=_http_url, help=help_text)
+    group.add_argument('--retries', type=_count, default=DEFAULT_RETRIES, metavar='N',
+                       help='further attempts of a request that is safe to repeat, after a failed connection '
+                            'or a busy server, with growing pauses (default: %(default)s)')
+
+
+def client_config(args: argparse.Namespace) -> TransferConfig:
+    """The TransferConfig every client object of a command shares."""
+    return TransferConfig(retries=args.retries)
+
+
+def _count(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError('{!r} is not a whole number >= 0'.format(text))
+    return int(text)
+
+
+def _http_url(text: str) -> str:
+    """argparse type: an absolute http(s) URL, without a trailing slash."""
+    from .http import check_url
+
+    try:
+        return check_url(text, 'server URL').rstrip('/')
+    except ConfigurationError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type: a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float('inf'):
+        raise argparse.ArgumentTypeError('{!r} is not a positive number of seconds'.format(text))
+    return value
+
+
+# --------------------------------------------------------------------------
+# Progress
+# --------------------------------------------------------------------------
+_UNITS = ('B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB')
+
+
+def human_bytes(count: float) -> str:
+    """``1536`` -> ``'1.5 KiB'``: sizes as people read them."""
+    value = float(count)
+    for unit in _UNITS:
+        if abs(value) < 1024 or unit == _UNITS[-1]:
+            return '{:.0f} {}'.format(value, unit) if unit == 'B' else '{:.1f} {}'.format(value, unit)
+        value /= 1024
+    raise AssertionError('unreachable')  # pragma: no cover
+
+
+def human_duration(seconds: float) -> str:
+    """``75`` -> ``'1:15'``, ``3725`` -> ``'1:02:05'``."""
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return '{}:{:02d}:{:02d}'.format(hours, minutes, secs)
+    return '{}:{:02d}'.format(minutes, secs)
+
+
+class Progress:
+    """Shows how far a transfer is, on stderr.
+
+    ``bar`` mode redraws one line in place (for terminals), ``lines`` mode
+    prints a plain line now and then (for logs and pipes), ``off`` shows
+    nothing. :meth:`update` may be called from any thread, as often as the
+    data moves: output is throttled here.
+    """
+
+    #: Seconds of history the rate is computed over.
+    RATE_WINDOW = 5.0
+    #: Least seconds between two bar redraws.
+    BAR_INTERVAL = 0.1
+
+    def __init__(self, label: str, stream: TextIO, mode: str, total: Optional[int] = None, *,
+                 line_interval: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+        if mode not in ('bar', 'lines', 'off'):
+            raise ConfigurationError('progress mode must be bar, lines or off, not {!r}'.format(mode))
+        self.label = label
+        self.stream = stream
+        self.mode = mode
+        self.total = total
+        self.done = 0
+        self.line_interval = line_interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._started = clock()
+        self._samples: Deque[Tuple[float, int]] = deque([(self._started, 0)])
+        self._last_output = float('-inf')
+        self._drawn = False
+        self._closed = False
+
+    def update(self, done: int, total: Optional[int] = None) -> None:
+        """Record that ``done`` bytes (of ``total``, when known) have moved."""
+        with self._lock:
+            if self._closed:
+                return
+            if total:
+                self.total = total
+            self.done = done
+            now = self._clock()
+            self._samples.append((now, done))
+            while len(self._samples) > 2 and now - self._samples[0][0] > self.RATE_WINDOW:
+                self._samples.popleft()
+            interval = self.BAR_INTERVAL if self.mode == 'bar' else self.line_interval
+            if self.mode != 'off' and now - self._last_output >= interval:
+                self._last_output = now
+                self._emit(now)
+
+    def add(self, count: int) -> None:
+        """Record ``count`` more bytes."""
+        self.update(self.done + count)
+
+    def close(self, completed: bool = True) -> None:
+        """Finish the display: a last line with the totals, or just end the bar on failure."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self.mode == 'off':
+                return
+            elapsed = max(self._clock() - self._started, 1e-9)
+            if completed:
+                summary = '{}: {} in {} ({}/s)'.format(self.label, human_bytes(self.done), human_duration(elapsed),
+                                                        human_bytes(self.done / elapsed))
+            else:
+                summary = '{}: stopped after {}'.format(self.label, human_bytes(self.done))
+            self._write_line(summary)
+
+    def rate(self) -> Optional[float]:
+        """Bytes per second over the last few seconds, or None before there is any history."""
+        (first_time, first_done), (last_time, last_done) = self._samples[0], self._samples[-1]
+        span = last_time - first_time
+        if span <= 0:
+            return None
+        return (last_done - first_done) / span
+
+    def status_text(self) -> str:
+        """``'45% 12.3 MiB of 27.0 MiB, 5.1 MiB/s, ETA 0:03'`` (parts left out when unknown)."""
+        rate = self.rate()
+        parts: List[str] = []
+        if self.total:
+            parts.append('{:.0f}% {} of {}'.format(100.0 * self.done / self.total, human_bytes(self.done),
+                                                   human_bytes(self.total)))
+        else:
+            parts.append(human_bytes(self.done))
+        if rate is not None:
+            parts.append('{}/s'.format(human_bytes(rate)))
+            if self.total and rate > 0:
+                parts.append('ETA {}'.format(human_duration(max(self.total - self.done, 0) / rate)))
+        return ', '.join(parts)
+
+    def _emit(self, now: float) -> None:
+        if self.mode == 'lines':
+            self._write_line('{}: {}'.format(self.label, self.status_text()))
+            return
+        width = shutil.get_terminal_size((80, 24)).columns
+        text = '{}: {}'.format(self.label, self.status_text())
+        bar_width = min(30, width - len(text) - 4)
+        if self.total and bar_width >= 10:
+            filled = int(bar_width * min(self.done / self.total, 1.0))
+            text = '{} [{}{}]'.format(text, '#' * filled, '.' * (bar_width - filled))
+        self.stream.write('\r' + text[:width - 1].ljust(width - 1))
+        self.stream.flush()
+        self._drawn = True
+
+    def _write_line(self, text: str) -> None:
+        if self._drawn:
+            self.stream.write('\r')
+            text = text.ljust(shutil.get_terminal_size((80, 24)).columns - 1)
+            self._drawn = False
+        self.stream.write(text + '\n')
+        self.stream.flush()
+
+
+class Console:
+    """Where a command writes: results to stdout, progress and notes to stderr."""
+
+    def __init__(self, args: argparse.Namespace, stdout: Optional[TextIO] = None,
+                 stderr: Optional[TextIO] = None) -> None:
+        self.out = stdout if stdout is not None else sys.stdout
+        self.err = stderr if stderr is not None else sys.stderr
+        self.quiet = bool(getattr(args, 'quiet', False))
+        mode = 'off' if self.quiet else getattr(args, 'progress', 'auto')
+        if mode == 'auto':
+            mode = 'bar' if _isatty(self.err) else 'lines'
+        self.progress_mode = mode
+
+    def result(self, text: str) -> None:
+        """Print a line of the command's result (stdout)."""
+        self.out.write(text + '\n')
+        self.out.flush()
+
+    def note(self, text: str) -> None:
+        """Print a line about what is happening (stderr), unless --quiet."""
+        if not self.quiet:
+            self.err.write(text + '\n')
+            self.err.flush()
+
+    def progress(self, label: str, total: Optional[int] = None) -> Progress:
+        """Start a progress display for one transfer."""
+        return Progress(label, self.err, self.progress_mode, total)
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def show_url(url: Optional[str]) -> str:
+    """A URL as it may be printed (no credentials)."""
+    return redact_url(url) if url else '(default)'
+
+
+Command = Callable[[argparse.Namespace, Console], int]
+
+
+def run(parser: argparse.ArgumentParser, command: Command, argv: Optional[Sequence[str]]) -> int:
+    """Parse ``argv``, run ``command`` and return its exit code; never raises.
+
+    Every failure becomes one ``<prog>: error: ...`` line on stderr and the
+    exit code of :func:`exit_code_for`; a traceback only with ``--verbose``.
+    """
+    try:
+        args = parser.parse_args(list(argv) if argv is not None else None)
+    except ConfigurationError as err:
+        parser.print_usage(sys.stderr)
+        sys.stderr.write('{}: error: {}\n'.format(parser.prog, error_text(err)))
+        return EXIT_USAGE
+    except SystemExit as done:  # --help and --version
+        return done.code if isinstance(done.code, int) else EXIT_OK
+    console = Console(args)
+    handler = _start_logging(args.verbose)
+    try:
+        return command(args, console)
+    except KeyboardInterrupt:
+        sys.stderr.write('\n{}: interrupted\n'.format(parser.prog))
+        return EXIT_INTERRUPTED
+    except Exception as err:  # noqa: BLE001 - the one place every failure is reported
+        if args.verbose:
+            logging.getLogger('pacifica').debug('failure details', exc_info=True)
+        sys.stderr.write('{}: error: {}\n'.format(parser.prog, error_text(err)))
+        return exit_code_for(err)
+    finally:
+        _stop_logging(handler)
+
+
+def _start_logging(verbose: bool) -> Optional[logging.Handler]:
+    """With --verbose, send the library's debug log to stderr for the duration of the command."""
+    if not verbose:
+        return None
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter('%(asctime)s %(name)s %(levelname)s %(message)s'))
+    logger = logging.getLogger('pacifica')
+    logger.addHandler(handler)
+    handler.previous_level = logger.level  # type: ignore[attr-defined]
+    logger.setLevel(logging.DEBUG)
+    return handler
+
+
+def _stop_logging(handler: Optional[logging.Handler]) -> None:
+    if handler is None:
+        return
+    logger = logging.getLogger('pacifica')
+    logger.removeHandler(handler)
+    logger.setLevel(handler.previous_level)  # type: ignore[attr-defined]

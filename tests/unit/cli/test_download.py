@@ -1,0 +1,117 @@
+"""pacifica-download, in-process (main([...])) and as ``python -m pacifica.downloader``."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from pacifica.downloader import cli
+from tests.helpers.server import Reply
+from tests.unit.cli.conftest import SAMPLE_FILES, FakeCart, closed_port, run_module
+
+
+def _written(root: Path) -> dict:
+    return {path.relative_to(root).as_posix(): path.read_bytes() for path in root.rglob('*') if path.is_file()}
+
+
+def test_transaction_download_is_verified_and_summarised(tmp_path: Path, cart: FakeCart,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    code = cli.main(['--transaction-id', '67', '--destination', str(tmp_path / 'out'), *cart.flags(), '-v'])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert _written(tmp_path / 'out') == {'data/' + path: data for path, data in SAMPLE_FILES.items()}
+    assert 'transaction: 67' in out
+    assert 'files: 3 (' in out and 'verified' in out
+    assert 'written to: {}'.format(os.path.join(str(tmp_path / 'out'), 'data')) in out
+    assert '  data/sub/数据.bin' in out
+    assert cart.server.count('GET', '/status/transactions/by_id/67') == 1
+
+
+def test_cloudevent_download(tmp_path: Path, cart: FakeCart, capsys: pytest.CaptureFixture) -> None:
+    event = tmp_path / 'event.json'
+    event.write_text(json.dumps(cart.cloudevent()), encoding='utf-8')
+    code = cli.main(['--cloudevent', str(event), '--destination', str(tmp_path / 'out'), *cart.flags()])
+    assert code == 0, capsys.readouterr().err
+    assert _written(tmp_path / 'out') == {'data/' + path: data for path, data in SAMPLE_FILES.items()}
+    assert cart.server.count('GET', '/status/transactions/by_id/67') == 0
+
+
+def test_a_hash_mismatch_exits_4_and_leaves_nothing_under_a_final_name(tmp_path: Path, cart: FakeCart,
+                                                                       capsys: pytest.CaptureFixture) -> None:
+    cart.served['résumé.txt'] = b'tampered\n'
+    code = cli.main(['--transaction-id', '67', '--destination', str(tmp_path / 'out'), *cart.flags()])
+    out, err = capsys.readouterr()
+    assert code == 4
+    assert 'résumé.txt' in err and 'verification' in err
+    assert 'files:' not in out
+    assert not (tmp_path / 'out' / 'data' / 'résumé.txt').exists()
+
+
+def test_an_unknown_transaction_is_a_usage_error(tmp_path: Path, cart: FakeCart,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(['--transaction-id', '68', '--destination', str(tmp_path), *cart.flags()]) == 2
+    assert 'the policy server knows no transaction 68' in capsys.readouterr().err
+
+
+def test_a_failed_cart_is_a_server_error(tmp_path: Path, cart: FakeCart, capsys: pytest.CaptureFixture) -> None:
+    cart.server.route('HEAD', '*', Reply(500, b'', {'X-Pacifica-Status': 'error',
+                                                    'X-Pacifica-Message': 'archive unreachable'}))
+    assert cli.main(['--transaction-id', '67', '--destination', str(tmp_path), *cart.flags()]) == 3
+    assert 'archive unreachable' in capsys.readouterr().err
+
+
+def test_unreachable_servers_exit_3_without_credentials(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    url = 'http://carol:pa55word@127.0.0.1:{}'.format(closed_port())
+    assert cli.main(['--transaction-id', '5', '--destination', str(tmp_path), '--policy-url', url,
+                     '--cart-url', url, '--retries', '0']) == 3
+    out, err = capsys.readouterr()
+    assert 'pa55word' not in out + err and 'carol' not in out + err
+
+
+def test_environment_variables_locate_the_servers(tmp_path: Path, cart: FakeCart, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv('POLICY_PORT', str(cart.server.port))
+    monkeypatch.setenv('CARTD_PORT', str(cart.server.port))
+    assert cli.main(['--transaction-id', '67', '--destination', str(tmp_path)]) == 0, capsys.readouterr().err
+    assert len(_written(tmp_path)) == 3
+
+
+@pytest.mark.parametrize('argv, message', [
+    ([], 'one of the arguments --transaction-id --cloudevent is required'),
+    (['--transaction-id', '0'], "'0' is not a transaction id"),
+    (['--transaction-id', '1', '--cloudevent', 'e.json'], 'not allowed with argument'),
+    (['--cloudevent', 'missing.json'], 'cannot read --cloudevent missing.json'),
+])
+def test_usage_errors(tmp_path: Path, argv, message, monkeypatch: pytest.MonkeyPatch,
+                      capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli.main([*argv, '--destination', 'out']) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_file_that_is_not_a_cloud_event_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / 'e.json').write_text('{"data": {}}', encoding='utf-8')
+    assert cli.main(['--cloudevent', str(tmp_path / 'e.json'), '--destination', str(tmp_path)]) == 2
+    assert 'is not a cloud event' in capsys.readouterr().err
+    (tmp_path / 'e.json').write_text('{', encoding='utf-8')
+    assert cli.main(['--cloudevent', str(tmp_path / 'e.json'), '--destination', str(tmp_path)]) == 2
+    assert 'is not JSON' in capsys.readouterr().err
+
+
+def test_help_lists_every_option(capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(['--help']) == 0
+    out = capsys.readouterr().out
+    for option in ('--transaction-id', '--cloudevent', '--destination', '--cart-url', '--policy-url', '--timeout',
+                   'exit codes:', 'CARTD_CART_API_URL'):
+        assert option in out
+
+
+def test_python_dash_m_runs_the_command(tmp_path: Path, cart: FakeCart) -> None:
+    done = run_module('pacifica.downloader', ['--transaction-id', '67', '--destination', 'out', *cart.flags()],
+                      str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert 'files: 3' in done.stdout
+    assert 'download: ' in done.stderr
+    assert _written(tmp_path / 'out') == {'data/' + path: data for path, data in SAMPLE_FILES.items()}
