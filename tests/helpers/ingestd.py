@@ -34,8 +34,30 @@ class Job:
     size: int
     ok: bool
     problem: str = ''
-    files: int = 0
+    #: The decoded metadata.txt (None when it could not be read): tests find their jobs by it.
+    metadata: Optional[list] = None
+    #: False when fewer bytes arrived than the Content-Length announced (the client gave up).
+    complete_body: bool = True
     polls: int = 0
+
+    def value_of(self, table: str) -> Any:
+        """The ``value`` of the metadata item for ``table`` (e.g. ``'Transactions.description'``)."""
+        for item in self.metadata or ():
+            if isinstance(item, dict) and item.get('destinationTable') == table:
+                return item.get('value')
+        return None
+
+
+def read_metadata(data: bytes) -> Optional[list]:
+    """The metadata.txt of a bundle, or None."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode='r:') as tar:
+            for info in tar:
+                if info.name == 'metadata.txt' and info.isfile():
+                    return json.loads(tar.extractfile(info).read())
+    except (tarfile.TarError, OSError, EOFError, ValueError):
+        return None
+    return None
 
 
 def check_bundle(data: bytes) -> List[str]:
@@ -90,8 +112,10 @@ class IngestServer:
 
     def _upload(self, request: Request) -> Any:
         problems = check_bundle(request.body)
+        complete = request.content_length is None or len(request.body) == request.content_length
         with self._lock:
-            job = Job(next(self._ids), len(request.body), not problems, '; '.join(problems))
+            job = Job(next(self._ids), len(request.body), not problems and complete, '; '.join(problems),
+                      read_metadata(request.body), complete)
             self.jobs[job.job_id] = job
         return {'job_id': job.job_id}
 
