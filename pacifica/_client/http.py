@@ -40,7 +40,7 @@ import threading
 import time
 from contextlib import contextmanager
 from typing import Any, Collection, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -401,10 +401,12 @@ def _strip_credentials(text: str) -> str:
 
 
 def status_error(resp: requests.Response, what: str, secrets: Sequence[str] = ()) -> HTTPStatusError:
-    """Build the HTTPStatusError for an unacceptable reply; ``secrets`` are blanked out of the body."""
-    body = _body_excerpt(resp)
-    for secret in secrets:
-        body = body.replace(secret, '***')
+    """Build the HTTPStatusError for an unacceptable reply, without the caller's secrets in the body.
+
+    Servers echo request headers in error pages; the secrets are ``secrets``
+    or, for a reply that came through :class:`CommonBase`, those it recorded.
+    """
+    body = _scrub(_body_excerpt(resp), secrets or getattr(resp, _SECRETS_ATTRIBUTE, ()))
     return HTTPStatusError(
         '{} answered HTTP {} {}{}'.format(what, resp.status_code, resp.reason or '',
                                           ': ' + body if body else '').rstrip(),
@@ -516,13 +518,14 @@ class CommonBase:
         attempts = 1
         if not stream and method.upper() in self._repeatable_methods and _resendable(kwargs.get('data')):
             attempts += self._config.retries
-        secrets = _secret_values(getattr(self, '_auth', None))
+        secrets = sorted(set(_secret_values(getattr(self, '_auth', None)) + _url_secrets(url)), key=len, reverse=True)
         with deadline(limit, reply_limit) as state:
             for attempt in range(1, attempts + 1):
                 LOGGER.debug('%s', what)
                 try:
                     # Always streamed, so the body is read below where its failures can be retried.
                     resp = self.session.request(method, url, **self._request_kwargs(dict(kwargs, stream=True)))
+                    setattr(resp, _SECRETS_ATTRIBUTE, secrets)  # for errors callers build from it
                 except (requests.RequestException, OSError, _DeadlineExpired) as err:
                     raise map_transport_error(err, method, url, state, limit or reply_limit, secrets) from None
                 failure: Optional[PacificaError] = None
@@ -562,6 +565,23 @@ def _backoff(config: TransferConfig, attempt: int) -> float:
     return 0.0 if attempt < 2 else min(config.backoff_max, config.backoff_factor * 2 ** (attempt - 1))
 
 
+#: Where a reply keeps the secrets of its request, so that errors built from it can blank them.
+_SECRETS_ATTRIBUTE = '_pacifica_secrets'
+
+
+def _url_secrets(url: str) -> List[str]:
+    """A URL's password, alone and as HTTP Basic sends it with its user name."""
+    try:
+        parts = urlsplit(str(url))
+        user, password = parts.username, parts.password
+    except ValueError:
+        return []
+    if not password:
+        return []
+    pair = '{}:{}'.format(unquote(user or ''), unquote(password))
+    return [unquote(password), password, base64.b64encode(pair.encode('latin-1', 'replace')).decode()]
+
+
 def _secret_values(auth: Optional[Mapping[str, Any]]) -> List[str]:
     """The texts inside the secret entries of an ``auth`` dict (passwords, tokens, key paths)."""
     found: List[str] = []
@@ -595,9 +615,16 @@ def _secret_values(auth: Optional[Mapping[str, Any]]) -> List[str]:
 
 
 def parse_json(resp: requests.Response, what: str) -> Any:
-    """Return the reply's JSON, or raise InvalidResponseError showing a short excerpt."""
+    """Return the reply's JSON, or raise InvalidResponseError showing a short excerpt (without secrets)."""
     try:
         return json.loads(resp.content)
     except (ValueError, UnicodeDecodeError) as err:
-        raise InvalidResponseError('{} answered HTTP {} with a body that is not JSON ({}): {!r}'.format(
-            what, resp.status_code, err, resp.content[:200])) from None
+        excerpt = _scrub(repr(resp.content[:200]), getattr(resp, _SECRETS_ATTRIBUTE, ()))
+        raise InvalidResponseError('{} answered HTTP {} with a body that is not JSON ({}): {}'.format(
+            what, resp.status_code, err, excerpt)) from None
+
+
+def _scrub(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, '***')
+    return text
