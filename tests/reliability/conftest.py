@@ -10,6 +10,7 @@ their clients with the ``secret_auth`` fixture, or register their own with
 """
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import time
@@ -29,7 +30,11 @@ SECRET_TOKEN = 'tok-5ecr3t-Xk2'
 SECRET_KEY_DIR = 'secret-dir-Hh7'
 SECRET_KEY_NAME = 'client-5ecr3t.key'
 SECRET_URL_PASSWORD = 'urlpw-5ecr3t-Jm4'
-KNOWN_SECRETS = (SECRET_PASSWORD, SECRET_TOKEN, SECRET_KEY_DIR, SECRET_KEY_NAME, SECRET_URL_PASSWORD)
+#: The user names the suite pairs the passwords with (HTTP Basic sends base64('user:password')).
+SECRET_USER, SECRET_URL_USER = 'alice', 'bob'
+KNOWN_SECRETS = (SECRET_PASSWORD, SECRET_TOKEN, SECRET_KEY_DIR, SECRET_KEY_NAME, SECRET_URL_PASSWORD,
+                 base64.b64encode('{}:{}'.format(SECRET_USER, SECRET_PASSWORD).encode()).decode(),
+                 base64.b64encode('{}:{}'.format(SECRET_URL_USER, SECRET_URL_PASSWORD).encode()).decode())
 
 #: Quick settings for every client of this suite: faults are felt in well under a second.
 FAST = TransferConfig(connect_timeout=1.0, read_timeout=0.6, call_deadline=1.5, retries=4,
@@ -51,7 +56,7 @@ def secret_auth_dict(key_root: str) -> dict:
         with open(path, 'w') as handle:
             handle.write('not a real key\n')
     return {
-        'auth': ('alice', SECRET_PASSWORD),
+        'auth': (SECRET_USER, SECRET_PASSWORD),
         'headers': {'Authorization': 'Bearer ' + SECRET_TOKEN},
         'cert': (cert, key),
     }

@@ -59,9 +59,13 @@ class Stands:
     #: Proxies the clients must not find: their URL becomes a port nobody listens on.
     dead: Dict[str, str] = dataclasses.field(default_factory=dict)
 
+    #: ``user:password@`` put into every URL the clients get (for the secrets tests).
+    userinfo: str = ''
+
     def base(self, proxy_name: str) -> str:
         """The URL clients use for the server behind ``proxy_name``."""
-        return self.dead.get(proxy_name) or getattr(self, proxy_name).url
+        url = self.dead.get(proxy_name) or getattr(self, proxy_name).url
+        return url.replace('http://', 'http://' + self.userinfo, 1)
 
     def uploader(self) -> Uploader:
         base = self.base('ingest_proxy')
