@@ -21,7 +21,9 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import queue
 import stat
+import threading
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
@@ -41,6 +43,8 @@ SHORT_NAME_LIMIT = 200
 PROGRESS_INTERVAL = 0.1
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_BINARY', 0) | getattr(os, 'O_NOFOLLOW', 0)
 _HASH_READ_SIZE = 1024 * 1024
+#: Whether os.utime can set times through a file descriptor here (not on Windows).
+_UTIME_FD = os.utime in os.supports_fd
 
 
 def _hidden_name(name: str, suffix: str) -> str:
@@ -75,10 +79,16 @@ class Target:
         self.filename_parts = filename_parts
         self.root = os.path.join(location, *filename_parts)
         self._known: Dict[Parts, bool] = {}  # relative to location -> exists as a real directory
+        self._dir_paths: Dict[Parts, str] = {(): self.root}
+        self._location_made = False
 
     def path(self, parts: Parts) -> str:
         """Path of ``parts`` relative to the target root."""
-        return os.path.join(self.root, *parts)
+        dir_parts = parts[:-1]
+        dir_path = self._dir_paths.get(dir_parts)
+        if dir_path is None:
+            dir_path = self._dir_paths[dir_parts] = os.path.join(self.root, *dir_parts)
+        return os.path.join(dir_path, parts[-1]) if parts else self.root
 
     def _probe(self, rel: Parts, create: bool) -> bool:
         """Whether ``location/rel`` is a real directory (made when ``create``)."""
@@ -116,9 +126,12 @@ class Target:
 
     def directory(self, dir_parts: Parts, create: bool) -> bool:
         """Check (and with ``create`` make) the target directory ``dir_parts``; False if it is missing."""
-        if create:
+        if create and not self._location_made:
             os.makedirs(self.location, exist_ok=True)
+            self._location_made = True
         full = self.filename_parts + dir_parts
+        if self._known.get(full):
+            return True
         for depth in range(1, len(full) + 1):
             if not self._probe(full[:depth], create):
                 return False
@@ -177,17 +190,6 @@ def _holds(path: str, entry: FileEntry) -> bool:
     return file_digest(path, entry.hashtype) == entry.hashsum.lower()
 
 
-class _Written:
-    """A member written to its part file."""
-
-    __slots__ = ('parts', 'part_path', 'verified')
-
-    def __init__(self, parts: Parts, part_path: str, verified: bool) -> None:
-        self.parts = parts
-        self.part_path = part_path
-        self.verified = verified
-
-
 class Extraction:
     """Apply the rules in this module's docstring to one cart stream.
 
@@ -210,10 +212,12 @@ class Extraction:
             sizes = [entry.size for entry in entries]
             total = None if None in sizes else sum(sizes)  # type: ignore[arg-type]
         self.prefixes = sorted(set(prefixes), key=len, reverse=True)
-        self.written: List[_Written] = []
+        self.written: List[Parts] = []  # part files made, in stream order
+        self.unverified: Set[Parts] = set()
         self.seen: Set[Parts] = set()
         self.problems: List[Tuple[str, str, str]] = []
-        self._open_part: Optional[str] = None
+        self._writer: Optional[PartWriter] = None
+        self._part: Optional[_PartFile] = None
         self._progress = progress
         self._total = total
         self._done = 0
@@ -250,6 +254,7 @@ class Extraction:
     def run(self, reader: TarStreamReader) -> None:
         """Read every member of the stream, writing the requested files as parts."""
         self.report(final=True)
+        self._writer = PartWriter()
         for member in reader.members():
             rel = self._relative(member)
             if member.is_dir:
@@ -275,47 +280,32 @@ class Extraction:
                         member.name, member.size, entry.size), member.name)
             self.seen.add(rel)
             self._write(reader, member, rel, entry)
+        self._writer.finish()
         self.report(final=True)
 
     def _write(self, reader: TarStreamReader, member: Member, rel: Parts, entry: Optional[FileEntry]) -> None:
         self.target.directory(rel[:-1], create=True)
-        part_path = self.target.path(rel[:-1] + (_hidden_name(rel[-1], PART_SUFFIX),))
+        self.written.append(rel)  # before the file exists, so that abort() always removes it
+        self.unverified.add(rel)
         hasher = hashlib.new(entry.hashtype) if entry is not None else None
-        fd = self._create(part_path)
-        self._open_part = part_path
-        try:
-            for piece in reader.data(member):
-                if hasher is not None:
-                    hasher.update(piece)
-                self._done += len(piece)
-                while piece:
-                    piece = piece[os.write(fd, piece):]
-                if self._progress is not None:
-                    self.report()
-        finally:
-            os.close(fd)
-        if member.mtime > 0:
-            os.utime(part_path, (member.mtime, member.mtime))
-        verified = True
+        writer = self._writer
+        assert writer is not None
+        self._part = part = writer.begin(self.hidden_path(rel, PART_SUFFIX), member.mtime, member.size)
+        for piece in reader.data(member):
+            if hasher is not None:
+                hasher.update(piece)
+            writer.write(part, piece)
+            self._done += len(piece)
+            if self._progress is not None:
+                self.report()
+        writer.end(part)
+        self._part = None
         if entry is not None and hasher is not None:
             found = hasher.hexdigest()
-            verified = found == entry.hashsum.lower()
-            if not verified:
+            if found != entry.hashsum.lower():
                 self.problems.append(('/'.join(rel), entry.hashsum, found))
-        self.written.append(_Written(rel, part_path, verified))
-        self._open_part = None
-
-    @staticmethod
-    def _create(part_path: str) -> int:
-        """Open a fresh part file; a stale one from a killed run is removed first."""
-        try:
-            return os.open(part_path, _OPEN_FLAGS, 0o666)
-        except FileExistsError:
-            info = os.lstat(part_path)
-            if stat.S_ISDIR(info.st_mode):
-                raise UnsafeArchiveError('{} is a directory'.format(part_path), part_path) from None
-            os.unlink(part_path)
-            return os.open(part_path, _OPEN_FLAGS, 0o666)
+                return
+        self.unverified.discard(rel)
 
     # -- outcome -------------------------------------------------------------
     def verify(self) -> None:
@@ -327,40 +317,42 @@ class Extraction:
         if problems:
             raise VerificationError(problems)
 
-    def commit(self, parked: Sequence[FileEntry] = ()) -> List[str]:
-        """Rename every part (and parked file) to its final name; undo them all if one rename fails."""
-        moves = [(item.part_path, self.target.path(item.parts), item.parts) for item in self.written]
-        for entry in parked:
-            moves.append((self.target.path(entry.parts[:-1] + (_hidden_name(entry.parts[-1], VERIFIED_SUFFIX),)),
-                          self.target.path(entry.parts), entry.parts))
-        placed: List[Tuple[str, str, Parts]] = []
+    def hidden_path(self, parts: Parts, suffix: str) -> str:
+        """Where the part (or parked) file of ``parts`` lives: a hidden name beside the final one."""
+        return self.target.path(parts[:-1] + (_hidden_name(parts[-1], suffix),))
+
+    def commit(self, parked: Sequence[FileEntry] = ()) -> List[Parts]:
+        """Rename every part (and parked file) to its final name; undo them all if one rename fails.
+
+        Returns the paths (as parts) now in place.
+        """
+        moves = [(parts, PART_SUFFIX) for parts in self.written]
+        moves.extend((entry.parts, VERIFIED_SUFFIX) for entry in parked)
+        placed = 0
         try:
-            for source, final, parts in moves:
-                os.replace(source, final)
-                placed.append((source, final, parts))
+            for parts, suffix in moves:
+                os.replace(self.hidden_path(parts, suffix), self.target.path(parts))
+                placed += 1
         except OSError:
-            for _source, final, parts in placed:
-                os.replace(final, self._parked_path(parts))
+            for parts, _suffix in moves[:placed]:
+                os.replace(self.target.path(parts), self.hidden_path(parts, VERIFIED_SUFFIX))
             raise
         self.written = []
-        return [final for _source, final, _parts in moves]
-
-    def _parked_path(self, parts: Parts) -> str:
-        return self.target.path(parts[:-1] + (_hidden_name(parts[-1], VERIFIED_SUFFIX),))
+        return [parts for parts, _suffix in moves]
 
     def abort(self) -> None:
         """After a failure: delete unverified parts, park verified ones for the next call."""
-        if self._open_part is not None:
-            _unlink_quietly(self._open_part)
-            self._open_part = None
-        for item in self.written:
-            if item.verified and self.wanted is not None:
+        if self._writer is not None:
+            self._writer.abandon(self._part)
+        for parts in self.written:
+            part_path = self.hidden_path(parts, PART_SUFFIX)
+            if parts not in self.unverified and self.wanted is not None:
                 try:
-                    os.replace(item.part_path, self._parked_path(item.parts))
+                    os.replace(part_path, self.hidden_path(parts, VERIFIED_SUFFIX))
                     continue
                 except OSError:
                     pass
-            _unlink_quietly(item.part_path)
+            _unlink_quietly(part_path)
         self.written = []
 
 
@@ -371,3 +363,145 @@ def _unlink_quietly(path: str) -> None:
         if err.errno != errno.ENOENT:
             raise
 
+
+
+class _PartFile:
+    """One part file being written."""
+
+    __slots__ = ('background', 'fd', 'mtime', 'path')
+
+    def __init__(self, path: str, mtime: float, background: bool) -> None:
+        self.path = path
+        self.mtime = mtime
+        self.background = background
+        self.fd: Optional[int] = None
+
+    def open(self) -> None:
+        self.fd = _create(self.path)
+
+    def write(self, piece: memoryview) -> None:
+        while piece:
+            piece = piece[os.write(self.fd, piece):]  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        fd, self.fd = self.fd, None
+        if fd is None:
+            return
+        try:
+            if self.mtime > 0 and _UTIME_FD:
+                os.utime(fd, (self.mtime, self.mtime))
+        finally:
+            os.close(fd)
+        if self.mtime > 0 and not _UTIME_FD:
+            os.utime(self.path, (self.mtime, self.mtime))
+
+
+class PartWriter:
+    """Writes part files; big ones on a thread of its own.
+
+    For a big member the extracting thread hashes a piece while this
+    thread writes the previous ones (both release the GIL), so the two
+    overlap on two cores. Small members are written directly: handing their
+    few system calls to another thread costs more than it saves.
+    Background operations travel in batches; at most ``depth`` batches of
+    about ``BATCH_BYTES`` wait, which bounds memory. The first background
+    error is re-raised in the extracting thread.
+    """
+
+    #: Members at least this big are written in the background.
+    BACKGROUND_SIZE = 1024 * 1024
+    BATCH_BYTES = 1024 * 1024
+
+    def __init__(self, depth: int = 4) -> None:
+        self._queue: 'queue.Queue[Optional[List[Tuple[str, _PartFile, Any]]]]' = queue.Queue(depth)
+        self._batch: List[Tuple[str, _PartFile, Any]] = []
+        self._batch_bytes = 0
+        self._error: Optional[BaseException] = None
+        self._abandoned = False
+        self._thread: Optional[threading.Thread] = None
+
+    def _run(self) -> None:
+        assert self._thread is not None
+        while True:
+            batch = self._queue.get()
+            if batch is None:
+                return
+            for operation, part, piece in batch:
+                if self._error is not None or self._abandoned:
+                    part.close()
+                    continue
+                try:
+                    getattr(part, operation)(*((piece,) if operation == 'write' else ()))
+                except BaseException as err:  # noqa: BLE001 - handed to the extracting thread
+                    self._error = err
+                    part.close()
+
+    def _background(self, operation: str, part: _PartFile, piece: Any = None) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name='pacifica-part-writer', daemon=True)
+            self._thread.start()
+        self._batch.append((operation, part, piece))
+        self._batch_bytes += len(piece) if piece is not None else 0
+        if operation != 'write' or self._batch_bytes >= self.BATCH_BYTES:
+            self._queue.put(self._batch)
+            self._batch = []
+            self._batch_bytes = 0
+
+    def begin(self, path: str, mtime: float, size: int) -> _PartFile:
+        """Start the part file ``path`` (a stale one is replaced) for a member of ``size`` bytes."""
+        part = _PartFile(path, mtime, size >= self.BACKGROUND_SIZE)
+        if part.background:
+            self._background('open', part)
+        else:
+            part.open()
+        return part
+
+    def write(self, part: _PartFile, piece: memoryview) -> None:
+        if part.background:
+            self._background('write', part, piece)
+        else:
+            part.write(piece)
+
+    def end(self, part: _PartFile) -> None:
+        """Close the part file (and give it the member's mtime)."""
+        if part.background:
+            self._background('close', part)
+        else:
+            part.close()
+
+    def finish(self) -> None:
+        """Wait until everything is on disk; raise the background error if there was one."""
+        self._stop()
+        if self._error is not None:
+            raise self._error
+
+    def abandon(self, part: Optional[_PartFile]) -> None:
+        """Skip whatever is still queued and stop; afterwards no part file is open or being created."""
+        self._abandoned = True
+        self._batch = []
+        self._stop()
+        if part is not None and not part.background:
+            part.close()
+
+    def _stop(self) -> None:
+        if self._thread is not None:
+            if self._batch:
+                self._queue.put(self._batch)
+                self._batch = []
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+
+def _create(part_path: str) -> int:
+    """Open a fresh part file; a stale one from a killed run is removed first."""
+    try:
+        return os.open(part_path, _OPEN_FLAGS, 0o666)
+    except FileExistsError:
+        info = os.lstat(part_path)
+        if stat.S_ISDIR(info.st_mode):
+            raise UnsafeArchiveError('{} is a directory'.format(part_path), part_path) from None
+        os.unlink(part_path)
+        return os.open(part_path, _OPEN_FLAGS, 0o666)

@@ -78,7 +78,8 @@ def file_entry(file_id: Any, obj: Any, what: str) -> FileEntry:
     try:
         hashlib.new(hashtype)
     except (ValueError, TypeError):
-        raise RecordError('{}: hashtype {!r} is not supported by this Python'.format(what, hashtype)) from None
+        raise RecordError('{}: field {!r} names a hash this Python lacks: {!r}'.format(
+            what, 'hashtype', hashtype)) from None
     size = obj.get('size')
     if size is not None and not (_is_int(size) and size >= 0):
         raise RecordError('{}: field {!r} must be a whole number of bytes, not {!r}'.format(what, 'size', size))

@@ -76,7 +76,7 @@ def _text(raw: bytes) -> str:
     return raw.decode('utf-8', 'surrogateescape')
 
 
-def _pax_records(data: bytes, where: str) -> Dict[str, str]:
+def _pax_records(data: bytes, previous: str) -> Dict[str, str]:
     """Parse ``"<len> <key>=<value>\\n"`` records."""
     records: Dict[str, str] = {}
     pos = 0
@@ -85,11 +85,11 @@ def _pax_records(data: bytes, where: str) -> Dict[str, str]:
         try:
             length = int(data[pos:space])
         except ValueError:
-            raise ArchiveError('malformed pax header before {}'.format(where)) from None
+            raise ArchiveError('malformed pax header after {}'.format(previous)) from None
         end = pos + length
         record = data[space + 1:end]
         if space < 0 or length <= 0 or end > len(data) or not record.endswith(b'\n') or b'=' not in record:
-            raise ArchiveError('malformed pax header before {}'.format(where))
+            raise ArchiveError('malformed pax header after {}'.format(previous))
         key, _, value = record[:-1].partition(b'=')
         records[_text(key)] = _text(value)
         pos = end
@@ -123,7 +123,7 @@ class TarStreamReader:
         self._pos = 0
         return True
 
-    def _take(self, size: int, where: str) -> bytes:
+    def _take(self, size: int, label: str, subject: str) -> bytes:
         """Exactly ``size`` bytes (small reads: headers and extended records)."""
         end = self._pos + size
         if end <= len(self._view):
@@ -134,28 +134,23 @@ class TarStreamReader:
         need = size
         while need:
             if self._pos >= len(self._view) and not self._fill():
-                raise ArchiveError('the cart stream ended early, inside {} ({} of {} bytes)'.format(
-                    where, size - need, size))
+                raise ArchiveError('the cart stream ended early, inside {} {} ({} of {} bytes)'.format(
+                    label, subject, size - need, size))
             piece = self._view[self._pos:self._pos + need]
             pieces.append(piece.tobytes())
             self._pos += len(piece)
             need -= len(piece)
         return b''.join(pieces)
 
-    def _skip(self, size: int, where: str) -> None:
-        for _ in self._slices(size, where):
-            pass
-
-    def _slices(self, size: int, where: str) -> Iterator[memoryview]:
+    def _skip(self, size: int, label: str, subject: str) -> None:
         need = size
         while need:
             if self._pos >= len(self._view) and not self._fill():
-                raise ArchiveError('the cart stream ended early, inside {} ({} of {} bytes)'.format(
-                    where, size - need, size))
-            piece = self._view[self._pos:self._pos + need]
-            self._pos += len(piece)
-            need -= len(piece)
-            yield piece
+                raise ArchiveError('the cart stream ended early, inside {} {} ({} of {} bytes)'.format(
+                    label, subject, size - need, size))
+            step = min(need, len(self._view) - self._pos)
+            self._pos += step
+            need -= step
 
     # -- members ---------------------------------------------------------
     def data(self, member: Member) -> Iterator[memoryview]:
@@ -176,16 +171,13 @@ class TarStreamReader:
         long_name: Optional[str] = None
         previous = 'the first member'
         while True:
-            if self._pending:
-                self._skip(self._pending, 'member {}'.format(previous))
-                self._pending = 0
-            if self._padding:
-                self._skip(self._padding, 'padding after {}'.format(previous))
-                self._padding = 0
+            if self._pending or self._padding:
+                self._skip(self._pending + self._padding, 'member', previous)
+                self._pending = self._padding = 0
             if self._pos >= len(self._view) and not self._fill():
                 raise ArchiveError('the cart stream ended after {} without the end-of-archive marker'
                                    ' (truncated?)'.format(previous))
-            header = self._take(BLOCK, 'the header after {}'.format(previous))
+            header = self._take(BLOCK, 'the header after', previous)
             if header == ZERO_BLOCK:
                 return
             self._check_sum(header, previous)
@@ -194,10 +186,10 @@ class TarStreamReader:
             if type_flag in (b'x', b'g', b'L', b'K'):
                 if size > META_LIMIT:
                     raise ArchiveError('extended header of {} bytes after {} is too large'.format(size, previous))
-                data = self._take(size, 'an extended header after {}'.format(previous))
-                self._skip(-size % BLOCK, 'padding after {}'.format(previous))
+                data = self._take(size, 'an extended header after', previous)
+                self._skip(-size % BLOCK, 'an extended header after', previous)
                 if type_flag == b'x':
-                    pax.update(_pax_records(data, 'the member after {}'.format(previous)))
+                    pax.update(_pax_records(data, previous))
                 elif type_flag == b'L':
                     long_name = _text(data.split(b'\x00', 1)[0])
                 continue  # 'g' (global) and 'K' (link target) change nothing this reader uses
@@ -241,8 +233,9 @@ class TarStreamReader:
 
     @staticmethod
     def _check_sum(header: bytes, previous: str) -> None:
-        stored = _number(header[148:156], 'checksum')
-        unsigned = sum(header) - sum(header[148:156]) + 8 * 32
+        field = header[148:156]
+        stored = _number(field, 'checksum')
+        unsigned = sum(header) - sum(field) + 8 * 32
         if stored != unsigned and stored != sum(_SIGNED_HEADER.unpack(header)) + 8 * 32:
             raise ArchiveError('tar header after {} has a bad checksum (not a tar stream, or corrupted)'.format(
                 previous))

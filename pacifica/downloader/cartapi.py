@@ -1,17 +1,18 @@
 """Talk to cartd: request a cart, wait until it is staged, stream it, delete it."""
 from __future__ import annotations
 
+import io
 import json
 import logging
 import time
 import uuid
-from typing import Any, Callable, Dict, Iterable, Mapping, Optional
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple
 
 import requests
 
 from pacifica._client.exceptions import (
     CartDownloadError, CartFailedError, CartRequestError, CartTimeoutError, ConfigurationError, HTTPStatusError,
-    UsageError,
+    TransportError, UsageError,
 )
 from pacifica._client.http import CommonBase, check_url, join_url, redact_auth, redact_url
 
@@ -33,16 +34,37 @@ def _excerpt(text: Optional[str]) -> str:
     return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT] + '...'
 
 
-def _body_excerpt(resp: requests.Response) -> str:
-    """A short, decoded piece of an error reply, read without trusting its length."""
+def _body_excerpt(resp: requests.Response, streamed: bool = False) -> str:
+    """A short, decoded piece of an error reply; a streamed one is read only that far."""
     try:
-        if resp.raw is not None and not resp._content_consumed:  # streamed reply: read a bounded piece
+        if streamed:
             data = resp.raw.read(MESSAGE_LIMIT, decode_content=True) or b''
         else:
             data = resp.content or b''
     except Exception:  # noqa: BLE001 - an unreadable body must not hide the status
         return ''
     return _excerpt(data[:MESSAGE_LIMIT].decode('utf-8', 'replace'))
+
+
+def _cart_body(files: Iterable[CartFile], extra_args: Mapping[str, Any]) -> Tuple[bytes, int]:
+    """``{"fileids": [...], **extra_args}`` as JSON bytes, and the number of files.
+
+    Encoded file by file into one buffer, so a 100,000-file cart costs about
+    one copy of its text rather than a list of dicts plus a str plus bytes.
+    """
+    body = io.BytesIO()
+    body.write(b'{"fileids": [')
+    count = 0
+    for item in files:
+        if count:
+            body.write(b', ')
+        body.write(json.dumps(item).encode('utf-8'))
+        count += 1
+    body.write(b']')
+    if extra_args:
+        body.write(b', ' + json.dumps(dict(extra_args)).encode('utf-8')[1:-1])
+    body.write(b'}')
+    return body.getvalue(), count
 
 
 class CartAPI(CommonBase):
@@ -128,16 +150,15 @@ class CartAPI(CommonBase):
         arrival records a cart).
         """
         cart_url = self.new_cart_url()
-        body = {'fileids': list(yield_files())}
-        body.update(self._extra_args)
+        body, count = _cart_body(yield_files(), self._extra_args)
+        headers = dict(self._auth.get('headers') or {})  # keep the caller's headers (tokens) too
+        headers['Content-Type'] = 'application/json'
         try:
-            resp = self._request('POST', cart_url, accept=(201,), data=json.dumps(body).encode('utf-8'),
-                                 headers={'Content-Type': 'application/json'})
+            resp = self._request('POST', cart_url, accept=(201,), data=body, headers=headers)
         except HTTPStatusError as err:
             raise CartRequestError('cart request POST {} answered HTTP {}, not 201{}'.format(
                 redact_url(cart_url), err.status_code, ': ' + _excerpt(err.body) if err.body else '')) from None
-        LOGGER.debug('cart %s requested with %d file(s), HTTP %s', redact_url(cart_url),
-                     len(body['fileids']), resp.status_code)
+        LOGGER.debug('cart %s requested with %d file(s), HTTP %s', redact_url(cart_url), count, resp.status_code)
         return cart_url
 
     def wait_for_cart(self, cart_url: str, timeout: float = 120) -> str:
@@ -152,11 +173,18 @@ class CartAPI(CommonBase):
             raise ConfigurationError('timeout must be a number of seconds >= 0, not {!r}'.format(timeout))
         deadline = time.monotonic() + timeout
         where = redact_url(cart_url)
+        last = None
         while True:
             remaining = max(deadline - time.monotonic(), 0.001)
-            resp = self._request('HEAD', cart_url, accept=ANY_STATUS, timeout=(
-                min(self._config.connect_timeout, remaining), min(self._config.read_timeout, remaining)))
-            status = resp.headers.get('X-Pacifica-Status', '')
+            try:
+                resp = self._request('HEAD', cart_url, accept=ANY_STATUS, max_seconds=remaining, timeout=(
+                    min(self._config.connect_timeout, remaining), min(self._config.read_timeout, remaining)))
+            except TransportError as err:
+                if time.monotonic() < deadline:
+                    raise
+                raise CartTimeoutError('cart {} was not ready within {:g} s (last status {!r}; the next poll '
+                                       'did not finish in time: {})'.format(where, timeout, last, err)) from None
+            status = last = resp.headers.get('X-Pacifica-Status', '')
             message = _excerpt(resp.headers.get('X-Pacifica-Message'))
             LOGGER.debug('cart %s: HTTP %s, status %r, message %r', where, resp.status_code, status, message)
             if resp.status_code == 204 and status == 'ready':
@@ -182,7 +210,7 @@ class CartAPI(CommonBase):
         resp = self._request('GET', cart_url, accept=ANY_STATUS, bulk=True, stream=True,
                              params={'filename': filename})
         if resp.status_code != 200:
-            body = _body_excerpt(resp)
+            body = _body_excerpt(resp, streamed=True)
             resp.close()
             reason = 'the cart is not ready' if resp.status_code == 202 else 'download refused'
             raise CartDownloadError('cart {} GET answered HTTP {} ({}){}'.format(

@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
+import socket
+import threading
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from urllib3.exceptions import ReadTimeoutError
@@ -129,6 +132,10 @@ class Downloader:
         """The requests keyword arguments sent with every request (the CartAPI's ``auth``)."""
         return self.cart_api.auth
 
+    @auth.setter
+    def auth(self, auth: Dict[str, Any]) -> None:
+        self.cart_api._configure({'auth': auth, 'config': self.cart_api._config})
+
     # -- public download methods -------------------------------------------
     def transactioninfo(self, *args: Any, **kwargs: Any) -> List[str]:
         """Download the files of a Policy transaction info.
@@ -179,7 +186,8 @@ class Downloader:
             raise UsageError('_download_from_url() needs the cart URL, got {!r}'.format(cart_url))
         target = Target(self._resolve_location(location, '_download_from_url'),
                         _filename_parts('data' if filename is None else filename))
-        return self._fetch(target, cart_url, 'data' if filename is None else filename, None, (), None)
+        placed = self._fetch(target, cart_url, 'data' if filename is None else filename, None, (), None)
+        return [target.path(parts) for parts in placed]
 
     # -- argument handling -------------------------------------------------
     def _resolve_location(self, location: Any, method: str) -> str:
@@ -254,8 +262,11 @@ class Downloader:
         return [target.path(entry.parts) for entry in entries]
 
     def _fetch(self, target: Target, cart_url: str, filename: str, entries: Optional[Sequence[FileEntry]],
-               parked: Sequence[FileEntry], progress: Optional[Progress]) -> List[str]:
-        """Stream the cart into ``target``; every file verified before any takes its final name."""
+               parked: Sequence[FileEntry], progress: Optional[Progress]) -> List[Parts]:
+        """Stream the cart into ``target``; every file verified before any takes its final name.
+
+        Returns the files now in place, as path parts below ``target``.
+        """
         cart_uid = cart_url.rstrip('/').rsplit('/', 1)[-1]
         prefixes = [target.filename_parts, (cart_uid,)]
         if '.tar' in filename:  # cartd names the top directory after the filename minus every '.tar'
@@ -265,18 +276,20 @@ class Downloader:
                 pass
         extraction = Extraction(target, entries, prefixes, progress)
         resp = self.cart_api.open_cart(cart_url, filename)
+        chunk_size = self.cart_api._config.chunk_size
+        prefetcher = Prefetcher(_body_reader(resp), chunk_size)
         try:
-            reader = TarStreamReader(_body_reader(resp), self.cart_api._config.chunk_size)
-            extraction.run(reader)
+            extraction.run(TarStreamReader(prefetcher.read, chunk_size))
             extraction.verify()
-            paths = extraction.commit(parked)
+            placed = extraction.commit(parked)
         except BaseException:
+            prefetcher.stop(resp)
             extraction.abort()
             raise
         finally:
             resp.close()
-        LOGGER.debug('cart %s: %d file(s) written under %s', redact_url(cart_url), len(paths), target.root)
-        return paths
+        LOGGER.debug('cart %s: %d file(s) in place under %s', redact_url(cart_url), len(placed), target.root)
+        return placed
 
 
 def _body_reader(resp: Any) -> Callable[[int], bytes]:
@@ -296,3 +309,62 @@ def _body_reader(resp: Any) -> Callable[[int], bytes]:
         received[0] += len(data)
         return data
     return read
+
+
+class Prefetcher:
+    """Receive the cart on a second thread while the caller hashes and writes.
+
+    Socket reads, hashing and file writes all release the GIL, so on two
+    cores receiving overlaps with the rest. At most ``depth`` chunks wait in
+    the queue, which bounds memory to ``(depth + 2) * chunk_size``.
+    """
+
+    def __init__(self, read: Callable[[int], bytes], chunk_size: int, depth: int = 2) -> None:
+        self._read = read
+        self._chunk_size = chunk_size
+        self._queue: 'queue.Queue[Any]' = queue.Queue(depth)
+        self._stopped = threading.Event()
+        self._finished = False
+        self._thread = threading.Thread(target=self._run, name='pacifica-cart-receiver', daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stopped.is_set():
+                data = self._read(self._chunk_size)
+                self._put(data)
+                if not data:
+                    return
+        except BaseException as err:  # noqa: BLE001 - handed to the consuming thread
+            self._put(err)
+
+    def _put(self, item: Any) -> None:
+        while not self._stopped.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def read(self, _size: int) -> bytes:
+        """The next chunk (of whatever size arrived), ``b''`` at the end; errors are re-raised here."""
+        if self._finished:
+            return b''
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            self._finished = True
+            raise item
+        if not item:
+            self._finished = True
+        return item
+
+    def stop(self, resp: Any) -> None:
+        """Abandon the stream: wake the receiving thread and let it end."""
+        self._stopped.set()
+        sock = getattr(getattr(getattr(resp, 'raw', None), '_connection', None), 'sock', None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._thread.join(timeout=5)

@@ -18,20 +18,21 @@ import datetime
 import hashlib
 import io
 import logging
+import math
 import mimetypes
 import os
-import posixpath
 import tarfile
 import threading
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from pacifica._client.config import TransferConfig
 from pacifica._client.exceptions import (ConfigurationError, FileChangedError, InvalidMetadataError,
-                                         UnsupportedHashError)
+                                         MetadataEncodeError, UnsupportedHashError)
 
 from ..metadata import FileObj, MetaData, metadata_encode
+from .pipeline import ASYNC_HASH_MIN, AsyncHasher, BufferRing
 from .filedata import CORE_KEYS, METADATA_MEMBER, check_file_data
-from .tarformat import (BLOCK_SIZE, end_of_archive_length, fast_header, fast_header_length, padding_length,
+from .tarformat import (BLOCK_SIZE, end_of_archive_length, fast_header_length, packed_header, padding_length,
                         tobuf_header)
 
 __all__ = ['Bundler', 'HashFileObj', 'SHAKE_DIGEST_BYTES']
@@ -46,6 +47,11 @@ _OPEN_FLAGS = os.O_RDONLY | getattr(os, 'O_BINARY', 0) | getattr(os, 'O_CLOEXEC'
 _NULS = bytes(BLOCK_SIZE)
 _EPOCH = datetime.datetime(1970, 1, 1)
 _DEFAULT_MIMETYPE = 'application/octet-stream'
+_ALMOST_ONE = math.nextafter(1.0, 0.0)
+#: Items of metadata.txt encoded at a time.
+_METADATA_SLICE = 2048
+#: Bound on the per-bundler caches of ISO times and subdirectories.
+_CACHE_LIMIT = 65536
 
 ProgressCallback = Callable[[float], Any]
 Chunk = Union[bytes, memoryview]
@@ -56,6 +62,15 @@ def _hexdigest(hashval: Any) -> str:
     if getattr(hashval, 'digest_size', None) == 0:
         return hashval.hexdigest(SHAKE_DIGEST_BYTES.get(hashval.name, 32))
     return hashval.hexdigest()
+
+
+def _extension_is_special(extension: str) -> bool:
+    """True when guess_type rewrites or strips ``extension`` and so also reads what precedes it."""
+    if not mimetypes.inited:
+        mimetypes.init()
+    lower = extension.lower()
+    return any(key in table for key in (extension, lower)
+               for table in (mimetypes.suffix_map, mimetypes.encodings_map))
 
 
 class HashFileObj:
@@ -85,13 +100,41 @@ class HashFileObj:
         self.filedesc.close()
 
 
+def _encoded_pieces(items: List[Any]) -> List[bytes]:
+    """``metadata_encode(MetaData(items))`` in UTF-8, encoded a slice of items at a time.
+
+    The text is "[" + the items' JSON objects joined by ", " + "]" (default
+    separators), so slices encode apart and join to the same bytes; the whole
+    text and the encoder's intermediate objects for 100,000 files are never in
+    memory at once (peak RSS). Errors are raised by encoding the whole list,
+    so that their item positions are right.
+    """
+    pieces = []
+    try:
+        for start in range(0, max(len(items), 1), _METADATA_SLICE):
+            text = metadata_encode(MetaData(items[start:start + _METADATA_SLICE]))
+            if start:
+                text = ', ' + text[1:]
+            if start + _METADATA_SLICE < len(items):
+                text = text[:-1]
+            pieces.append(text.encode('utf-8'))
+    except MetadataEncodeError:
+        metadata_encode(MetaData(items))
+        raise
+    return pieces
+
+
 class _Output:
-    """The output buffer being filled: ``view[:pos]`` is ready, ``flushed`` bytes went out before."""
+    """The output buffer being filled: ``view[:pos]`` is ready, ``flushed`` bytes went out before.
 
-    __slots__ = ('view', 'pos', 'flushed', 'acquire')
+    ``hasher``, when set, takes the hashing of large reads (see :mod:`.pipeline`).
+    """
 
-    def __init__(self, acquire: Callable[[], memoryview]) -> None:
+    __slots__ = ('view', 'pos', 'flushed', 'acquire', 'hasher')
+
+    def __init__(self, acquire: Callable[[], memoryview], hasher: Optional[AsyncHasher] = None) -> None:
         self.acquire = acquire
+        self.hasher = hasher
         self.view = acquire()
         self.pos = 0
         self.flushed = 0
@@ -155,7 +198,10 @@ class Bundler:
         self.md_obj = md_obj
         self.file_data = file_data
         self._hashstr = hashstr
-        self._hexlen = 2 * (SHAKE_DIGEST_BYTES.get(hashstr) or self._hash_prototype.digest_size)
+        shake_bytes = SHAKE_DIGEST_BYTES.get(hashstr)
+        self._hexlen = 2 * (shake_bytes or self._hash_prototype.digest_size)
+        self._digest: Callable[[Any], str] = (
+            (lambda hashval: hashval.hexdigest(shake_bytes)) if shake_bytes else (lambda hashval: hashval.hexdigest()))
         self._chunk_size = max(config.chunk_size, BLOCK_SIZE)
         self._done_size = 0
         self._total_size = 0
@@ -164,6 +210,9 @@ class Bundler:
         self._appended: List[Any] = []
         self._mimetype_cache: Dict[str, str] = {}
         self._isotime_cache: Dict[int, str] = {}
+        self._subdir_cache: Dict[str, str] = {}
+        # id(fileobj) -> (fileobj, its position when first read); the reference keeps the id unique.
+        self._fileobj_starts: Dict[int, Tuple[Any, Any]] = {}
 
     # -- progress ---------------------------------------------------------------------------
 
@@ -176,7 +225,9 @@ class Bundler:
             return 1.0
         if not self._total_size:
             return 0.0
-        return min(1.0, self._done_size / self._total_size)
+        # 1.0 is reported once, when the bundle is complete; until then (metadata.txt
+        # still to come) a fully read data set reports the float just below it.
+        return min(_ALMOST_ONE, self._done_size / self._total_size)
 
     def _setup_notify_thread(self, callback: ProgressCallback, sleeptime: float = 5) -> threading.Thread:
         """Start the thread that reports progress to ``callback`` every ``sleeptime`` seconds.
@@ -211,24 +262,21 @@ class Bundler:
             del parts[0]
         return '/'.join(part for part in parts if part)
 
-    def _mimetype(self, name: str) -> str:
-        """mimetypes.guess_type(name)[0], cached by the part of the name it looks at."""
-        base = name[name.rfind('/') + 1:]
-        if ':' in name:  # guess_type treats "scheme:" specially; do not cache those
-            return mimetypes.guess_type(name, strict=True)[0] or _DEFAULT_MIMETYPE
-        # guess_type reads at most the last two extensions (".tar.gz"); keep three and a stand-in stem.
-        start = len(base)
-        for _ in range(3):
-            dot = base.rfind('.', 0, start)
-            if dot <= 0:
-                break
-            start = dot
-        stem = base[:start]
-        key = ('x' if stem.strip('.') else stem) + base[start:]
-        mimetype = self._mimetype_cache.get(key)
-        if mimetype is None:
-            mimetype = self._mimetype_cache[key] = mimetypes.guess_type(key, strict=True)[0] or _DEFAULT_MIMETYPE
-        return mimetype
+    def _mimetype(self, arc_path: str, base: str) -> str:
+        """mimetypes.guess_type(arc_path, strict=True)[0], cached by extension where that alone decides."""
+        dot = base.rfind('.')
+        # guess_type looks at the extension only when the stem has a non-dot character, the name
+        # has no "scheme:" part, and the extension is no compression (".gz") or alias (".tgz") suffix.
+        if dot > 0 and base[0] != '.' and ':' not in arc_path:
+            extension = base[dot:]
+            mimetype = self._mimetype_cache.get(extension)
+            if mimetype is not None:
+                return mimetype
+            if not _extension_is_special(extension):
+                mimetype = mimetypes.guess_type('x' + extension, strict=True)[0] or _DEFAULT_MIMETYPE
+                self._mimetype_cache[extension] = mimetype
+                return mimetype
+        return mimetypes.guess_type(arc_path, strict=True)[0] or _DEFAULT_MIMETYPE
 
     def _isotime(self, mtime: Any) -> str:
         """UTC ISO-8601 text of int(mtime), no zone suffix (on every platform, before 1970 too)."""
@@ -236,25 +284,33 @@ class Bundler:
         text = self._isotime_cache.get(seconds)
         if text is None:
             text = (_EPOCH + datetime.timedelta(seconds=seconds)).isoformat()
-            if len(self._isotime_cache) < 65536:
+            if len(self._isotime_cache) < _CACHE_LIMIT:
                 self._isotime_cache[seconds] = text
         return text
 
+    def _subdir(self, directory: str) -> str:
+        subdir = self._subdir_cache.get(directory)
+        if subdir is None:
+            subdir = self._strip_subdir(directory)
+            if len(self._subdir_cache) < _CACHE_LIMIT:
+                self._subdir_cache[directory] = subdir
+        return subdir
+
     def _build_file_info(self, file_data: dict, hashsum: str) -> Any:
-        """The FileObj that describes one bundled file in metadata.txt."""
+        """The FileObj that describes one bundled file in metadata.txt (once per file: kept flat)."""
         arc_path = file_data['name']
-        file_time = self._isotime(file_data['mtime'])
-        return FileObj(
-            destinationTable='Files',
-            name=posixpath.basename(arc_path),
-            subdir=self._strip_subdir(posixpath.dirname(arc_path)),
-            size=file_data['size'],
-            hashtype=self._hashstr,
-            hashsum=hashsum,
-            mimetype=self._mimetype(arc_path),
-            ctime=file_time,
-            mtime=file_time,
-        )
+        slash = arc_path.rfind('/')
+        base = arc_path[slash + 1:]
+        mtime = file_data['mtime']
+        file_time = self._isotime_cache.get(mtime) or self._isotime(mtime)
+        directory = arc_path[:slash] if slash > 0 else ''
+        subdir = self._subdir_cache.get(directory)
+        if subdir is None:
+            subdir = self._subdir(directory)
+        # Positional, in FILE_KEYS order: destinationTable, name, source, subdir, size,
+        # hashtype, hashsum, mimetype, ctime, mtime (twice as fast as keywords).
+        return FileObj('Files', base, None, subdir, file_data['size'], self._hashstr, hashsum,
+                       self._mimetype(arc_path, base), file_time, file_time)
 
     @staticmethod
     def _tarinfo(file_data: dict) -> tarfile.TarInfo:
@@ -278,12 +334,6 @@ class Bundler:
 
     # -- the stream ---------------------------------------------------------------------------
 
-    def _member_header(self, file_data: dict) -> bytes:
-        name, size, mtime = file_data['name'], file_data['size'], file_data['mtime']
-        if fast_header_length(name, size, mtime, len(file_data) == 4):
-            return fast_header(name, size, mtime)
-        return tobuf_header(self._tarinfo(file_data))
-
     def _member_header_length(self, file_data: dict) -> int:
         return (fast_header_length(file_data['name'], file_data['size'], file_data['mtime'], len(file_data) == 4)
                 or len(tobuf_header(self._tarinfo(file_data))))
@@ -296,18 +346,19 @@ class Bundler:
         tail = list(self.md_obj)[-count:]
         return count if all(tail[index] is mine for index, mine in enumerate(self._appended)) else 0
 
-    def _metadata_text(self, file_infos: List[Any]) -> bytes:
-        """metadata.txt for a stream: md_obj, without an earlier stream's FileObjs, plus ``file_infos``."""
+    def _metadata_text(self, file_infos: List[Any]) -> List[bytes]:
+        """metadata.txt for a stream, in pieces: md_obj without an earlier stream's FileObjs, plus ``file_infos``."""
         items = list(self.md_obj)
         previous = self._previous_files()
         if previous:
             del items[-previous:]
-        return metadata_encode(MetaData(items + file_infos)).encode('utf-8')
+        return _encoded_pieces(items + file_infos)
 
     def _record_files(self, file_infos: List[Any]) -> None:
         """Append this stream's FileObjs to md_obj, replacing those of an earlier stream()."""
-        for _ in range(self._previous_files()):
-            self.md_obj.pop()
+        previous = self._previous_files()
+        if previous:
+            del self.md_obj[len(self.md_obj) - previous:]
         self.md_obj.extend(file_infos)
         self._appended = list(file_infos)
 
@@ -320,20 +371,22 @@ class Bundler:
             size = file_data['size']
             total += self._member_header_length(file_data) + size + padding_length(size)
             infos.append(self._build_file_info(file_data, placeholder))
-        metadata_size = len(self._metadata_text(infos))
+        metadata_size = sum(map(len, self._metadata_text(infos)))
         total += len(self._metadata_header(metadata_size)) + metadata_size + padding_length(metadata_size)
         return total + end_of_archive_length(total)
 
     @staticmethod
     def _metadata_header(size: int) -> bytes:
-        # tarfile's TarInfo defaults: mtime 0, mode 0o644, owner 0/0 with empty names.
-        return fast_header(METADATA_MEMBER, size, 0) if fast_header_length(METADATA_MEMBER, size, 0, True) \
-            else tobuf_header(Bundler._tarinfo({'name': METADATA_MEMBER, 'size': size, 'mtime': 0}))
+        """metadata.txt's header: tarfile's TarInfo defaults (mtime 0, mode 0o644, owner 0/0, no names)."""
+        return packed_header(METADATA_MEMBER, size, 0, True) or tobuf_header(
+            Bundler._tarinfo({'name': METADATA_MEMBER, 'size': size, 'mtime': 0}))
 
     def _copy_readinto(self, out: _Output, readinto: Callable[[Any], Optional[int]], size: int,
                        hashval: Any, name: str) -> Iterator[memoryview]:
         """Read exactly ``size`` bytes straight into the output buffer, then make sure EOF follows."""
         remaining = size
+        # All of a file's pieces go the same way, so that they are hashed in order.
+        hasher = out.hasher if size >= ASYNC_HASH_MIN else None
         while remaining:
             if out.pos == len(out.view):
                 yield out.full_chunk()
@@ -343,7 +396,10 @@ class Bundler:
             if not count:
                 raise FileChangedError('{!r} ended after {} of its {} bytes: it shrank while it was bundled'.format(
                     name, size - remaining, size))
-            hashval.update(target if count == len(target) else target[:count])
+            if hasher is not None:
+                hasher.submit(hashval, target[:count])
+            else:
+                hashval.update(target if count == len(target) else target[:count])
             out.pos += count
             remaining -= count
             self._done_size += count
@@ -372,10 +428,49 @@ class Bundler:
             self._done_size += len(data)
             yield from _put(out, data)
 
-    def _copy_small_path(self, out: _Output, path: Any, size: int, hashval: Any,
-                         name: str) -> Iterator[memoryview]:
-        """A small ``path`` file: open, one read (plus the EOF read), close."""
-        fd = self._open(path, name)
+    @staticmethod
+    def _open(path: Any, name: str) -> int:
+        try:
+            return os.open(path, _OPEN_FLAGS)
+        except OSError as error:
+            raise FileChangedError(error.errno, '{!r} cannot be opened any more ({}): {}'.format(
+                name, os.fsdecode(os.fspath(path)), error.strerror)) from error
+
+    def _copy_member_data(self, out: _Output, file_data: dict, hashval: Any) -> Iterator[memoryview]:
+        name, size = file_data['name'], file_data['size']
+        fileobj = file_data.get('fileobj')
+        if fileobj is None:
+            fd = self._open(file_data['path'], name)
+            with io.FileIO(fd, 'rb', closefd=True) as raw:
+                yield from self._copy_readinto(out, raw.readinto, size, hashval, name)
+            return
+        self._rewind(fileobj)
+        readinto = getattr(fileobj, 'readinto', None)
+        if callable(readinto) and not isinstance(fileobj, io.TextIOBase):
+            yield from self._copy_readinto(out, readinto, size, hashval, name)
+        else:
+            yield from self._copy_read(out, fileobj.read, size, hashval, name)
+
+    def _rewind(self, fileobj: Any) -> None:
+        """Seek a file object back to where the first stream() found it, so that streaming twice works."""
+        known = self._fileobj_starts.get(id(fileobj))
+        if known is not None:
+            fileobj.seek(known[1])
+            return
+        try:
+            if not fileobj.seekable():
+                return
+            position = fileobj.tell()
+        except (AttributeError, OSError, ValueError):  # no seeking: the object can be read once
+            return
+        self._fileobj_starts[id(fileobj)] = (fileobj, position)
+
+    def _read_small(self, path: Any, size: int, name: str) -> bytes:
+        """All of a small ``path`` file: open, read, confirm EOF, close (no file object)."""
+        try:
+            fd = os.open(path, _OPEN_FLAGS)
+        except OSError:
+            fd = self._open(path, name)  # raises the explanation
         try:
             data = os.read(fd, size + 1)
             while len(data) < size:
@@ -389,75 +484,80 @@ class Bundler:
                     name, size))
         finally:
             os.close(fd)
-        hashval.update(data)
-        self._done_size += size
-        room = len(out.view) - out.pos
-        if size <= room:
-            out.view[out.pos:out.pos + size] = data
-            out.pos += size
-        else:
-            yield from _put(out, data)
+        return data
 
-    @staticmethod
-    def _open(path: Any, name: str) -> int:
-        try:
-            return os.open(path, _OPEN_FLAGS)
-        except OSError as error:
-            raise FileChangedError(error.errno, '{!r} cannot be opened any more ({}): {}'.format(
-                name, os.fsdecode(os.fspath(path)), error.strerror)) from error
+    def _tar_chunks(self, acquire: Callable[[], memoryview],
+                    hasher: Optional[AsyncHasher] = None) -> Iterator[memoryview]:
+        """The tar stream as full buffers from ``acquire``, then the partly filled last one.
 
-    def _copy_member_data(self, out: _Output, file_data: dict, hashval: Any) -> Iterator[memoryview]:
-        name, size = file_data['name'], file_data['size']
-        fileobj = file_data.get('fileobj')
-        if fileobj is None:
-            path = file_data['path']
-            if size <= _SMALL_FILE:
-                yield from self._copy_small_path(out, path, size, hashval, name)
-                return
-            fd = self._open(path, name)
-            with io.FileIO(fd, 'rb', closefd=True) as raw:
-                yield from self._copy_readinto(out, raw.readinto, size, hashval, name)
-            return
-        readinto = getattr(fileobj, 'readinto', None)
-        if callable(readinto) and not isinstance(fileobj, io.TextIOBase):
-            yield from self._copy_readinto(out, readinto, size, hashval, name)
-        else:
-            yield from self._copy_read(out, fileobj.read, size, hashval, name)
-
-    def _tar_chunks(self, acquire: Callable[[], memoryview]) -> Iterator[memoryview]:
-        """The tar stream as full buffers from ``acquire``, then the partly filled last one."""
-        out = _Output(acquire)
-        infos = []
+        The loop is flat on purpose: with 100,000 small files every call per file counts.
+        Files whose hashing went to ``hasher`` get their FileObj once it caught up.
+        """
+        out = _Output(acquire, hasher)
+        infos: List[Any] = []
+        # (position in infos, file_data, hash object, its last job) of files still being hashed
+        hashing: List[Tuple[int, dict, Any, int]] = []
+        new_hash = self._hash_prototype.copy
+        digest = self._digest
+        build_file_info = self._build_file_info
+        read_small = self._read_small
         for file_data in self.file_data:
-            header = self._member_header(file_data)
-            if len(header) <= len(out.view) - out.pos:
-                out.view[out.pos:out.pos + len(header)] = header
-                out.pos += len(header)
+            name, size, mtime = file_data['name'], file_data['size'], file_data['mtime']
+            header = packed_header(name, size, mtime, len(file_data) == 4) or tobuf_header(self._tarinfo(file_data))
+            hashval = new_hash()
+            pad = -size % BLOCK_SIZE
+            if size <= _SMALL_FILE and file_data.get('fileobj') is None:
+                data = read_small(file_data['path'], size, name)
+                hashval.update(data)
+                self._done_size += size
+                pos = out.pos
+                data_start = pos + len(header)
+                data_end = data_start + size
+                if data_end + pad <= len(out.view):
+                    view = out.view
+                    view[pos:data_start] = header
+                    view[data_start:data_end] = data
+                    view[data_end:data_end + pad] = _NULS[:pad]
+                    out.pos = data_end + pad
+                else:
+                    yield from _put(out, header)
+                    yield from _put(out, data)
+                    yield from _put(out, _NULS[:pad])
             else:
+                jobs_before = hasher.submitted if hasher is not None else 0
                 yield from _put(out, header)
-            hashval = self._hash_prototype.copy()
-            yield from self._copy_member_data(out, file_data, hashval)
-            pad = padding_length(file_data['size'])
-            if pad <= len(out.view) - out.pos:
-                out.view[out.pos:out.pos + pad] = _NULS[:pad]
-                out.pos += pad
-            else:
+                yield from self._copy_member_data(out, file_data, hashval)
                 yield from _put(out, _NULS[:pad])
-            infos.append(self._build_file_info(file_data, _hexdigest(hashval)))
-        self._record_files(infos)
-        try:
-            metadata = metadata_encode(self.md_obj).encode('utf-8')
-        except BaseException:
-            for _ in infos:
-                self.md_obj.pop()
-            self._appended = []
-            raise
-        yield from _put(out, self._metadata_header(len(metadata)))
-        yield from _put(out, metadata)
-        yield from _put(out, _NULS[:padding_length(len(metadata))])
+                if hasher is not None and hasher.submitted > jobs_before:
+                    hashing.append((len(infos), file_data, hashval, hasher.submitted))
+                    infos.append(None)
+                    continue
+            infos.append(build_file_info(file_data, digest(hashval)))
+            while hashing and hashing[0][3] <= hasher.finished:  # type: ignore[union-attr]
+                position, hashed_data, hashed, _ = hashing.pop(0)
+                infos[position] = build_file_info(hashed_data, digest(hashed))
+        for position, hashed_data, hashed, last_job in hashing:
+            hasher.wait(last_job)  # type: ignore[union-attr]
+            infos[position] = build_file_info(hashed_data, digest(hashed))
+        metadata = self._finish_metadata(infos)
+        metadata_size = sum(map(len, metadata))
+        yield from _put(out, self._metadata_header(metadata_size))
+        for piece in metadata:
+            yield from _put(out, piece)
+        yield from _put(out, _NULS[:padding_length(metadata_size)])
         yield from _put(out, bytes(end_of_archive_length(out.flushed + out.pos)))
         if out.pos:
             yield out.view[:out.pos]
+
+    def _finish_metadata(self, file_infos: List[Any]) -> List[bytes]:
+        """Append the FileObjs to md_obj (replacing an earlier stream's) and encode it; undone on failure."""
+        self._record_files(file_infos)
+        try:
+            return _encoded_pieces(list(self.md_obj))
+        except BaseException:
+            del self.md_obj[len(self.md_obj) - len(file_infos):]
+            self._appended = []
+            raise
 
     def iter_bytes(self, callback: Optional[ProgressCallback] = None, sleeptime: float = 5) -> Iterator[Chunk]:
         """The bytes stream() writes, as chunks (memoryviews valid until the next one is requested).
@@ -472,11 +572,12 @@ class Bundler:
         self._complete = False
         if callable(callback):
             notify_thread = self._setup_notify_thread(callback, sleeptime)
-        buffer = memoryview(bytearray(self._chunk_size))
+        hasher = AsyncHasher()
         try:
-            yield from self._tar_chunks(lambda: buffer)
+            yield from self._tar_chunks(BufferRing(self._chunk_size, hasher).acquire, hasher)
             self._complete = True
         finally:
+            hasher.close()
             self._notify_stop.set()
             if notify_thread is not None:
                 notify_thread.join()

@@ -31,6 +31,7 @@ _REGULAR_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE)
 #: int(mtime) must give a datetime (years 1 to 9999) for the metadata's ISO text.
 _MIN_MTIME = -62135596800
 _MAX_MTIME = 253402300799
+_READABLE_BY_ALL = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 #: How many problems the exception message spells out (``problems`` holds all).
 _MESSAGE_LIMIT = 50
 
@@ -166,6 +167,36 @@ def _entry_problems(entry: Any, seen: Set[str]) -> List[str]:
     return problems
 
 
+def _plain_entry_is_fine(entry: Any, seen: Set[str]) -> bool:
+    """The common entry (name, size, mtime, path or fileobj) in one pass; False sends it to the full checks.
+
+    A 100,000-file bundle pays this per file, so it is flat and makes one
+    system call (stat) per path; ``os.access`` is only asked when the mode
+    bits alone do not make the file readable for everyone.
+    """
+    if type(entry) is not dict or len(entry) != 4:
+        return False
+    name, size, mtime = entry.get('name'), entry.get('size'), entry.get('mtime')
+    if not (type(name) is str and name and type(size) is int and size >= 0
+            and (type(mtime) is int or type(mtime) is float) and _MIN_MTIME <= mtime <= _MAX_MTIME
+            and name not in seen and name != METADATA_MEMBER and name[-1] != '/' and '\x00' not in name):
+        return False
+    path = entry.get('path')
+    if path is None:
+        if _check_fileobj(entry.get('fileobj')) is not None:
+            return False
+    else:
+        try:
+            info = os.stat(path)
+        except (OSError, TypeError, ValueError):
+            return False
+        if not (stat.S_ISREG(info.st_mode) and info.st_size == size
+                and (info.st_mode & _READABLE_BY_ALL == _READABLE_BY_ALL or os.access(path, os.R_OK))):
+            return False
+    seen.add(name)
+    return True
+
+
 def _label(index: int, entry: Any) -> str:
     name = entry.get('name') if isinstance(entry, dict) else None
     return 'file_data[{}]'.format(index) + (' ({!r})'.format(name) if isinstance(name, str) else '')
@@ -179,6 +210,8 @@ def check_file_data(file_data: Iterable[Any]) -> None:
     lines: List[str] = []
     seen: Set[str] = set()
     for index, entry in enumerate(file_data):
+        if _plain_entry_is_fine(entry, seen):
+            continue
         for problem in _entry_problems(entry, seen):
             problems.append((index, problem))
             if len(lines) < _MESSAGE_LIMIT:

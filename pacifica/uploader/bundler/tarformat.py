@@ -112,11 +112,20 @@ def fast_header(name: str, size: int, mtime: Number) -> bytes:
                      _FILE.pack(encoded, size, round(mtime))))
 
 
-def header(name: str, size: int, mtime: Number) -> Optional[bytes]:
-    """The fast header when the member qualifies, else None (for tests and the self check)."""
-    if fast_header_length(name, size, mtime, True):
-        return fast_header(name, size, mtime)
-    return None
+def packed_header(name: str, size: int, mtime: Number, plain: bool) -> Optional[bytes]:
+    """The packed header when the member qualifies (see :func:`fast_header_length`), else None.
+
+    The int-mtime case, one per small file, is packed right here (no further calls).
+    """
+    if type(mtime) is not int:
+        return fast_header(name, size, mtime) if fast_header_length(name, size, mtime, plain) else None
+    if not (_FAST_ENABLED and plain and len(name) <= _NAME_FIELD and name.isascii() and '\x00' not in name
+            and 0 <= size < _NUMBER_LIMIT and 0 <= mtime < _NUMBER_LIMIT):
+        return None
+    encoded = name.encode('ascii')
+    numbers = b'%011o\x00%011o\x00' % (size, mtime)
+    return b''.join((encoded, _NULS[len(encoded):_NAME_FIELD], _FILE.mode_uid_gid, numbers,
+                     b'%06o\x00 ' % (_FILE.fixed_sum + sum(encoded) + sum(numbers)), _FILE.tail))
 
 
 def _tobuf_plain(name: str, size: int, mtime: Number) -> bytes:

@@ -1,0 +1,88 @@
+"""Hash on the second core while the first one reads and sends.
+
+Reading a file into a buffer and sending a buffer release the GIL, and so
+does hashing a large buffer. :class:`AsyncHasher` takes the hashing of large
+reads off the bundling thread: while it digests buffer A, the bundler already
+reads the next piece of the file into buffer B (and the consumer sends A).
+:class:`BufferRing` hands out the output buffers and only gives one back for
+writing once the consumer moved on and every hash job on it is finished.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any, List, Optional
+
+#: Reads at least this long are hashed on the hashing thread; shorter ones inline.
+ASYNC_HASH_MIN = 64 * 1024
+#: Output buffers in the ring: one being filled, one with the consumer or the hasher.
+RING_SIZE = 2
+
+
+class AsyncHasher:
+    """One background thread that runs ``hashval.update(view)`` jobs in submission order."""
+
+    def __init__(self) -> None:
+        self.submitted = 0
+        self.finished = 0
+        self._jobs: 'queue.SimpleQueue[Optional[tuple]]' = queue.SimpleQueue()
+        self._progress = threading.Condition()
+        self._error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._run, name='pacifica-bundle-hasher', daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            hashval, view = job
+            try:
+                hashval.update(view)
+            except BaseException as error:  # reported to the bundling thread by wait()
+                self._error = error
+            with self._progress:
+                self.finished += 1
+                self._progress.notify_all()
+
+    def submit(self, hashval: Any, view: memoryview) -> int:
+        """Queue ``hashval.update(view)``; returns the job's sequence number."""
+        self.submitted += 1
+        self._jobs.put((hashval, view))
+        return self.submitted
+
+    def wait(self, sequence: int) -> None:
+        """Block until the jobs up to ``sequence`` are done."""
+        if self.finished < sequence:
+            with self._progress:
+                while self.finished < sequence:
+                    self._progress.wait()
+        if self._error is not None:
+            raise self._error
+
+    def close(self) -> None:
+        """Finish the queued jobs and end the thread."""
+        self._jobs.put(None)
+        self._thread.join()
+
+
+class BufferRing:
+    """Output buffers used in turn; a buffer is handed out again once its hash jobs are done.
+
+    The consumer is done with a chunk when it asks for the next one, and by
+    then the bundler has moved on to the other buffer: so when a buffer's turn
+    comes back, only the hasher may still be reading it.
+    """
+
+    def __init__(self, chunk_size: int, hasher: AsyncHasher) -> None:
+        self._buffers: List[memoryview] = [memoryview(bytearray(chunk_size)) for _ in range(RING_SIZE)]
+        self._last_job = [0] * RING_SIZE
+        self._current = RING_SIZE - 1
+        self._hasher = hasher
+
+    def acquire(self) -> memoryview:
+        """The next buffer to fill, once nothing reads it any more."""
+        self._last_job[self._current] = self._hasher.submitted
+        self._current = (self._current + 1) % RING_SIZE
+        self._hasher.wait(self._last_job[self._current])
+        return self._buffers[self._current]

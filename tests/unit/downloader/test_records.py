@@ -1,0 +1,93 @@
+"""CloudEvent.yield_files and TransactionInfo.yield_files: exact cart dicts, clear errors."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from pacifica.downloader import RecordError
+from pacifica.downloader.cloudevent import CloudEvent
+from pacifica.downloader.policy import TransactionInfo
+from tests.helpers.cartd import cloud_event, sha1, transaction_info
+
+FILES = {103: ('a/b', 'foo.txt', b'foo'), 104: ('', 'top.txt', b'top')}
+
+
+def test_transaction_info_yields_contract_dicts():
+    produce = TransactionInfo.yield_files(transaction_info(FILES))
+    assert callable(produce)
+    assert list(produce()) == [
+        {'id': '103', 'path': 'a/b/foo.txt', 'hashtype': 'sha1', 'hashsum': sha1(b'foo')},
+        {'id': '104', 'path': '/top.txt', 'hashtype': 'sha1', 'hashsum': sha1(b'top')},
+    ]
+    assert list(produce()) == list(produce())  # callable more than once
+
+
+def test_cloud_event_yields_only_files_with_id_from__id():
+    produce = CloudEvent.yield_files(cloud_event(FILES))
+    assert list(produce()) == [
+        {'id': 103, 'path': 'a/b/foo.txt', 'hashtype': 'sha1', 'hashsum': sha1(b'foo')},
+        {'id': 104, 'path': '/top.txt', 'hashtype': 'sha1', 'hashsum': sha1(b'top')},
+    ]
+
+
+def test_subdir_is_kept_verbatim_in_path():
+    info = transaction_info({1: ('a/b/', 'x', b'1')})
+    assert list(TransactionInfo.yield_files(info)())[0]['path'] == 'a/b//x'
+
+
+@pytest.mark.parametrize('field', ['name', 'subdir', 'hashtype', 'hashsum'])
+def test_transaction_info_missing_field_names_field_and_file(field):
+    info = transaction_info(FILES)
+    del info['files']['103'][field]
+    with pytest.raises(RecordError) as caught:
+        TransactionInfo.yield_files(info)
+    assert repr(field) in str(caught.value) and '103' in str(caught.value)
+    assert isinstance(caught.value, ValueError) and isinstance(caught.value, TypeError)
+
+
+@pytest.mark.parametrize('field, value', [('name', 7), ('name', ''), ('subdir', None), ('hashsum', 12),
+                                          ('hashtype', 'not-a-hash'), ('size', -1), ('size', '12'),
+                                          ('size', True)])
+def test_cloud_event_mistyped_field_is_refused(field, value):
+    event = cloud_event(FILES)
+    event['data'][2][field] = value
+    with pytest.raises(RecordError) as caught:
+        CloudEvent.yield_files(event)
+    assert repr(field) in str(caught.value) and 'data[2]' in str(caught.value)
+
+
+def test_cloud_event_file_without__id_is_refused():
+    event = cloud_event(FILES)
+    del event['data'][1]['_id']
+    with pytest.raises(RecordError, match="'_id' is missing"):
+        CloudEvent.yield_files(event)
+
+
+@pytest.mark.parametrize('record', [None, [], 'text', {'no': 'files'}, {'files': []}, {'files': {'1': 'x'}},
+                                    {'files': {'1': {'name': 'a/../../x', 'subdir': '', 'hashtype': 'sha1',
+                                                     'hashsum': 'ab'}}}])
+def test_bad_transaction_infos(record):
+    with pytest.raises(RecordError):
+        TransactionInfo.yield_files(record)
+
+
+@pytest.mark.parametrize('event', [None, {'data': {}}, {}, {'data': ['x']},
+                                   {'data': [{'destinationTable': 'Files', '_id': [1], 'name': 'x', 'subdir': '',
+                                              'hashtype': 'sha1', 'hashsum': 'ab'}]}])
+def test_bad_cloud_events(event):
+    with pytest.raises(RecordError):
+        CloudEvent.yield_files(event)
+
+
+def test_parent_traversal_in_subdir_is_refused():
+    info = transaction_info({1: ('../..', 'passwd', b'')})
+    with pytest.raises(RecordError, match='unsafe'):
+        TransactionInfo.yield_files(info)
+
+
+def test_records_are_not_modified():
+    info = transaction_info(FILES)
+    before = copy.deepcopy(info)
+    list(TransactionInfo.yield_files(info)())
+    assert info == before
