@@ -310,6 +310,13 @@ class FaultProxy:
                     counts[event.fault.kind] += 1
         return dict(counts)
 
+    def reset(self) -> None:
+        """Forget the script, the chooser and the counts (a proxy shared by several tests)."""
+        with self._lock:
+            self._script.clear()
+            self.events.clear()
+            self.chooser = None
+
     def close(self) -> None:
         """Stop accepting (the accept thread closes the socket) and wake any trickle."""
         self._closed.set()

@@ -14,7 +14,7 @@ import base64
 import logging
 import os
 import time
-from typing import Iterator, List, Set
+from typing import Any, Iterator, List, Set
 
 import pytest
 
@@ -37,7 +37,7 @@ KNOWN_SECRETS = (SECRET_PASSWORD, SECRET_TOKEN, SECRET_KEY_DIR, SECRET_KEY_NAME,
                  base64.b64encode('{}:{}'.format(SECRET_URL_USER, SECRET_URL_PASSWORD).encode()).decode())
 
 #: Quick settings for every client of this suite: faults are felt in well under a second.
-FAST = TransferConfig(connect_timeout=1.0, read_timeout=0.6, call_deadline=1.5, retries=4,
+FAST = TransferConfig(connect_timeout=1.0, read_timeout=0.4, call_deadline=1.0, retries=4,
                       backoff_factor=0.01, backoff_max=0.05, retry_after_max=0.3, poll_interval=0.05)
 
 LOGGERS = ('', 'urllib3', 'requests', 'pacifica', 'pacifica.uploader', 'pacifica.downloader', 'pacifica._client')
@@ -129,9 +129,27 @@ def secret_auth(secret_key_root: str) -> dict:
     return secret_auth_dict(secret_key_root)
 
 
+@pytest.fixture(scope='module')
+def deployment(tmp_path_factory: pytest.TempPathFactory, secret_key_root: str) -> Iterator[Any]:
+    """Ingest, policy and cartd stand-ins behind fault proxies, shared by a module (starting them is slow)."""
+    from tests.reliability import stands as st
+    deployed, closers = st.start(str(tmp_path_factory.mktemp('stands')), FAST, secret_auth_dict(secret_key_root))
+    try:
+        yield deployed
+    finally:
+        for close in closers:
+            close()
+
+
 @pytest.fixture
-def upstream() -> Iterator[LoopbackServer]:
-    """The real server behind the proxy."""
+def stands(deployment: Any, tmp_path: Any, secret_auth: dict) -> Any:
+    """The shared deployment reset for this test: fresh stand-ins, no scripted faults, zero counts."""
+    from tests.reliability import stands as st
+    return st.reset(deployment, str(tmp_path), FAST, secret_auth)
+
+
+@pytest.fixture(scope='module')
+def _shared_upstream() -> Iterator[LoopbackServer]:
     srv = LoopbackServer()
     try:
         yield srv
@@ -139,14 +157,28 @@ def upstream() -> Iterator[LoopbackServer]:
         srv.close()
 
 
-@pytest.fixture
-def proxy(upstream: LoopbackServer) -> Iterator[FaultProxy]:
-    """A fault proxy in front of ``upstream``."""
-    prox = FaultProxy(upstream.url, lifetime=120)
+@pytest.fixture(scope='module')
+def _shared_proxy(_shared_upstream: LoopbackServer) -> Iterator[FaultProxy]:
+    prox = FaultProxy(_shared_upstream.url, lifetime=600)
     try:
         yield prox
     finally:
         prox.close()
+
+
+@pytest.fixture
+def upstream(_shared_upstream: LoopbackServer) -> LoopbackServer:
+    """The real server behind the proxy: no routes, nothing recorded (shared by a module, reset per test)."""
+    _shared_upstream.routes.clear()
+    del _shared_upstream.requests[:]
+    return _shared_upstream
+
+
+@pytest.fixture
+def proxy(upstream: LoopbackServer, _shared_proxy: FaultProxy) -> FaultProxy:
+    """A fault proxy in front of ``upstream``, with no script and zero counts."""
+    _shared_proxy.reset()
+    return _shared_proxy
 
 
 class Stopwatch:

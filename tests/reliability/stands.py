@@ -61,6 +61,8 @@ class Stands:
 
     #: ``user:password@`` put into every URL the clients get (for the secrets tests).
     userinfo: str = ''
+    #: The ingest, policy and cartd loopback servers behind the proxies.
+    servers: List[LoopbackServer] = dataclasses.field(default_factory=list)
 
     def base(self, proxy_name: str) -> str:
         """The URL clients use for the server behind ``proxy_name``."""
@@ -106,16 +108,32 @@ class Stands:
         return path
 
 
-def start(workdir: str, config: Any, auth: Dict[str, Any]) -> 'tuple[Stands, list]':
-    """Start the stand-ins and proxies; returns them and the closers to call at the end."""
-    ingest_server, policy_server, cart_server = LoopbackServer(), LoopbackServer(), LoopbackServer()
-    ingest = IngestServer(ingest_server)
+def _serve(stands: 'Stands', servers: List[LoopbackServer]) -> None:
+    """(Re)install the stand-ins' routes and state on the three servers."""
+    ingest_server, policy_server, cart_server = servers
+    stands.ingest = IngestServer(ingest_server)
     policy_server.route('POST', '/uploader', lambda req: POLICY_ROWS)
     policy_server.route('POST', '/ingest', lambda req: Reply.json({'status': 'success'}))
-    cartd = CartServer(cart_server, os.path.join(workdir, 'cartd'))
+    stands.cartd = CartServer(cart_server, os.path.join(stands.workdir, 'cartd'))
     for file_id, (_, _, content) in CART_FILES.items():
-        cartd.add_file(file_id, content)
-    proxies = [FaultProxy(server.url, lifetime=120) for server in (ingest_server, policy_server, cart_server)]
-    stands = Stands(ingest, proxies[0], policy_server, proxies[1], cartd, proxies[2], workdir, config, auth)
-    closers = [p.close for p in proxies] + [s.close for s in (ingest_server, policy_server, cart_server)]
+        stands.cartd.add_file(file_id, content)
+
+
+def start(workdir: str, config: Any, auth: Dict[str, Any]) -> 'tuple[Stands, list]':
+    """Start the stand-ins and proxies; returns them and the closers to call at the end."""
+    servers = [LoopbackServer(), LoopbackServer(), LoopbackServer()]
+    proxies = [FaultProxy(server.url, lifetime=600) for server in servers]
+    stands = Stands(None, proxies[0], servers[1], proxies[1], None, proxies[2], workdir, config, auth,  # type: ignore
+                    servers=servers)
+    _serve(stands, servers)
+    closers = [p.close for p in proxies] + [s.close for s in servers]
     return stands, closers
+
+
+def reset(stands: 'Stands', workdir: str, config: Any, auth: Dict[str, Any]) -> 'Stands':
+    """The same servers and proxies, with fresh stand-ins, settings and counts (one per test)."""
+    for proxy in (stands.ingest_proxy, stands.policy_proxy, stands.cart_proxy):
+        proxy.reset()
+    fresh = dataclasses.replace(stands, workdir=workdir, config=config, auth=auth, dead={}, userinfo='')
+    _serve(fresh, stands.servers)
+    return fresh

@@ -47,7 +47,7 @@ TRANSIENT = [
     pytest.param(Fault.http_status(504, retry_after=0), id='504-retry-after'),
     pytest.param(Fault.http_status(429), id='429'),
     pytest.param(Fault.http_status(429, retry_after=0), id='429-retry-after'),
-    pytest.param(Fault.slow_headers(delay=0.8), id='slow-headers'),
+    pytest.param(Fault.slow_headers(delay=0.6), id='slow-headers'),
     pytest.param(Fault.truncate_body(), id='truncated-body'),
     pytest.param(Fault.invalid_json(), id='invalid-json'),
 ]

@@ -21,14 +21,10 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
-def stands(tmp_path, secret_auth):
-    deployment, closers = st.start(str(tmp_path), FAST, secret_auth)
-    deployment.userinfo = 'bob:{}@'.format(SECRET_URL_PASSWORD)
-    try:
-        yield deployment
-    finally:
-        for close in closers:
-            close()
+def stands(stands):
+    """The shared deployment, with a password in every URL the clients get."""
+    stands.userinfo = 'bob:{}@'.format(SECRET_URL_PASSWORD)
+    return stands
 
 
 def _no_secret_in(text):
