@@ -536,7 +536,7 @@ class CommonBase:
                     failure = map_transport_error(err, method, url, state, limit or reply_limit, secrets)
                 if failure is None and state is not None and state.expired:
                     failure = RequestTimeout('{} did not complete within its deadline of {:g} s'.format(
-                        what, limit or reply_limit))
+                        what, limit or reply_limit or 0))
                 if failure is None:
                     LOGGER.debug('%s -> %s', what, resp.status_code)
                     if resp.status_code not in accept:
