@@ -51,7 +51,9 @@ SLOW_HEADERS = 'slow-headers'
 TRICKLE_BODY = 'trickle-body'
 TRUNCATE_BODY = 'truncate-body'
 INVALID_JSON = 'invalid-json'
-KINDS = (RESET_REQUEST, RESET_RESPONSE, STATUS, SLOW_HEADERS, TRICKLE_BODY, TRUNCATE_BODY, INVALID_JSON)
+STALL_REQUEST = 'stall-request'
+KINDS = (RESET_REQUEST, RESET_RESPONSE, STATUS, SLOW_HEADERS, TRICKLE_BODY, TRUNCATE_BODY, INVALID_JSON,
+         STALL_REQUEST)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +85,11 @@ class Fault:
     def reset_request(cls) -> 'Fault':
         """Read the head and part of the body, then reset: the server never sees the request."""
         return cls(RESET_REQUEST, forward=False)
+
+    @classmethod
+    def stall_request(cls, seconds: float = 30.0) -> 'Fault':
+        """Read the head, then stop reading the body for ``seconds`` (a hung server), then reset."""
+        return cls(STALL_REQUEST, forward=False, delay=seconds)
 
     @classmethod
     def reset_response(cls, phase: str = 'body') -> 'Fault':
@@ -415,6 +422,12 @@ class FaultProxy:
 
     def _handle(self, conn: socket.socket, rfile, head: _Head, event: Event) -> None:
         fault = event.fault
+        if fault is not None and fault.kind == STALL_REQUEST:
+            try:
+                self._pause(fault.delay)
+            finally:
+                _reset(conn)
+            return
         if fault is not None and fault.kind == RESET_REQUEST:
             for _ in _body_chunks(rfile, head, until_eof=False):
                 break  # take a first piece of the body, if any, so the reset hits mid-request

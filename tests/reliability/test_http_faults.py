@@ -128,6 +128,7 @@ def test_persistent_status_gives_http_status_error_after_all_retries(upstream, p
     pytest.param(Fault.slow_headers(delay=5), RequestTimeout, id='headers-later-than-read-timeout'),
     pytest.param(Fault.slow_headers(interval=0.05), RequestTimeout, id='trickled-headers'),
     pytest.param(Fault.trickle_body(interval=0.05), RequestTimeout, id='trickled-body'),
+    pytest.param(Fault.stall_request(10), RequestTimeout, id='server-stops-reading'),
 ])
 def test_persistent_fault_ends_in_time_with_a_specific_error(upstream, proxy, stopwatch, secret_auth, fault, expected):
     _doc_route(upstream)
@@ -181,6 +182,7 @@ def _job_route(upstream):
     pytest.param(Fault.trickle_body(interval=0.3), RequestTimeout, 1, id='trickled-body'),
     pytest.param(Fault.truncate_body(), ServerConnectionError, 1, id='truncated-body'),
     pytest.param(Fault.invalid_json(forward=True), InvalidResponseError, 1, id='invalid-json'),
+    pytest.param(Fault.stall_request(10), RequestTimeout, 0, id='server-stops-reading'),
 ])
 def test_unrepeatable_post_is_sent_once(upstream, proxy, stopwatch, secret_auth, fault, expected, reached):
     _job_route(upstream)

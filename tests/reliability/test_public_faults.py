@@ -290,3 +290,25 @@ def test_creating_call_to_a_dead_port_creates_nothing(stands, stopwatch, name):
     with stopwatch(FAST.deadline + SLACK), pytest.raises(ServerConnectionError):
         run(stands)
     assert _created(stands, name) == 0
+
+
+# ---------------------------------------------------------------------------- a large upload body
+def _large_bundle():
+    return Bundler(st.metadata(), [{'name': 'data/big.bin', 'size': 8_000_000, 'mtime': 1,
+                                    'fileobj': io.BytesIO(b'\x07' * 8_000_000)}])
+
+
+@pytest.mark.parametrize('fault,expected,reaches', [
+    (Fault.reset_request(), ServerConnectionError, 0),
+    (Fault.stall_request(30), (RequestTimeout, ServerConnectionError), 0),
+    (Fault.reset_response('head'), ServerConnectionError, 1),
+    (Fault.slow_headers(delay=30), RequestTimeout, 1),
+], ids=str)
+def test_a_large_upload_fails_fast_and_creates_at_most_one_job(stands, stopwatch, fault, expected, reaches):
+    """8 MB cannot sit in socket buffers: the client is mid-send (or waiting) when the server fails."""
+    stands.ingest_proxy.inject('/upload', fault, method='POST')
+    with stopwatch(FAST.deadline + 2 * FAST.read_timeout + SLACK), pytest.raises(expected):
+        stands.uploader().upload_bundle(_large_bundle())
+    assert stands.ingest_proxy.received('POST', '/upload') == 1 and len(stands.ingest.jobs) == reaches
+    job = stands.uploader().upload_bundle(_large_bundle())
+    assert stands.ingest.job(job).ok and len(stands.ingest.jobs) == reaches + 1

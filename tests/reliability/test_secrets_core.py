@@ -27,7 +27,7 @@ pytestmark = pytest.mark.timeout(30)
 EVERY_FAULT = [
     Fault.reset_request(), Fault.reset_response('head'), Fault.reset_response('body'),
     Fault.http_status(503), Fault.http_status(429, retry_after=0), Fault.slow_headers(delay=5),
-    Fault.trickle_body(interval=0.3), Fault.truncate_body(), Fault.invalid_json(),
+    Fault.trickle_body(interval=0.3), Fault.truncate_body(), Fault.invalid_json(), Fault.stall_request(5),
 ]
 
 
