@@ -9,5 +9,6 @@ from .config import TransferConfig
 from .exceptions import *  # noqa: F401,F403 - the tree is the public surface
 from .exceptions import __all__ as _exception_names
 from .http import CommonBase, redact_auth, redact_url
+from .keywords import IgnoredKeywordWarning
 
-__all__ = ['CommonBase', 'TransferConfig', 'redact_auth', 'redact_url', *_exception_names]
+__all__ = ['CommonBase', 'IgnoredKeywordWarning', 'TransferConfig', 'redact_auth', 'redact_url', *_exception_names]

@@ -12,6 +12,7 @@ download ones are also ``AssertionError``, as in the old package.
 from pacifica._client.config import TransferConfig
 from pacifica._client.exceptions import *  # noqa: F401,F403 - the exception tree is public
 from pacifica._client.exceptions import __all__ as _exception_names
+from pacifica._client.keywords import IgnoredKeywordWarning
 from pacifica._client.version import __version__
 
 from .cartapi import CartAPI
@@ -19,5 +20,5 @@ from .cloudevent import CloudEvent
 from .downloader import Downloader
 from .policy import TransactionInfo
 
-__all__ = ['Downloader', 'CartAPI', 'CloudEvent', 'TransactionInfo', 'TransferConfig', '__version__',
-           *_exception_names]
+__all__ = ['Downloader', 'CartAPI', 'CloudEvent', 'TransactionInfo', 'TransferConfig', 'IgnoredKeywordWarning',
+           '__version__', *_exception_names]

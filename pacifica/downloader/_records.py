@@ -52,8 +52,15 @@ def path_parts(path: str, what: str) -> Tuple[str, ...]:
     return parts
 
 
-def _field(obj: Mapping[str, Any], key: str, what: str, check: Callable[[Any], bool], expected: str) -> Any:
+_REQUIRED = object()
+
+
+def _field(obj: Mapping[str, Any], key: str, what: str, check: Callable[[Any], bool], expected: str,
+           default: Any = _REQUIRED) -> Any:
+    """``obj[key]`` checked with ``check``; a missing key is ``default``, or RecordError when required."""
     if key not in obj:
+        if default is not _REQUIRED:
+            return default
         raise RecordError('{}: field {!r} is missing'.format(what, key))
     value = obj[key]
     if not check(value):
@@ -72,7 +79,8 @@ def file_entry(file_id: Any, obj: Any, what: str) -> FileEntry:
     if not (_is_int(file_id) or _nonempty_str(file_id)):
         raise RecordError('{}: the file id must be an integer or a string, not {!r}'.format(what, file_id))
     name = _field(obj, 'name', what, _nonempty_str, 'a non-empty string')
-    subdir = _field(obj, 'subdir', what, lambda value: isinstance(value, str), 'a string')
+    # Records of files at the top of a transaction may have no subdir; the old downloader took it as ''.
+    subdir = _field(obj, 'subdir', what, lambda value: isinstance(value, str), 'a string', default='')
     hashtype = _field(obj, 'hashtype', what, _nonempty_str, 'a non-empty string')
     hashsum = _field(obj, 'hashsum', what, _nonempty_str, 'a non-empty string')
     try:

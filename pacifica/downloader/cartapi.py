@@ -12,9 +12,10 @@ import requests
 
 from pacifica._client.exceptions import (
     CartDownloadError, CartFailedError, CartRequestError, CartTimeoutError, ConfigurationError, HTTPStatusError,
-    TransportError, UsageError,
+    TransportError,
 )
 from pacifica._client.http import CommonBase, check_url, join_url, redact_auth, redact_url
+from pacifica._client.keywords import drop_unknown_keywords
 
 from ._records import CartFile
 
@@ -89,9 +90,7 @@ class CartAPI(CommonBase):
     _cart_api_url: str
 
     def __init__(self, cart_api_url: Optional[str] = None, **kwargs: Any) -> None:
-        unknown = set(kwargs) - CART_API_KEYWORDS
-        if unknown:
-            raise UsageError('CartAPI got unknown keyword(s): {}'.format(', '.join(sorted(unknown))))
+        kwargs = drop_unknown_keywords('CartAPI()', kwargs, CART_API_KEYWORDS)
         if cart_api_url is not None:
             kwargs['cart_api_url'] = cart_api_url
         self._configure(kwargs)

@@ -130,14 +130,13 @@ def _download(args: argparse.Namespace, console: Console) -> int:
     completed = False
     try:
         if event is None:
-            paths = downloader.transactioninfo(args.destination, record, callback=progress.update,
-                                               timeout=args.timeout)
+            downloader.transactioninfo(args.destination, record, callback=progress.update, timeout=args.timeout)
         else:
-            paths = downloader.cloudevent(args.destination, event, callback=progress.update, timeout=args.timeout)
+            downloader.cloudevent(args.destination, event, callback=progress.update, timeout=args.timeout)
         completed = True
     finally:
         progress.close(completed)
-    _summarise(console, args, list(paths))
+    _summarise(console, args, downloader.paths_written)
     return EXIT_OK
 
 

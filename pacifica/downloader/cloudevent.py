@@ -15,8 +15,8 @@ class CloudEvent:
 
         The event's ``data`` is a flat list of metadata objects; those whose
         ``destinationTable`` is ``'Files'`` are files (``id`` from ``_id``,
-        ``path`` is ``'<subdir>/<name>'``). Every file is checked now, so a
-        missing or mistyped field raises
+        ``path`` is ``'<subdir>/<name>'``, a missing ``subdir`` being ``''``).
+        Every file is checked now, so a missing or mistyped field raises
         :class:`~pacifica._client.exceptions.RecordError` naming it.
         """
         return yield_cart_files(cloudevent_entries(cloudevent))

@@ -21,7 +21,7 @@ import os
 import queue
 import socket
 import threading
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
 from urllib3.exceptions import ReadTimeoutError
 
@@ -29,11 +29,12 @@ from pacifica._client.exceptions import (
     ArchiveError, ConfigurationError, PacificaError, RecordError, RequestTimeout, UsageError,
 )
 from pacifica._client.http import _strip_credentials, redact_url
+from pacifica._client.keywords import drop_unknown_keywords
 
 from ._extract import Extraction, Parts, Progress, Target, scan_existing
 from ._records import FileEntry, cloudevent_entries, path_parts, transaction_entries, yield_cart_files
 from ._tarstream import TarStreamReader
-from .cartapi import CartAPI
+from .cartapi import CART_API_KEYWORDS, CartAPI
 
 LOGGER = logging.getLogger(__name__)
 
@@ -41,6 +42,11 @@ LOGGER = logging.getLogger(__name__)
 DOWNLOAD_DEFAULTS: Dict[str, Any] = {'filename': 'data', 'timeout': 120, 'callback': None, 'delete_cart': False}
 _MISSING = object()
 PathArg = Any  # str, bytes or os.PathLike
+
+
+def _option_names(record_name: str) -> Set[str]:
+    """Every keyword a download method understands (the accepted list of the unknown-keyword warning)."""
+    return {'location', record_name, *DOWNLOAD_DEFAULTS}
 
 
 def _is_path(value: Any) -> bool:
@@ -100,6 +106,20 @@ def _unique_entries(entries: Sequence[FileEntry]) -> List[FileEntry]:
     return list(by_parts.values())
 
 
+class _Call(NamedTuple):
+    """One download call's arguments, sorted: where to, what, with which options, and in which convention."""
+
+    location: str
+    record: Any
+    options: Dict[str, Any]
+    #: True in the 0.4.x convention, where the call names the location.
+    location_given: bool
+
+    def result(self, paths: List[str]) -> Optional[List[str]]:
+        """What the call returns: None in the 0.4.x convention (``sys.exit(result)`` must mean success)."""
+        return None if self.location_given else list(paths)
+
+
 class Downloader:
     """Download the files of a transaction info or cloud event through cartd, verified and safely.
 
@@ -114,9 +134,18 @@ class Downloader:
     (seconds to wait for cartd to stage the cart, default 120), ``callback``
     (called with ``(bytes_done, bytes_total)``; ``bytes_total`` is None when
     the record lacks file sizes) and ``delete_cart`` (remove the cart from
-    cartd after a verified download, default False). They return the list
-    of the files' paths, ``<location>/<filename>/<subdir>/<name>``.
+    cartd after a verified download, default False).
+
+    After each call, :attr:`paths_written` lists the files' paths,
+    ``<location>/<filename>/<subdir>/<name>``, in record order. Called the
+    0.4.x way (location as an argument) a method returns None, as 0.4.x did:
+    ``pacifica-cli`` passes the result to ``sys.exit``, where anything but
+    None means failure. Called the seed way (location from the constructor)
+    it returns the same list as :attr:`paths_written`.
     """
+
+    #: Paths of the files the last download call placed, in record order (reset at every call).
+    paths_written: List[str]
 
     def __init__(self, location: Optional[PathArg] = None, cart_api_url: Optional[str] = None,
                  **kwargs: Any) -> None:
@@ -125,7 +154,8 @@ class Downloader:
                              'Downloader(location, cart_api_url) or Downloader(cart_api_url=...)'.format(
                                  redact_url(location)))
         self.location: Optional[str] = _location(location) if location is not None else None
-        self.cart_api = CartAPI(cart_api_url, **kwargs)
+        self.cart_api = CartAPI(cart_api_url, **drop_unknown_keywords('Downloader()', kwargs, CART_API_KEYWORDS))
+        self.paths_written = []
 
     @property
     def auth(self) -> Dict[str, Any]:
@@ -137,32 +167,43 @@ class Downloader:
         self.cart_api._configure({'auth': auth, 'config': self.cart_api._config})
 
     # -- public download methods -------------------------------------------
-    def transactioninfo(self, *args: Any, **kwargs: Any) -> List[str]:
+    def transactioninfo(self, *args: Any, **kwargs: Any) -> Optional[List[str]]:
         """Download the files of a Policy transaction info.
 
         ``transactioninfo(transinfo, filename='data')`` writes under the
-        constructor's location; ``transactioninfo(location, transinfo,
-        **options)`` under ``location``. Returns the files' paths.
+        constructor's location and returns the files' paths;
+        ``transactioninfo(location, transinfo, **options)`` writes under
+        ``location`` and returns None (``sys.exit``-safe, as 0.4.x). Either
+        way the paths are in :attr:`paths_written` afterwards.
         """
-        location, record, options = self._split_call('transactioninfo', 'transinfo', args, kwargs)
-        return self._download_entries(location, transaction_entries(record), options)
+        self.paths_written = []
+        call = self._split_call('transactioninfo', 'transinfo', args, kwargs)
+        self.paths_written = self._download_entries(call.location, transaction_entries(call.record), call.options)
+        return call.result(self.paths_written)
 
-    def cloudevent(self, *args: Any, **kwargs: Any) -> List[str]:
+    def cloudevent(self, *args: Any, **kwargs: Any) -> Optional[List[str]]:
         """Download the files of a cloud event from the Pacifica Notifications service.
 
         ``cloudevent(cloudevent, filename='data')`` writes under the
-        constructor's location; ``cloudevent(location, cloudevent,
-        **options)`` under ``location``. Returns the files' paths.
+        constructor's location and returns the files' paths;
+        ``cloudevent(location, cloudevent, **options)`` writes under
+        ``location`` and returns None (``sys.exit``-safe, as 0.4.x). Either
+        way the paths are in :attr:`paths_written` afterwards.
         """
-        location, record, options = self._split_call('cloudevent', 'cloudevent', args, kwargs)
-        return self._download_entries(location, cloudevent_entries(record), options)
+        self.paths_written = []
+        call = self._split_call('cloudevent', 'cloudevent', args, kwargs)
+        self.paths_written = self._download_entries(call.location, cloudevent_entries(call.record), call.options)
+        return call.result(self.paths_written)
 
-    def _download_from_url(self, *args: Any, **kwargs: Any) -> List[str]:
+    def _download_from_url(self, *args: Any, **kwargs: Any) -> Optional[List[str]]:
         """Extract an already staged cart: ``(cart_url, filename)`` or ``(location, cart_url, filename)``.
 
         Without a record there is nothing to verify against: every safe
         regular file of the cart is kept (the other safety rules apply).
+        Returns the paths for the first form and None for the second, like
+        the download methods; :attr:`paths_written` has them either way.
         """
+        self.paths_written = []
         kwargs = dict(kwargs)
         location = kwargs.pop('location', None)
         cart_url = kwargs.pop('cart_url', None)
@@ -184,10 +225,12 @@ class Downloader:
             raise UsageError('_download_from_url() takes (cart_url, filename) or (location, cart_url, filename)')
         if not _looks_like_url(cart_url):
             raise UsageError('_download_from_url() needs the cart URL, got {!r}'.format(cart_url))
-        target = Target(self._resolve_location(location, '_download_from_url'),
-                        _filename_parts('data' if filename is None else filename))
-        placed = self._fetch(target, cart_url, 'data' if filename is None else filename, None, (), None)
-        return [target.path(parts) for parts in placed]
+        call = _Call(self._resolve_location(location, '_download_from_url'), None,
+                     {'filename': 'data' if filename is None else filename}, location is not None)
+        target = Target(call.location, _filename_parts(call.options['filename']))
+        placed = self._fetch(target, cart_url, call.options['filename'], None, (), None)
+        self.paths_written = [target.path(parts) for parts in placed]
+        return call.result(self.paths_written)
 
     # -- argument handling -------------------------------------------------
     def _resolve_location(self, location: Any, method: str) -> str:
@@ -199,9 +242,8 @@ class Downloader:
                 'as Downloader(location, cart_api_url)'.format(method))
         return _location(location)
 
-    def _split_call(self, method: str, record_name: str, args: Tuple[Any, ...],
-                    kwargs: Mapping[str, Any]) -> Tuple[str, Any, Dict[str, Any]]:
-        """Sort a download call's arguments into (location, record, options), for either convention."""
+    def _split_call(self, method: str, record_name: str, args: Tuple[Any, ...], kwargs: Mapping[str, Any]) -> _Call:
+        """Sort a download call's arguments into location, record and options, for either convention."""
         options = dict(kwargs)
         location = options.pop('location', None)
         record = options.pop(record_name, _MISSING)
@@ -229,14 +271,12 @@ class Downloader:
             raise UsageError('{}() got too many positional arguments'.format(method))
         if record is _MISSING:
             raise UsageError('{}() needs the {} to download'.format(method, record_name))
-        unknown = set(options) - set(DOWNLOAD_DEFAULTS)
-        if unknown:
-            raise UsageError('{}() got unknown keyword(s): {}'.format(method, ', '.join(sorted(unknown))))
         merged = dict(DOWNLOAD_DEFAULTS)
-        merged.update(options)
+        merged.update(drop_unknown_keywords('{}()'.format(method), options, _option_names(record_name),
+                                            stacklevel=3))
         if merged['callback'] is not None and not callable(merged['callback']):
             raise ConfigurationError('callback must be callable, not {!r}'.format(merged['callback']))
-        return self._resolve_location(location, method), record, merged
+        return _Call(self._resolve_location(location, method), record, merged, location is not None)
 
     # -- the download ------------------------------------------------------
     def _download_entries(self, location: str, entries: List[FileEntry], options: Mapping[str, Any]) -> List[str]:

@@ -14,7 +14,8 @@ class TransactionInfo:
         """Return a callable that produces one ``{'id', 'path', 'hashtype', 'hashsum'}`` per file.
 
         ``transinfo['files']`` maps each file id to its metadata; ``path`` is
-        ``'<subdir>/<name>'``. Every file is checked now, so a missing or
+        ``'<subdir>/<name>'`` (a missing ``subdir`` is ``''``, a file at the
+        top). Every file is checked now, so a missing or
         mistyped field raises :class:`~pacifica._client.exceptions.RecordError`
         naming it before any cart is requested.
         """

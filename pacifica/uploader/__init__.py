@@ -13,11 +13,12 @@ from types import ModuleType
 from pacifica._client.config import TransferConfig
 from pacifica._client.exceptions import *  # noqa: F401,F403 - the exception tree is public API
 from pacifica._client.exceptions import __all__ as _exception_names
+from pacifica._client.keywords import IgnoredKeywordWarning
 from pacifica._client.version import __version__
 
 from .uploader import Uploader
 
-__all__ = ['Uploader', 'bundler', 'TransferConfig', '__version__', *_exception_names]
+__all__ = ['Uploader', 'bundler', 'TransferConfig', 'IgnoredKeywordWarning', '__version__', *_exception_names]
 
 
 def __getattr__(name: str) -> ModuleType:

@@ -22,6 +22,7 @@ from pacifica._client.exceptions import (
     UploadRejectedError,
 )
 from pacifica._client.http import check_url, join_url, redact_auth, redact_url
+from pacifica._client.keywords import drop_unknown_keywords
 
 from .common import CommonBase
 
@@ -219,10 +220,7 @@ class Uploader(CommonBase):
 
     def __init__(self, **kwargs: Any) -> None:
         """Set the Ingest endpoints and this object's HTTP session."""
-        unknown = sorted(set(kwargs) - _KEYWORDS)
-        if unknown:
-            raise TypeError('Uploader got unexpected keyword argument(s) {}; it takes {}'.format(
-                ', '.join(unknown), ', '.join(sorted(_KEYWORDS))))
+        kwargs = drop_unknown_keywords('Uploader()', kwargs, _KEYWORDS)
         self._configure(kwargs)
         self._server_url(_URL_PARTS, 'INGEST', kwargs)
         for name in ('upload', 'status'):

@@ -28,6 +28,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 from pacifica._client.config import TransferConfig
 from pacifica._client.exceptions import (ConfigurationError, FileChangedError, InvalidMetadataError,
                                          MetadataEncodeError, UnsupportedHashError)
+from pacifica._client.keywords import drop_unknown_keywords
 
 from ..metadata import FileObj, MetaData, metadata_encode
 from .pipeline import ASYNC_HASH_MIN, AsyncHasher, BufferRing
@@ -52,6 +53,8 @@ _ALMOST_ONE = math.nextafter(1.0, 0.0)
 _METADATA_SLICE = 2048
 #: Bound on the per-bundler caches of ISO times and subdirectories.
 _CACHE_LIMIT = 65536
+#: Keywords Bundler() understands.
+_KEYWORDS = frozenset({'hashfunc', 'config'})
 
 ProgressCallback = Callable[[float], Any]
 Chunk = Union[bytes, memoryview]
@@ -174,9 +177,7 @@ class Bundler:
 
     def __init__(self, md_obj: Any, file_data: Any, **kwargs: Any) -> None:
         """Check everything needed to bundle now, so that stream() fails on nothing but I/O."""
-        unknown = sorted(set(kwargs) - {'hashfunc', 'config'})
-        if unknown:
-            raise ConfigurationError('Bundler() got unknown keyword(s): {}'.format(', '.join(unknown)))
+        kwargs = drop_unknown_keywords('Bundler()', kwargs, _KEYWORDS)
         if not md_obj.is_valid():
             raise InvalidMetadataError(
                 'the metadata is not valid yet: it needs at least one MetaObj and every MetaObj a value')

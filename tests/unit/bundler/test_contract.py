@@ -10,8 +10,8 @@ import threading
 
 import pytest
 
-from pacifica._client.exceptions import (BundleError, ConfigurationError, InvalidMetadataError,
-                                         UnsupportedHashError)
+from pacifica._client.exceptions import BundleError, InvalidMetadataError, UnsupportedHashError
+from pacifica._client.keywords import IgnoredKeywordWarning
 from pacifica.uploader.bundler import Bundler
 from pacifica.uploader.bundler.bundler import SHAKE_DIGEST_BYTES, HashFileObj
 from pacifica.uploader.metadata import FileObj, MetaData, MetaObj, metadata_decode, metadata_encode
@@ -41,9 +41,11 @@ def test_unknown_hashfunc_is_a_value_error(md, name):
     assert isinstance(caught.value, ValueError)
 
 
-def test_unknown_keyword_is_refused(md):
-    with pytest.raises(ConfigurationError, match='hashfun'):
-        Bundler(md, [], hashfun='sha256')
+def test_unknown_keyword_is_ignored_with_a_warning(md):
+    """0.3.1 ignored unknown keywords; the warning makes a typo visible without breaking old programs."""
+    with pytest.warns(IgnoredKeywordWarning, match="'hashfun' \\(did you mean 'hashfunc'\\?\\)"):
+        bundler = Bundler(md, [], hashfun='sha256')
+    assert bundler._hashstr == 'sha1'
 
 
 @pytest.mark.parametrize('algorithm', sorted(hashlib.algorithms_available))

@@ -8,8 +8,8 @@ import pytest
 import requests
 
 from pacifica.downloader import (
-    CartDownloadError, CartFailedError, CartRequestError, CartTimeoutError, DownloadError, PacificaTimeoutError,
-    UsageError,
+    CartDownloadError, CartFailedError, CartRequestError, CartTimeoutError, DownloadError, IgnoredKeywordWarning,
+    PacificaTimeoutError,
 )
 from pacifica.downloader.cartapi import LOGGER, CartAPI
 from pacifica.downloader.policy import TransactionInfo
@@ -46,10 +46,11 @@ def test_auth_property_and_default():
     assert CartAPI('http://h:1').auth == {}
 
 
-def test_unknown_keyword_is_a_type_error():
-    with pytest.raises(UsageError) as caught:
-        CartAPI('http://h:1', atuh={})
-    assert isinstance(caught.value, TypeError)
+def test_unknown_keyword_is_ignored_with_a_warning():
+    with pytest.warns(IgnoredKeywordWarning, match="'atuh' \\(did you mean 'auth'\\?\\)") as caught:
+        api = CartAPI('http://h:1', atuh={'auth': ('u', 'p')})
+    assert api.auth == {} and len(caught) == 1
+    assert caught[0].filename == __file__
 
 
 def test_setup_cart_posts_fileids_and_extra_args(cartd):

@@ -4,6 +4,8 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
@@ -82,7 +84,6 @@ def test_env_url_and_parts(cartd, dest, monkeypatch):
     lambda down: down.transactioninfo(),
     lambda down: down.transactioninfo(42, transaction_info(FILES)),
     lambda down: down.transactioninfo('/tmp/x', transaction_info(FILES), 'data', 'extra'),
-    lambda down: down.transactioninfo('/tmp/x', transaction_info(FILES), filenam='typo'),
     lambda down: down.cloudevent(cloud_event(FILES), 'a', filename='b'),
 ])
 def test_calls_that_fit_no_convention_are_type_errors(cartd, call):
@@ -135,8 +136,10 @@ def test_slow_cart_is_waited_for(cartd, dest):
 
 def test_repeat_call_needs_no_cart(cartd, dest):
     down = Downloader(cart_api_url=cartd.url, config=FAST)
-    first = down.transactioninfo(dest, transaction_info(FILES))
-    assert down.transactioninfo(dest, transaction_info(FILES)) == first
+    down.transactioninfo(dest, transaction_info(FILES))
+    first = down.paths_written
+    down.transactioninfo(dest, transaction_info(FILES))
+    assert down.paths_written == first and len(first) == len(FILES)
     assert len(cartd.carts) == 1 and sent(cartd, 'POST') == 1
     assert tree(dest) == expected_tree()
 
@@ -265,7 +268,9 @@ def test_cart_error_state(cartd, dest):
 
 
 def test_empty_record_needs_no_cart(cartd, dest):
-    assert Downloader(cart_api_url=cartd.url, config=FAST).transactioninfo(dest, {'files': {}}) == []
+    down = Downloader(cart_api_url=cartd.url, config=FAST)
+    assert down.transactioninfo(dest, {'files': {}}) is None
+    assert down.paths_written == []
     assert cartd.server.requests == []
 
 
@@ -282,8 +287,9 @@ def test_download_from_url_both_conventions(cartd, tmp_path):
     seed = Downloader(str(tmp_path / 'seed'), cartd.url, config=FAST)
     assert rel_paths(seed._download_from_url(cart_url, 'data'), str(tmp_path / 'seed')) == ['data/a/b/foo.txt']
     new = Downloader(cart_api_url=cartd.url, config=FAST)
-    new._download_from_url(str(tmp_path / 'new'), cart_url, 'other')
+    assert new._download_from_url(str(tmp_path / 'new'), cart_url, 'other') is None
     assert tree(str(tmp_path / 'new')) == {'other/a/b/foo.txt': FILES[103][2]}
+    assert rel_paths(new.paths_written, str(tmp_path / 'new')) == ['other/a/b/foo.txt']
 
 
 def test_secrets_never_in_logs_or_errors(cartd, dest, debug_logs):
@@ -304,9 +310,53 @@ def test_secrets_never_in_logs_or_errors(cartd, dest, debug_logs):
     assert SECRET not in repr(down.__dict__.get('location'))
 
 
-def test_returns_paths_in_record_order(cartd, dest):
-    paths = Downloader(cart_api_url=cartd.url, config=FAST).transactioninfo(dest, transaction_info(FILES))
-    assert [pathlib.Path(path).name for path in paths] == ['foo.txt', 'top.bin', 'barr\u00e9.txt']
+def test_paths_written_in_record_order(cartd, dest):
+    down = Downloader(cart_api_url=cartd.url, config=FAST)
+    down.transactioninfo(dest, transaction_info(FILES))
+    assert [pathlib.Path(path).name for path in down.paths_written] == ['foo.txt', 'top.bin', 'barr\u00e9.txt']
+
+
+def test_0_4_convention_returns_none_seed_convention_returns_paths(cartd, dest):
+    """0.4.x returned None (pacifica-cli hands it to sys.exit); the seed form keeps returning the paths."""
+    new = Downloader(cart_api_url=cartd.url, config=FAST)
+    assert new.transactioninfo(dest, transaction_info(FILES)) is None
+    assert new.cloudevent(dest, cloud_event(FILES), filename='ce') is None
+    assert rel_paths(new.paths_written, dest) == sorted(expected_tree(filename='ce'))
+    seed = Downloader(dest, cartd.url, config=FAST)
+    returned = seed.cloudevent(cloud_event(FILES), 'seed')
+    assert returned == seed.paths_written and rel_paths(returned, dest) == sorted(expected_tree(filename='seed'))
+    # a location passed to the call (even by keyword) is the 0.4.x form, whatever the constructor had
+    assert seed.transactioninfo(transinfo=transaction_info(FILES), location=dest) is None
+    assert rel_paths(seed.paths_written, dest) == sorted(expected_tree())
+
+
+def test_paths_written_reset_when_a_call_fails(cartd, dest):
+    down = Downloader(cart_api_url=cartd.url, config=FAST)
+    down.transactioninfo(dest, transaction_info(FILES))
+    assert down.paths_written
+    cartd.behaviour.fail_message = 'archive offline'
+    with pytest.raises(CartFailedError):
+        down.transactioninfo(dest, transaction_info({**FILES, 106: ('n', 'new.txt', b'new')}))
+    assert down.paths_written == []
+
+
+def test_pacifica_cli_sys_exit_of_the_result_is_success(cartd, dest):
+    """pacifica-cli 0.5.2 runs sys.exit(main()) and main() returns the download method's result."""
+    script = (
+        'import sys\n'
+        'from pacifica.downloader import Downloader\n'
+        'from tests.helpers.cartd import transaction_info\n'
+        'from tests.unit.downloader.conftest import FILES\n'
+        'down = Downloader(cart_api_url=sys.argv[1])\n'
+        'sys.exit(down.transactioninfo(sys.argv[2], transaction_info(FILES)))\n'
+    )
+    root = str(pathlib.Path(__file__).resolve().parents[3])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get('PYTHONPATH')])))
+    done = subprocess.run([sys.executable, '-c', script, cartd.url, dest], env=env, cwd=root,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == '' and done.stderr == ''
+    assert tree(dest) == expected_tree()
 
 
 def test_auth_attribute_can_be_replaced_like_0_3(cartd, dest):
@@ -315,3 +365,12 @@ def test_auth_attribute_can_be_replaced_like_0_3(cartd, dest):
     assert down.cart_api.auth == {'auth': ('user', SECRET)}
     down.transactioninfo(transaction_info(FILES))
     assert all('Authorization' in req.headers for req in cartd.server.requests)
+
+
+def test_top_level_file_without_subdir_downloads(cartd, dest):
+    info = transaction_info(FILES)
+    del info['files']['104']['subdir']
+    down = Downloader(cart_api_url=cartd.url, config=FAST)
+    down.transactioninfo(dest, info)
+    assert tree(dest) == expected_tree()
+    assert rel_paths(down.paths_written, dest) == sorted(expected_tree())

@@ -43,7 +43,9 @@ def snapshot(root):
 
 def download(cartd, dest, tar_bytes, files=FILES):
     cartd.behaviour.tar_bytes = tar_bytes
-    return Downloader(cart_api_url=cartd.url, config=FAST).transactioninfo(dest, transaction_info(files))
+    down = Downloader(cart_api_url=cartd.url, config=FAST)
+    down.transactioninfo(dest, transaction_info(files))
+    return down.paths_written
 
 
 HOSTILE = {

@@ -36,7 +36,7 @@ def test_subdir_is_kept_verbatim_in_path():
     assert list(TransactionInfo.yield_files(info)())[0]['path'] == 'a/b//x'
 
 
-@pytest.mark.parametrize('field', ['name', 'subdir', 'hashtype', 'hashsum'])
+@pytest.mark.parametrize('field', ['name', 'hashtype', 'hashsum'])
 def test_transaction_info_missing_field_names_field_and_file(field):
     info = transaction_info(FILES)
     del info['files']['103'][field]
@@ -55,6 +55,25 @@ def test_cloud_event_mistyped_field_is_refused(field, value):
     with pytest.raises(RecordError) as caught:
         CloudEvent.yield_files(event)
     assert repr(field) in str(caught.value) and 'data[2]' in str(caught.value)
+
+
+def test_missing_subdir_means_a_file_at_the_top():
+    """Upstream took a missing subdir as '' (path '/name'); records of top-level files may lack it."""
+    info = transaction_info(FILES)
+    del info['files']['104']['subdir']
+    event = cloud_event(FILES)
+    for item in event['data']:
+        item.pop('subdir', None)
+    assert [item['path'] for item in TransactionInfo.yield_files(info)()] == ['a/b/foo.txt', '/top.txt']
+    assert [item['path'] for item in CloudEvent.yield_files(event)()] == ['/foo.txt', '/top.txt']
+
+
+@pytest.mark.parametrize('value', [None, 3, ['a']])
+def test_transaction_info_mistyped_subdir_is_refused(value):
+    info = transaction_info(FILES)
+    info['files']['103']['subdir'] = value
+    with pytest.raises(RecordError, match="'subdir' must be a string"):
+        TransactionInfo.yield_files(info)
 
 
 def test_cloud_event_file_without__id_is_refused():

@@ -140,7 +140,6 @@ def test_url_parts_env_and_whole_urls(monkeypatch):
     ({'timeout': -1}, ConfigurationError),
     ({'auth': ('user', 'pw')}, ConfigurationError),
     ({'config': {'retries': 1}}, ConfigurationError),
-    ({'prot': 'http'}, TypeError),
 ])
 def test_bad_arguments(kwargs, error):
     with pytest.raises(error):
