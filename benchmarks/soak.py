@@ -6,7 +6,7 @@ an ingest that opens a job per upload POST and checks every bundle's tar and
 hashes, and a cartd that stages and streams real tars. A share (default 5%)
 of all requests meets a random fault: resets mid-request and mid-reply,
 502/503/504 with and without Retry-After, 429, slow or trickled replies,
-truncated bodies, bodies that are not JSON; now and then the proxies refuse
+truncated bodies, bodies that are not JSON, a server that stops reading; now and then the proxies refuse
 connections for a moment.
 
 Each upload is ``upload_bundle`` + ``wait``; each download is
@@ -61,6 +61,7 @@ FAULTS = [
     Fault.http_status(502, retry_after=0), Fault.http_status(503, retry_after=1), Fault.http_status(429),
     Fault.http_status(429, retry_after=1), Fault.slow_headers(delay=0.7), Fault.slow_headers(interval=0.02),
     Fault.trickle_body(interval=0.1), Fault.truncate_body(), Fault.invalid_json(), Fault.invalid_json(forward=True),
+    Fault.stall_request(2),
 ]
 #: A trickled tar would take minutes byte by byte; the cart stream gets every other fault.
 STREAM_FAULTS = [fault for fault in FAULTS if fault.kind != 'trickle-body']
