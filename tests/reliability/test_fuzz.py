@@ -318,8 +318,9 @@ def test_extractor_raises_only_archive_or_verification_errors(fuzz_cart, stream)
     try:
         location = os.path.join(base, 'dl')
         try:
-            paths = Downloader(cart_api_url=fuzz_cart.url, config=FAST).transactioninfo(
-                location, transaction_info(CART_FILES), timeout=5)
+            downloader = Downloader(cart_api_url=fuzz_cart.url, config=FAST)
+            downloader.transactioninfo(location, transaction_info(CART_FILES), timeout=5)
+            paths = downloader.paths_written
         except (ArchiveError, UnsafeArchiveError, VerificationError):
             assert [p for p in _files_under(location) if not os.path.basename(p).startswith('.')] == []
         else:  # success only with exactly the requested, verified content
@@ -333,6 +334,7 @@ def test_extractor_raises_only_archive_or_verification_errors(fuzz_cart, stream)
 def test_the_unmutated_cart_downloads(fuzz_cart, tmp_path):
     """The control for the fuzzing above: the good tar passes."""
     fuzz_cart.behaviour.tar_bytes = _good_tar()
-    paths = Downloader(cart_api_url=fuzz_cart.url, config=FAST).transactioninfo(
-        str(tmp_path), transaction_info(CART_FILES), timeout=5)
+    downloader = Downloader(cart_api_url=fuzz_cart.url, config=FAST)
+    downloader.transactioninfo(str(tmp_path), transaction_info(CART_FILES), timeout=5)
+    paths = downloader.paths_written
     assert len(paths) == 2 and io.open(paths[0], 'rb').read()

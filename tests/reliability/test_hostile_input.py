@@ -447,7 +447,6 @@ BAD_TRANSINFOS = {
     'files-a-list': ({'files': [1, 2]}, "'files'"),
     'file-not-object': ({'files': {'7': 'a.txt'}}, 'object'),
     'no-name': (_te(name=_DROP), "'name'"),
-    'no-subdir': (_te(subdir=_DROP), "'subdir'"),
     'no-hashsum': (_te(hashsum=_DROP), "'hashsum'"),
     'no-hashtype': (_te(hashtype=_DROP), "'hashtype'"),
     'name-int': (_te(name=5), "'name'"),
@@ -505,8 +504,9 @@ def test_two_records_for_one_path_are_refused(cart, tmp_path):
 
 def test_good_records_still_download(cart, tmp_path):
     """The control: the same stand-in and records, unharmed, give verified files."""
-    paths: List[str] = Downloader(cart_api_url=cart.url, config=FAST).transactioninfo(
-        str(tmp_path / 'dl'), transaction_info(FILES), timeout=5)
+    downloader = Downloader(cart_api_url=cart.url, config=FAST)
+    downloader.transactioninfo(str(tmp_path / 'dl'), transaction_info(FILES), timeout=5)
+    paths: List[str] = downloader.paths_written
     assert [open(p, 'rb').read() for p in paths] == [CONTENT]
     assert sha1(CONTENT) == transaction_info(FILES)['files']['7']['hashsum']
     assert stat.S_ISREG(os.lstat(paths[0]).st_mode)

@@ -69,7 +69,9 @@ def _wait_for_cart(s, ctx):
 
 
 def _download(s, ctx):
-    return s.downloader().transactioninfo(s.download_dir(), s.transinfo(), timeout=WAIT_TIMEOUT)
+    downloader = s.downloader()
+    assert downloader.transactioninfo(s.download_dir(), s.transinfo(), timeout=WAIT_TIMEOUT) is None  # as 0.4.x
+    return downloader.paths_written
 
 
 def _check_download(s, paths):
