@@ -573,6 +573,8 @@ class CommonBase:
                     try:
                         return resp, parse_json(resp, what)
                     except InvalidResponseError as err:
+                        if not 200 <= resp.status_code < 300:
+                            raise status_error(resp, what, secrets) from None  # an error page, not a broken body
                         failure = err
                 pause = _backoff(self._config, attempt)
                 if attempt == attempts or (state is not None and (state.expired or pause >= state.remaining())):

@@ -111,9 +111,6 @@ BODY_FAULT_KINDS = {'reset-response in body', 'truncate-body', 'invalid-json (no
 
 #: A HEAD reply has no body to break, and a 200 to a HEAD is no cart state at all.
 HEAD_NOT_APPLICABLE = {'reset-response in body', 'truncate-body', 'invalid-json (not forwarded)'}
-VALID_METADATA_NOT_RETRIED = pytest.mark.xfail(strict=True, reason=(
-    'BUG (meta, PolicyQuery.valid_metadata): a 200 whose body is not JSON is not retried, unlike every other '
-    'repeatable call, because it uses _request + parse_json instead of _request_json'))
 
 
 def _transient_cases():
@@ -121,9 +118,7 @@ def _transient_cases():
         for fault in TRANSIENT:
             if call.method == 'HEAD' and str(fault) in HEAD_NOT_APPLICABLE:
                 continue
-            xfail = call.name == 'valid_metadata' and fault.kind == 'invalid-json'
-            marks = [VALID_METADATA_NOT_RETRIED] if xfail else []
-            yield pytest.param(call, fault, id='{}-{}'.format(call.name, fault), marks=marks)
+            yield pytest.param(call, fault, id='{}-{}'.format(call.name, fault))
 
 
 @pytest.mark.parametrize('call,fault', list(_transient_cases()))

@@ -372,6 +372,8 @@ def metadata_decode(json_str: Union[str, bytes, bytearray]) -> MetaData:
         document = json.loads(json_str)
     except ValueError as err:
         raise MetadataDecodeError('metadata is not valid JSON: {}'.format(err)) from None
+    except RecursionError:
+        raise MetadataDecodeError('metadata is nested too deeply to be Pacifica metadata') from None
     if not isinstance(document, list):
         raise MetadataDecodeError('metadata must be a JSON list of objects, not a JSON {}'.format(
             _json_kind(document)))
