@@ -12,9 +12,9 @@ import requests
 
 from pacifica._client.exceptions import (
     CartDownloadError, CartFailedError, CartRequestError, CartTimeoutError, ConfigurationError, HTTPStatusError,
-    TransportError,
+    RequestTimeout, TransportError,
 )
-from pacifica._client.http import CommonBase, check_url, join_url, redact_auth, redact_url
+from pacifica._client.http import RETRY_STATUSES, CommonBase, check_url, join_url, redact_auth, redact_url
 from pacifica._client.keywords import drop_unknown_keywords
 
 from ._records import CartFile
@@ -165,7 +165,8 @@ class CartAPI(CommonBase):
         ``timeout`` is wall-clock seconds (including the time the HEADs
         take): past it, CartTimeoutError. State ``error``, or HEAD answering
         404 (unknown cart) or 500, raise CartFailedError with cartd's
-        ``X-Pacifica-Message``.
+        ``X-Pacifica-Message``. A busy answer (429, 502, 503, 504 after the
+        core's retries) is not a verdict on the cart: polling goes on.
         """
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
             raise ConfigurationError('timeout must be a number of seconds >= 0, not {!r}'.format(timeout))
@@ -178,7 +179,9 @@ class CartAPI(CommonBase):
                 resp = self._request('HEAD', cart_url, accept=ANY_STATUS, max_seconds=remaining, timeout=(
                     min(self._config.connect_timeout, remaining), min(self._config.read_timeout, remaining)))
             except TransportError as err:
-                if time.monotonic() < deadline:
+                # A poll cut short by this wait's own deadline is the wait timing out, not a failure.
+                clipped = remaining < self._config.deadline and isinstance(err, RequestTimeout)
+                if time.monotonic() < deadline and not clipped:
                     raise
                 raise CartTimeoutError('cart {} was not ready within {:g} s (last status {!r}; the next poll '
                                        'did not finish in time: {})'.format(where, timeout, last, err)) from None
@@ -187,10 +190,14 @@ class CartAPI(CommonBase):
             LOGGER.debug('cart %s: HTTP %s, status %r, message %r', where, resp.status_code, status, message)
             if resp.status_code == 204 and status == 'ready':
                 return cart_url
-            if resp.status_code == 404:
+            if resp.status_code in RETRY_STATUSES:
+                # The core already retried; cartd (or a proxy) is busy, which says nothing about the cart.
+                LOGGER.debug('cart %s: busy (HTTP %s), polling on until the deadline', where, resp.status_code)
+                status = last = 'busy (HTTP {})'.format(resp.status_code)
+            elif resp.status_code == 404:
                 raise CartFailedError('cart {} is unknown to cartd (HEAD answered 404){}'.format(
                     where, ': ' + message if message else ''))
-            if status == 'error' or resp.status_code != 204:
+            elif status == 'error' or resp.status_code != 204:
                 raise CartFailedError('cart {} failed (HEAD answered HTTP {}, status {!r}){}'.format(
                     where, resp.status_code, status or None, ': ' + message if message else ''))
             left = deadline - time.monotonic()

@@ -119,6 +119,20 @@ def test_wait_for_cart_head_500_without_error_state(cartd):
         api.wait_for_cart(api.setup_cart(lambda: iter([])))
 
 
+@pytest.mark.parametrize('busy', [429, 502, 503, 504])
+def test_wait_for_cart_polls_on_through_a_busy_server(server, busy):
+    replies = iter([Reply(busy, b'')] * 8 + [Reply(204, b'', {'X-Pacifica-Status': 'ready'})])
+    server.route('HEAD', '/cart', lambda request: next(replies))
+    assert CartAPI(server.url, config=FAST).wait_for_cart(server.url + '/cart', timeout=10) == server.url + '/cart'
+    assert server.count('HEAD', '/cart') == 9
+
+
+def test_wait_for_cart_busy_until_the_deadline_is_a_timeout(server):
+    server.route('HEAD', '/cart', Reply(503, b''))
+    with pytest.raises(CartTimeoutError, match='busy'):
+        CartAPI(server.url, config=FAST).wait_for_cart(server.url + '/cart', timeout=1)
+
+
 def test_wait_for_cart_timeout_is_wall_clock(server):
     def slow_staging(request):
         time.sleep(0.3)  # each HEAD takes a while: counting polls would overrun
