@@ -284,6 +284,7 @@ class Extraction:
                 if entry.size is not None and member.size > entry.size:
                     raise UnsafeArchiveError('cart member {!r} holds {} bytes, more than the {} declared'.format(
                         member.name, member.size, entry.size), member.name)
+                rel = entry.parts  # the record's tuple: the bookkeeping below then holds no copies
             self.seen.add(rel)
             self._write(reader, member, rel, entry)
         self._writer.finish()
@@ -332,19 +333,20 @@ class Extraction:
 
         Returns the paths (as parts) now in place.
         """
-        moves = [(parts, PART_SUFFIX) for parts in self.written]
-        moves.extend((entry.parts, VERIFIED_SUFFIX) for entry in parked)
-        placed = 0
+        placed: List[Parts] = []
         try:
-            for parts, suffix in moves:
-                os.replace(self.hidden_path(parts, suffix), self.target.path(parts))
-                placed += 1
+            for parts in self.written:
+                os.replace(self.hidden_path(parts, PART_SUFFIX), self.target.path(parts))
+                placed.append(parts)
+            for entry in parked:
+                os.replace(self.hidden_path(entry.parts, VERIFIED_SUFFIX), self.target.path(entry.parts))
+                placed.append(entry.parts)
         except OSError:
-            for parts, _suffix in moves[:placed]:
+            for parts in placed:
                 os.replace(self.target.path(parts), self.hidden_path(parts, VERIFIED_SUFFIX))
             raise
         self.written = []
-        return [parts for parts, _suffix in moves]
+        return placed
 
     def abort(self) -> None:
         """After a failure: delete unverified parts, park verified ones for the next call."""
