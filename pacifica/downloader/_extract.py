@@ -421,8 +421,8 @@ class PartWriter:
     BATCH_BYTES = 1024 * 1024
 
     def __init__(self, depth: int = 4) -> None:
-        self._queue: 'queue.Queue[Optional[List[Tuple[str, _PartFile, Any]]]]' = queue.Queue(depth)
-        self._batch: List[Tuple[str, _PartFile, Any]] = []
+        self._queue: 'queue.Queue[Optional[List[Tuple[str, Any, Any]]]]' = queue.Queue(depth)
+        self._batch: List[Tuple[str, Any, Any]] = []
         self._batch_bytes = 0
         self._error: Optional[BaseException] = None
         self._abandoned = False

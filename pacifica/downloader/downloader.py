@@ -13,6 +13,27 @@ helper             ``_download_from_url(cart_url, filename)``       ``_download_
 
 The download methods tell the two apart by their first argument: a record
 (a dict) means the seed form, a path means the 0.4.x form.
+
+The data path of one download, top to bottom:
+
+1. The record becomes a list of :class:`~._records.FileEntry` tuples that
+   reuse the record's strings (memory stays near the caller's own record).
+   Files already downloaded and verified are set aside (resume).
+2. cartd is asked for a cart of the rest (``CartAPI.setup_cart``) and polled
+   until it is ready.
+3. :class:`Receiver` reads the tar stream on its own thread with
+   ``readinto`` into four reusable buffers of ``chunk_size`` bytes; no bytes
+   object is allocated per read.
+4. On the calling thread, :class:`~._tarstream.TarStreamReader` parses the
+   headers and hands each member's data out as memoryview slices of those
+   buffers; :class:`~._extract.Extraction` hashes every slice and passes it
+   to :class:`~._extract.PartWriter`, which writes big members on a third
+   thread. Hashing, socket reads and writes release the GIL, so on two
+   cores they overlap.
+5. A buffer goes back to the receiver only after the writer has written the
+   last slice of it (``PartWriter.recycle``), so no byte is copied between
+   the socket and the ``write`` call.
+6. When the stream ends, every file is checked, then renamed into place.
 """
 from __future__ import annotations
 
@@ -342,7 +363,7 @@ def _body_readinto(resp: Any) -> Callable[[bytearray], int]:
     per-read allocations. Otherwise urllib3 decodes and the result is copied in.
     """
     raw = resp.raw
-    fp = getattr(raw, '_fp', None)
+    fp: Any = getattr(raw, '_fp', None)
     encoding = resp.headers.get('Content-Encoding', 'identity').strip().lower()
     direct = (isinstance(fp, http.client.HTTPResponse) and encoding in ('', 'identity')
               and not getattr(raw, '_fp_bytes_read', 0))
