@@ -251,10 +251,16 @@ class Extraction:
             name, '/'.join(self.target.filename_parts)), name)
 
     # -- members -------------------------------------------------------------
-    def run(self, reader: TarStreamReader) -> None:
-        """Read every member of the stream, writing the requested files as parts."""
+    def run(self, reader: TarStreamReader, give_back: Optional[Callable[[memoryview], None]] = None) -> None:
+        """Read every member of the stream, writing the requested files as parts.
+
+        ``give_back(chunk)``, when given, returns a receive buffer to its
+        owner; it is called only after every write from that chunk is done.
+        """
         self.report(final=True)
-        self._writer = PartWriter()
+        self._writer = writer = PartWriter()
+        if give_back is not None:
+            reader.release = lambda chunk: writer.recycle(lambda: give_back(chunk))
         for member in reader.members():
             rel = self._relative(member)
             if member.is_dir:
@@ -278,6 +284,7 @@ class Extraction:
                 if entry.size is not None and member.size > entry.size:
                     raise UnsafeArchiveError('cart member {!r} holds {} bytes, more than the {} declared'.format(
                         member.name, member.size, entry.size), member.name)
+                rel = entry.parts  # the record's tuple: the bookkeeping below then holds no copies
             self.seen.add(rel)
             self._write(reader, member, rel, entry)
         self._writer.finish()
@@ -326,19 +333,20 @@ class Extraction:
 
         Returns the paths (as parts) now in place.
         """
-        moves = [(parts, PART_SUFFIX) for parts in self.written]
-        moves.extend((entry.parts, VERIFIED_SUFFIX) for entry in parked)
-        placed = 0
+        placed: List[Parts] = []
         try:
-            for parts, suffix in moves:
-                os.replace(self.hidden_path(parts, suffix), self.target.path(parts))
-                placed += 1
+            for parts in self.written:
+                os.replace(self.hidden_path(parts, PART_SUFFIX), self.target.path(parts))
+                placed.append(parts)
+            for entry in parked:
+                os.replace(self.hidden_path(entry.parts, VERIFIED_SUFFIX), self.target.path(entry.parts))
+                placed.append(entry.parts)
         except OSError:
-            for parts, _suffix in moves[:placed]:
+            for parts in placed:
                 os.replace(self.target.path(parts), self.hidden_path(parts, VERIFIED_SUFFIX))
             raise
         self.written = []
-        return [parts for parts, _suffix in moves]
+        return placed
 
     def abort(self) -> None:
         """After a failure: delete unverified parts, park verified ones for the next call."""
@@ -414,8 +422,8 @@ class PartWriter:
     BATCH_BYTES = 1024 * 1024
 
     def __init__(self, depth: int = 4) -> None:
-        self._queue: 'queue.Queue[Optional[List[Tuple[str, _PartFile, Any]]]]' = queue.Queue(depth)
-        self._batch: List[Tuple[str, _PartFile, Any]] = []
+        self._queue: 'queue.Queue[Optional[List[Tuple[str, Any, Any]]]]' = queue.Queue(depth)
+        self._batch: List[Tuple[str, Any, Any]] = []
         self._batch_bytes = 0
         self._error: Optional[BaseException] = None
         self._abandoned = False
@@ -428,6 +436,9 @@ class PartWriter:
             if batch is None:
                 return
             for operation, part, piece in batch:
+                if operation == 'recycle':  # every earlier write of this buffer is done
+                    piece()
+                    continue
                 if self._error is not None or self._abandoned:
                     part.close()
                     continue
@@ -437,18 +448,25 @@ class PartWriter:
                     self._error = err
                     part.close()
 
-    def _background(self, operation: str, part: _PartFile, piece: Any = None) -> None:
+    def _background(self, operation: str, part: Optional[_PartFile], piece: Any = None) -> None:
         if self._error is not None:
             raise self._error
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name='pacifica-part-writer', daemon=True)
             self._thread.start()
         self._batch.append((operation, part, piece))
-        self._batch_bytes += len(piece) if piece is not None else 0
+        self._batch_bytes += len(piece) if operation == 'write' else 0
         if operation != 'write' or self._batch_bytes >= self.BATCH_BYTES:
             self._queue.put(self._batch)
             self._batch = []
             self._batch_bytes = 0
+
+    def recycle(self, give_back: Callable[[], None]) -> None:
+        """Call ``give_back`` (which lets a receive buffer be refilled) once every queued write is done."""
+        if self._thread is None or self._abandoned:
+            give_back()
+        else:
+            self._background('recycle', None, give_back)
 
     def begin(self, path: str, mtime: float, size: int) -> _PartFile:
         """Start the part file ``path`` (a stale one is replaced) for a member of ``size`` bytes."""

@@ -18,14 +18,26 @@ CartFile = Dict[str, Any]
 
 
 class FileEntry(NamedTuple):
-    """One file to download: the cart request fields plus what verification needs."""
+    """One file to download: the cart request fields plus what verification needs.
+
+    A download may list 100,000 files, so an entry holds no text of its own:
+    ``subdir``, ``name``, ``hashtype`` and ``hashsum`` are the record's own
+    string objects, and ``parts`` shares its directory components (and the
+    tuple of them) with every other file of the same directory.
+    """
 
     id: Any
-    path: str
+    subdir: str
+    name: str
     hashtype: str
     hashsum: str
     size: Optional[int]
     parts: Tuple[str, ...]
+
+    @property
+    def path(self) -> str:
+        """``<subdir>/<name>``: the path cartd knows the file by."""
+        return '{}/{}'.format(self.subdir, self.name)
 
     def cart_file(self) -> CartFile:
         """The ``{'id', 'path', 'hashtype', 'hashsum'}`` dict sent to cartd."""
@@ -72,7 +84,23 @@ def _nonempty_str(value: Any) -> bool:
     return isinstance(value, str) and value != ''
 
 
-def file_entry(file_id: Any, obj: Any, what: str) -> FileEntry:
+class _PartsCache:
+    """Path components shared between the entries of one record (see :class:`FileEntry`)."""
+
+    def __init__(self) -> None:
+        self._dirs: Dict[str, Tuple[str, ...]] = {}
+
+    def parts(self, subdir: str, name: str, what: str) -> Tuple[str, ...]:
+        """``path_parts('<subdir>/<name>', what)``, built from shared pieces when ``name`` is a plain name."""
+        if '/' in name or name in ('.', '..') or '\x00' in name or (os.name == 'nt' and ('\\' in name or ':' in name)):
+            return path_parts('{}/{}'.format(subdir, name), what)
+        dir_parts = self._dirs.get(subdir)
+        if dir_parts is None:
+            dir_parts = self._dirs[subdir] = path_parts('{}/{}'.format(subdir, name), what)[:-1]
+        return dir_parts + (name,)
+
+
+def file_entry(file_id: Any, obj: Any, what: str, cache: Optional[_PartsCache] = None) -> FileEntry:
     """Check one file object (transaction info value or cloud event item) and return its entry."""
     if not isinstance(obj, Mapping):
         raise RecordError('{}: must be an object, not {}'.format(what, type(obj).__name__))
@@ -91,8 +119,8 @@ def file_entry(file_id: Any, obj: Any, what: str) -> FileEntry:
     size = obj.get('size')
     if size is not None and not (_is_int(size) and size >= 0):
         raise RecordError('{}: field {!r} must be a whole number of bytes, not {!r}'.format(what, 'size', size))
-    path = '{}/{}'.format(subdir, name)
-    return FileEntry(file_id, path, hashtype, hashsum, size, path_parts(path, what))
+    parts = (cache or _PartsCache()).parts(subdir, name, what)
+    return FileEntry(file_id, subdir, name, hashtype, hashsum, size, parts)
 
 
 def transaction_entries(transinfo: Any) -> List[FileEntry]:
@@ -106,7 +134,9 @@ def transaction_entries(transinfo: Any) -> List[FileEntry]:
     if not isinstance(files, Mapping):
         raise RecordError("transaction info field 'files' must be an object keyed by file id, not {}".format(
             type(files).__name__))
-    return [file_entry(file_id, obj, 'transaction info file {!r}'.format(file_id)) for file_id, obj in files.items()]
+    cache = _PartsCache()
+    return [file_entry(file_id, obj, 'transaction info file {!r}'.format(file_id), cache)
+            for file_id, obj in files.items()]
 
 
 def cloudevent_entries(event: Any) -> List[FileEntry]:
@@ -119,13 +149,14 @@ def cloudevent_entries(event: Any) -> List[FileEntry]:
     if not isinstance(data, list):
         raise RecordError("cloud event field 'data' must be a list, not {}".format(type(data).__name__))
     entries = []
+    cache = _PartsCache()
     for index, obj in enumerate(data):
         if not isinstance(obj, Mapping):
             raise RecordError('cloud event data[{}] must be an object, not {}'.format(index, type(obj).__name__))
         if obj.get('destinationTable') != 'Files':
             continue
         what = 'cloud event data[{}] (file {!r})'.format(index, obj.get('_id', obj.get('name')))
-        entries.append(file_entry(_field(obj, '_id', what, lambda value: True, ''), obj, what))
+        entries.append(file_entry(_field(obj, '_id', what, lambda value: True, ''), obj, what, cache))
     return entries
 
 

@@ -6,6 +6,11 @@ understands exactly that family (ustar, pax ``x``/``g`` records, GNU ``L``/``K``
 long names, base-256 sizes), reads the stream in large chunks and hands member
 data out as memoryview slices of those chunks, so nothing is copied twice.
 
+``read`` may hand out chunks of reusable buffers: the reader calls
+``release(chunk)`` once it has moved past a chunk and handed out every
+slice of it, so the owner can refill that buffer (see
+:mod:`pacifica.downloader.downloader` for the whole data path).
+
 It only *reports* members; deciding whether a member may be written is the
 extractor's job. Malformed or truncated input raises
 :class:`~pacifica._client.exceptions.ArchiveError`.
@@ -13,7 +18,7 @@ extractor's job. Malformed or truncated input raises
 from __future__ import annotations
 
 import struct
-from typing import Callable, Dict, Iterator, NamedTuple, Optional
+from typing import Any, Callable, Dict, Iterator, NamedTuple, Optional
 
 from pacifica._client.exceptions import ArchiveError
 
@@ -99,13 +104,16 @@ def _pax_records(data: bytes, previous: str) -> Dict[str, str]:
 class TarStreamReader:
     """Iterate over the members of a tar stream read through ``read(size)``.
 
-    ``read`` returns up to ``size`` bytes and ``b''`` at the end (like a raw
-    HTTP body). After :meth:`members` yields a regular file, the caller may
+    ``read`` returns up to ``size`` bytes (any bytes-like object) and
+    ``b''`` at the end (like a raw HTTP body). ``release``, when given, gets
+    each chunk back once the reader is done with it. After :meth:`members` yields a regular file, the caller may
     consume its data with :meth:`data`; whatever it leaves is skipped.
     """
 
-    def __init__(self, read: Callable[[int], bytes], chunk_size: int = 1024 * 1024) -> None:
+    def __init__(self, read: Callable[[int], Any], chunk_size: int = 1024 * 1024,
+                 release: Optional[Callable[[memoryview], None]] = None) -> None:
         self._read = read
+        self.release = release
         self._chunk_size = chunk_size
         self._view = memoryview(b'')
         self._pos = 0
@@ -115,6 +123,9 @@ class TarStreamReader:
 
     # -- buffer ----------------------------------------------------------
     def _fill(self) -> bool:
+        if self.release is not None and len(self._view):
+            self.release(self._view)
+        self._view = memoryview(b'')
         data = self._read(self._chunk_size)
         if not data:
             return False

@@ -13,9 +13,31 @@ helper             ``_download_from_url(cart_url, filename)``       ``_download_
 
 The download methods tell the two apart by their first argument: a record
 (a dict) means the seed form, a path means the 0.4.x form.
+
+The data path of one download, top to bottom:
+
+1. The record becomes a list of :class:`~._records.FileEntry` tuples that
+   reuse the record's strings (memory stays near the caller's own record).
+   Files already downloaded and verified are set aside (resume).
+2. cartd is asked for a cart of the rest (``CartAPI.setup_cart``) and polled
+   until it is ready.
+3. :class:`Receiver` reads the tar stream on its own thread with
+   ``readinto`` into four reusable buffers of ``chunk_size`` bytes; no bytes
+   object is allocated per read.
+4. On the calling thread, :class:`~._tarstream.TarStreamReader` parses the
+   headers and hands each member's data out as memoryview slices of those
+   buffers; :class:`~._extract.Extraction` hashes every slice and passes it
+   to :class:`~._extract.PartWriter`, which writes big members on a third
+   thread. Hashing, socket reads and writes release the GIL, so on two
+   cores they overlap.
+5. A buffer goes back to the receiver only after the writer has written the
+   last slice of it (``PartWriter.recycle``), so no byte is copied between
+   the socket and the ``write`` call.
+6. When the stream ends, every file is checked, then renamed into place.
 """
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import queue
@@ -320,13 +342,13 @@ class Downloader:
         extraction = Extraction(target, entries, prefixes, progress)
         resp = self.cart_api.open_cart(cart_url, filename)
         chunk_size = self.cart_api._config.chunk_size
-        prefetcher = Prefetcher(_body_reader(resp), chunk_size)
+        receiver = Receiver(_body_readinto(resp), chunk_size)
         try:
-            extraction.run(TarStreamReader(prefetcher.read, chunk_size))
+            extraction.run(TarStreamReader(receiver.read, chunk_size), receiver.give_back)
             extraction.verify()
             placed = extraction.commit(parked)
         except BaseException:
-            prefetcher.stop(resp)
+            receiver.stop(resp)
             extraction.abort()
             raise
         finally:
@@ -335,37 +357,69 @@ class Downloader:
         return placed
 
 
-def _body_reader(resp: Any) -> Callable[[int], bytes]:
-    """``read(size)`` over the raw reply body, with transport failures turned into the tree."""
+def _body_readinto(resp: Any) -> Callable[[bytearray], int]:
+    """``readinto(buffer)``: fill ``buffer`` from the reply body (short only at the end); errors in the tree.
+
+    When the body needs no decoding, the bytes go from the socket straight
+    into ``buffer`` through http.client's ``readinto`` (which also undoes
+    chunked transfer encoding), bypassing urllib3's read path and its
+    per-read allocations. Otherwise urllib3 decodes and the result is copied in.
+    """
     raw = resp.raw
+    fp: Any = getattr(raw, '_fp', None)
+    encoding = resp.headers.get('Content-Encoding', 'identity').strip().lower()
+    direct = (isinstance(fp, http.client.HTTPResponse) and encoding in ('', 'identity')
+              and not getattr(raw, '_fp_bytes_read', 0))
     received = [0]
 
-    def read(size: int) -> bytes:
+    def fill(view: memoryview) -> int:
+        if direct:
+            count = fp.readinto(view)
+            if not count and fp.length:  # http.client ends a short Content-Length body quietly
+                raise http.client.IncompleteRead(b'', fp.length)
+            return count
+        data = raw.read(len(view), decode_content=True)
+        view[:len(data)] = data
+        return len(data)
+
+    def readinto(buffer: bytearray) -> int:
+        view = memoryview(buffer)
+        filled = 0
         try:
-            data = raw.read(size, decode_content=True)
-        except Exception as err:  # noqa: BLE001 - urllib3/socket errors of many kinds
-            if isinstance(err, (ReadTimeoutError, TimeoutError)):
+            while filled < len(view):
+                count = fill(view[filled:])
+                if not count:
+                    break
+                filled += count
+        except Exception as err:  # noqa: BLE001 - urllib3/http.client/socket errors of many kinds
+            done = received[0] + filled
+            if isinstance(err, (ReadTimeoutError, TimeoutError, socket.timeout)):
                 raise RequestTimeout('the cart stream stalled after {} bytes: {}'.format(
-                    received[0], type(err).__name__)) from None
+                    done, type(err).__name__)) from None
             raise ArchiveError('the cart stream broke off after {} bytes: {}: {}'.format(
-                received[0], type(err).__name__, _strip_credentials(str(err)))) from None
-        received[0] += len(data)
-        return data
-    return read
+                done, type(err).__name__, _strip_credentials(str(err)))) from None
+        received[0] += filled
+        return filled
+    return readinto
 
 
-class Prefetcher:
-    """Receive the cart on a second thread while the caller hashes and writes.
+class Receiver:
+    """Receive the cart on a second thread, into a few reusable buffers, while the caller hashes and writes.
 
     Socket reads, hashing and file writes all release the GIL, so on two
-    cores receiving overlaps with the rest. At most ``depth`` chunks wait in
-    the queue, which bounds memory to ``(depth + 2) * chunk_size``.
+    cores receiving overlaps with the rest. The receiving thread fills a
+    free buffer completely, queues it, and takes the next free one; the
+    consumer hands each buffer back with :meth:`give_back` once nothing
+    refers to its bytes any more. Memory is ``buffers * chunk_size``, and
+    no buffer is allocated (or page-faulted in) per read.
     """
 
-    def __init__(self, read: Callable[[int], bytes], chunk_size: int, depth: int = 2) -> None:
-        self._read = read
-        self._chunk_size = chunk_size
-        self._queue: 'queue.Queue[Any]' = queue.Queue(depth)
+    def __init__(self, readinto: Callable[[bytearray], int], chunk_size: int, buffers: int = 4) -> None:
+        self._readinto = readinto
+        self._free: 'queue.Queue[bytearray]' = queue.Queue()
+        for _ in range(buffers):
+            self._free.put(bytearray(chunk_size))
+        self._filled: 'queue.Queue[Tuple[Any, int]]' = queue.Queue()  # at most ``buffers`` items
         self._stopped = threading.Event()
         self._finished = False
         self._thread = threading.Thread(target=self._run, name='pacifica-cart-receiver', daemon=True)
@@ -374,32 +428,33 @@ class Prefetcher:
     def _run(self) -> None:
         try:
             while not self._stopped.is_set():
-                data = self._read(self._chunk_size)
-                self._put(data)
-                if not data:
+                try:
+                    buffer = self._free.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                count = self._readinto(buffer)
+                self._filled.put((buffer, count))
+                if not count:
                     return
         except BaseException as err:  # noqa: BLE001 - handed to the consuming thread
-            self._put(err)
+            self._filled.put((err, 0))
 
-    def _put(self, item: Any) -> None:
-        while not self._stopped.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def read(self, _size: int) -> bytes:
-        """The next chunk (of whatever size arrived), ``b''`` at the end; errors are re-raised here."""
+    def read(self, _size: int) -> Any:
+        """The next filled chunk as a memoryview, ``b''`` at the end; errors are re-raised here."""
         if self._finished:
             return b''
-        item = self._queue.get()
+        item, count = self._filled.get()
         if isinstance(item, BaseException):
             self._finished = True
             raise item
-        if not item:
+        if not count:
             self._finished = True
-        return item
+            return b''
+        return memoryview(item)[:count]
+
+    def give_back(self, chunk: memoryview) -> None:
+        """Let the receiving thread refill the buffer under ``chunk``."""
+        self._free.put(chunk.obj)  # type: ignore[arg-type]
 
     def stop(self, resp: Any) -> None:
         """Abandon the stream: wake the receiving thread and let it end."""
