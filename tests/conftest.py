@@ -6,6 +6,7 @@ from typing import Iterator
 
 import pytest
 
+from tests.helpers.secrets import SecretScanner, scan_for_secrets
 from tests.helpers.server import LoopbackServer
 
 
@@ -33,3 +34,9 @@ def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     """Capture every logger at DEBUG (secrets tests read caplog.text)."""
     caplog.set_level(logging.DEBUG)
     return caplog
+
+
+@pytest.fixture(autouse=True)
+def secrets(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> Iterator[SecretScanner]:
+    """Every test runs with DEBUG logging on and fails if a known secret reaches a log line or an error text."""
+    yield from scan_for_secrets(caplog, monkeypatch)
