@@ -88,7 +88,9 @@ class SecretScanner:
     def leaks(self, caplog: pytest.LogCaptureFixture) -> List[str]:
         found = []
         handler_formatter = logging.Formatter('%(name)s %(levelname)s %(message)s')
-        for record in caplog.records:
+        # At teardown caplog.records holds only the teardown phase: read every phase.
+        records = [*caplog.get_records('setup'), *caplog.get_records('call'), *caplog.records]
+        for record in records:
             line = handler_formatter.format(record)
             found += ['log {}: {!r}'.format(record.name, line[:300]) for s in self.secrets if s in line]
         for err in self.errors:
