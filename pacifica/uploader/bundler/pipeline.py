@@ -126,7 +126,10 @@ def read_small_file(path: Any, size: int, name: str) -> bytes:
     returns fewer bytes than asked only at its end, so a short read that
     completes ``size`` also proves that nothing follows (no extra read).
     """
-    fd = open_for_reading(path, name)
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError:
+        fd = open_for_reading(path, name)  # raises the explanation (or succeeds on a retry)
     try:
         data = os.read(fd, size + 1)
         while len(data) < size:
