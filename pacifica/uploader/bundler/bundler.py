@@ -6,11 +6,28 @@ metadata and one ``FileObj`` (name, size, times, mime type, checksum) per
 file. The stream is byte compatible with pacifica-uploader 0.3.1's, which
 used ``tarfile``.
 
-How the data moves: each file is read straight into a reused 1 MiB output
-buffer (``readinto``), hashed there and handed to the sink, so every byte is
-copied once, by the read. Small files are packed side by side into the same
-buffer; their headers are packed without TarInfo objects (see
-:mod:`.tarformat`). ``path`` entries are opened only when their turn comes.
+How the data moves, top to bottom (:meth:`Bundler._tar_chunks`), per entry:
+
+1. The header is packed without a TarInfo object (:mod:`.tarformat`; the PAX
+   record of a float mtime comes from a cache keyed by the mtime).
+2. Small ``path`` files (up to 256 KiB, nearly all files of a big data set)
+   have already been opened, read, closed and hashed by the
+   :class:`~.pipeline.SmallFileReader` thread a few batches ahead, while this
+   thread packed the previous ones; their bytes are copied into the reused
+   1 MiB output buffer right after the header.
+3. Everything else (large files, ``fileobj`` entries) is read by this thread
+   straight into the output buffer (``readinto``, so every byte is copied
+   once, by the read), and large reads are hashed on the
+   :class:`~.pipeline.AsyncHasher` thread while the next piece is read.
+4. A full output buffer goes to the sink; the FileObj for ``metadata.txt`` is
+   built from caches (ISO time by mtime, subdir by directory, mime type by
+   extension).
+
+At the end ``metadata.txt`` is encoded: the caller's items with
+metadata_encode, the bundler's own FileObjs from a fixed JSON template.
+Memory stays flat in the number of files apart from the FileObjs themselves
+(which md_obj keeps) and the metadata text; ``path`` entries are opened one
+at a time, shortly before their turn.
 """
 from __future__ import annotations
 
