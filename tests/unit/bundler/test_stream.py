@@ -211,3 +211,29 @@ def test_concurrent_bundlers_do_not_interfere(make_files):
     for thread in threads:
         thread.join()
     assert len(set(results.values())) == 1
+
+
+def _reader_threads() -> int:
+    return sum(thread.name == 'pacifica-bundle-reader' for thread in threading.enumerate())
+
+
+def test_a_file_that_vanished_far_ahead_fails_at_its_turn(md, make_files):
+    """The reader thread reads batches ahead; a failure still surfaces after every earlier file was sent."""
+    entries = make_files({'data/f{:04d}'.format(index): b'%d' % index for index in range(600)})
+    bundler = Bundler(md, entries, config=TransferConfig(chunk_size=512))
+    os.remove(entries[450]['path'])
+    sent = bytearray()
+    with pytest.raises(FileChangedError, match="'data/f0450' cannot be opened any more"):
+        for chunk in bundler.iter_bytes():
+            sent += chunk
+    assert b'data/f0449' in sent and b'data/f0450' not in sent
+    assert _reader_threads() == 0
+
+
+def test_abandoning_iter_bytes_stops_the_reader_thread(md, make_files):
+    entries = make_files({'data/f{:04d}'.format(index): b'x' * 700 for index in range(2000)})
+    chunks = Bundler(md, entries, config=TransferConfig(chunk_size=512)).iter_bytes()
+    next(chunks)
+    assert _reader_threads() == 1
+    chunks.close()
+    assert _reader_threads() == 0
