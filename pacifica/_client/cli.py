@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, TextIO, Tuple
+from typing import Any, Callable, Deque, Dict, List, NoReturn, Optional, Sequence, TextIO, Tuple
 
 from .config import DEFAULT_RETRIES, TransferConfig
 from .exceptions import (
@@ -106,7 +106,7 @@ class ArgumentParser(argparse.ArgumentParser):
     the command runs in a process of its own and when a test calls ``main()``.
     """
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise ConfigurationError(message)
 
 
@@ -405,22 +405,28 @@ def run(parser: argparse.ArgumentParser, command: Command, argv: Optional[Sequen
         _stop_logging(handler)
 
 
-def _start_logging(verbose: bool) -> Optional[logging.Handler]:
+class _VerboseHandler(logging.StreamHandler):
+    """The --verbose log handler; remembers the level the ``pacifica`` logger had before."""
+
+    previous_level = logging.NOTSET
+
+
+def _start_logging(verbose: bool) -> Optional[_VerboseHandler]:
     """With --verbose, send the library's debug log to stderr for the duration of the command."""
     if not verbose:
         return None
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _VerboseHandler(sys.stderr)
     handler.setFormatter(logging.Formatter('%(asctime)s %(name)s %(levelname)s %(message)s'))
     logger = logging.getLogger('pacifica')
     logger.addHandler(handler)
-    handler.previous_level = logger.level  # type: ignore[attr-defined]
+    handler.previous_level = logger.level
     logger.setLevel(logging.DEBUG)
     return handler
 
 
-def _stop_logging(handler: Optional[logging.Handler]) -> None:
+def _stop_logging(handler: Optional[_VerboseHandler]) -> None:
     if handler is None:
         return
     logger = logging.getLogger('pacifica')
     logger.removeHandler(handler)
-    logger.setLevel(handler.previous_level)  # type: ignore[attr-defined]
+    logger.setLevel(handler.previous_level)

@@ -15,6 +15,7 @@ written against those packages keep working::
     │   ├── MetadataDecodeError (TypeError, ValueError)  not JSON, wrong shape
     │   ├── UnknownMetaIDError (IndexError)        md['nope'], md['x'] = no_meta_id
     │   └── InvalidMetadataError (ValueError)      md.is_valid() is false
+    │       └── MissingQueryResultsError (IndexError, TypeError)  directory_prefix() before update_parents()
     ├── BundleError
     │   ├── FileDataError (ValueError, KeyError)   a file_data entry is unusable
     │   └── FileChangedError (OSError)             a file shrank or grew mid-bundle
@@ -56,7 +57,7 @@ import requests
 __all__ = [
     'PacificaError', 'ConfigurationError', 'UnsupportedHashError', 'UsageError',
     'MetadataError', 'MetadataEncodeError', 'MetadataDecodeError',
-    'UnknownMetaIDError', 'InvalidMetadataError',
+    'UnknownMetaIDError', 'InvalidMetadataError', 'MissingQueryResultsError',
     'BundleError', 'FileDataError', 'FileChangedError', 'RecordError',
     'TransportError', 'ServerConnectionError', 'RequestTimeout', 'HTTPStatusError',
     'InvalidResponseError', 'PacificaTimeoutError', 'JobTimeoutError', 'CartTimeoutError',
@@ -113,12 +114,28 @@ class InvalidMetadataError(MetadataError, ValueError):
     """The metadata is not complete enough to bundle (``is_valid()`` is false)."""
 
 
+class MissingQueryResultsError(InvalidMetadataError, IndexError, TypeError):
+    """An item that places the upload (``directoryOrder``) has no ``query_results`` yet.
+
+    pacifica-uploader 0.3.1 failed there with IndexError (an empty list) or
+    TypeError (None); this class is both, so old ``except`` clauses still work.
+    """
+
+
 class BundleError(PacificaError):
     """Base of the errors found while bundling files."""
 
 
 class FileDataError(BundleError, ValueError, KeyError):
-    """A ``file_data`` entry is missing a key or holds an unusable value."""
+    """A ``file_data`` entry is missing a key or holds an unusable value.
+
+    ``problems`` lists every ``(index, description)`` found, also those the
+    message leaves out to stay short.
+    """
+
+    def __init__(self, message: str, problems: Iterable[Tuple[int, str]] = ()) -> None:
+        super().__init__(message)
+        self.problems: List[Tuple[int, str]] = list(problems)
 
 
 class FileChangedError(BundleError, OSError):

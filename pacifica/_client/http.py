@@ -28,27 +28,31 @@ Errors
 """
 from __future__ import annotations
 
+import base64
 import heapq
 import itertools
 import json
 import logging
+import math
 import os
 import socket
 import threading
 import time
 from contextlib import contextmanager
 from typing import Any, Collection, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import InvalidHeader, NewConnectionError, ProtocolError
+from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 from urllib3.util.retry import Retry
 
 from .config import TransferConfig
 from .exceptions import (
-    ConfigurationError, HTTPStatusError, InvalidResponseError, RequestTimeout,
+    ConfigurationError, HTTPStatusError, InvalidResponseError, PacificaError, RequestTimeout,
     ServerConnectionError, TransportError,
 )
 
@@ -60,6 +64,8 @@ IDEMPOTENT_METHODS = frozenset({'GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS'})
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 #: URL schemes the servers speak.
 SCHEMES = ('http', 'https')
+#: Errors that mean "waited too long", wherever they sit in a wrapped error's chain.
+_TIMEOUTS = (requests.Timeout, Urllib3TimeoutError, TimeoutError)
 #: Keys of an ``auth`` dict whose values are secret and never shown.
 SECRET_AUTH_KEYS = frozenset({'auth', 'cert', 'headers', 'cookies', 'proxies'})
 
@@ -120,12 +126,17 @@ class _DeadlineExpired(Exception):
 class _CallState:
     """What the watchdog knows about one API call in flight."""
 
-    __slots__ = ('deadline', 'expired', 'connection', 'lock')
+    __slots__ = ('deadline', 'reply_limit', 'expired', 'connection', 'sock', 'lock')
 
-    def __init__(self, deadline: float) -> None:
+    def __init__(self, deadline: float, reply_limit: Optional[float] = None) -> None:
         self.deadline = deadline
+        #: Seconds the reply may take once the request is sent (bulk calls: armed at getresponse).
+        self.reply_limit = reply_limit
         self.expired = False
         self.connection: Optional[HTTPConnection] = None
+        #: The socket itself: http.client detaches it from the connection when
+        #: the reply says ``Connection: close``, yet the body is still read from it.
+        self.sock: Optional[socket.socket] = None
         self.lock = threading.Lock()
 
     def remaining(self) -> float:
@@ -135,12 +146,12 @@ class _CallState:
         """Mark the call late and break its connection, waking any blocked recv/send."""
         with self.lock:
             self.expired = True
-            sock = getattr(self.connection, 'sock', None)
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            sock = self.sock or getattr(self.connection, 'sock', None)
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
 
 class _Watchdog:
@@ -187,25 +198,31 @@ def _current_call() -> Optional[_CallState]:
 
 
 @contextmanager
-def deadline(seconds: Optional[float]) -> Iterator[Optional[_CallState]]:
-    """Run the body of the ``with`` as one call that must end within ``seconds``."""
-    if seconds is None:
+def deadline(seconds: Optional[float], reply_seconds: Optional[float] = None) -> Iterator[Optional[_CallState]]:
+    """Run the body of the ``with`` as one call that must end within ``seconds``.
+
+    ``reply_seconds`` instead bounds only the wait for the reply, from the
+    moment the request is sent: an upload body may take hours, its answer not.
+    """
+    if seconds is None and reply_seconds is None:
         yield None
         return
-    state = _CallState(time.monotonic() + seconds)
+    state = _CallState(math.inf if seconds is None else time.monotonic() + seconds, reply_seconds)
     previous = _current_call()
     _CURRENT.call = state
-    _WATCHDOG.watch(state)
+    if seconds is not None:
+        _WATCHDOG.watch(state)
     try:
         yield state
     finally:
         _CURRENT.call = previous
         with state.lock:
             state.connection = None
+            state.sock = None
         state.expired = True  # retire it: the watchdog drops it when due
 
 
-class _WatchedConnectionMixin:
+class _WatchedHTTPConnection(HTTPConnection):
     """Registers each request's connection with the call in flight."""
 
     def request(self, *args: Any, **kwargs: Any) -> Any:
@@ -214,16 +231,28 @@ class _WatchedConnectionMixin:
             with state.lock:
                 if state.expired or state.remaining() <= 0:
                     raise _DeadlineExpired()
-                state.connection = self  # type: ignore[assignment]
-        return super().request(*args, **kwargs)  # type: ignore[misc]
+                state.connection = self
+        return super().request(*args, **kwargs)
+
+    def connect(self) -> None:
+        super().connect()
+        state = _current_call()
+        if state is not None:
+            with state.lock:
+                state.sock = self.sock
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        state = _current_call()
+        if state is not None and state.reply_limit is not None:
+            with state.lock:
+                state.deadline = min(state.deadline, time.monotonic() + state.reply_limit)
+                state.reply_limit = None  # armed once: retries count against the same reply deadline
+            _WATCHDOG.watch(state)
+        return super().getresponse(*args, **kwargs)
 
 
-class _WatchedHTTPConnection(_WatchedConnectionMixin, HTTPConnection):
-    pass
-
-
-class _WatchedHTTPSConnection(_WatchedConnectionMixin, HTTPSConnection):
-    pass
+class _WatchedHTTPSConnection(_WatchedHTTPConnection, HTTPSConnection):
+    """HTTPS, with the watched ``request`` of :class:`_WatchedHTTPConnection`."""
 
 
 class _WatchedHTTPConnectionPool(HTTPConnectionPool):
@@ -244,7 +273,10 @@ class PacificaRetry(Retry):
     RETRY_AFTER_CAP = 60.0
 
     def get_retry_after(self, response: Any) -> Optional[float]:
-        seconds = super().get_retry_after(response)
+        try:
+            seconds = super().get_retry_after(response)
+        except InvalidHeader:  # "0.5", "soon": not RFC 9110, so back off as if it were absent
+            return None
         return None if seconds is None else min(seconds, self.RETRY_AFTER_CAP)
 
     def sleep(self, response: Any = None) -> None:
@@ -315,29 +347,54 @@ def _describe(method: str, url: str) -> str:
 
 
 def map_transport_error(err: BaseException, method: str, url: str, state: Optional[_CallState] = None,
-                        limit: Optional[float] = None) -> TransportError:
-    """Turn a requests/urllib3/socket failure into the library's exception."""
+                        limit: Optional[float] = None, secrets: Sequence[str] = ()) -> TransportError:
+    """Turn a requests/urllib3/socket failure into the library's exception.
+
+    ``secrets`` are texts (from the ``auth`` dict) blanked out of the message.
+    """
     what = _describe(method, url)
     if (state is not None and state.expired) or isinstance(err, _DeadlineExpired):
         return RequestTimeout('{} did not complete within its deadline of {:g} s'.format(what, limit or 0))
-    if isinstance(err, requests.Timeout):
-        return RequestTimeout('{} timed out: {}'.format(what, _reason(err)))
-    if isinstance(err, (requests.ConnectionError, ConnectionError)):
-        return ServerConnectionError('{} failed: {}'.format(what, _reason(err)))
-    return TransportError('{} failed: {}'.format(what, _reason(err)))
+    if any(_is_timeout(cause) for cause in _causes(err)):
+        # requests reports a read timeout whose retries ran out as a ConnectionError
+        # (MaxRetryError(reason=ReadTimeoutError)); it is still a timeout.
+        return RequestTimeout('{} timed out: {}'.format(what, _reason(err, secrets)))
+    if isinstance(err, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, ConnectionError,
+                        ProtocolError)):
+        return ServerConnectionError('{} failed: {}'.format(what, _reason(err, secrets)))
+    return TransportError('{} failed: {}'.format(what, _reason(err, secrets)))
 
 
-def _reason(err: BaseException) -> str:
-    """The innermost useful reason of a requests/urllib3 error, without URLs' secrets."""
-    reason: Any = err
-    for _ in range(4):
-        inner = getattr(reason, 'reason', None) or (reason.args[0] if getattr(reason, 'args', None) else None)
-        if isinstance(inner, BaseException):
-            reason = inner
-        else:
+def _is_timeout(err: BaseException) -> bool:
+    # urllib3 2 derives NewConnectionError (connection refused, no route) from
+    # ConnectTimeoutError for old except clauses; it is not a timeout.
+    return isinstance(err, _TIMEOUTS) and not isinstance(err, NewConnectionError)
+
+
+def _causes(err: BaseException, depth: int = 5) -> List[BaseException]:
+    """``err`` and the errors it wraps, outermost first.
+
+    requests and urllib3 nest their errors in ``reason`` (MaxRetryError) or
+    the first argument (requests.ConnectionError(MaxRetryError(...))).
+    """
+    chain = [err]
+    while len(chain) < depth:
+        outer: Any = chain[-1]
+        inner = getattr(outer, 'reason', None) or (outer.args[0] if getattr(outer, 'args', None) else None)
+        if not isinstance(inner, BaseException) or inner in chain:
             break
+        chain.append(inner)
+    return chain
+
+
+def _reason(err: BaseException, secrets: Sequence[str] = ()) -> str:
+    """The innermost useful reason of a requests/urllib3 error, without URLs' secrets."""
+    reason = _causes(err)[-1]
     text = '{}: {}'.format(type(reason).__name__, reason) if str(reason) else type(reason).__name__
-    return _strip_credentials(text)
+    text = _strip_credentials(text)
+    for secret in secrets:
+        text = text.replace(secret, '***')
+    return text
 
 
 def _strip_credentials(text: str) -> str:
@@ -348,9 +405,13 @@ def _strip_credentials(text: str) -> str:
     return ' '.join(out)
 
 
-def status_error(resp: requests.Response, what: str) -> HTTPStatusError:
-    """Build the HTTPStatusError for an unacceptable reply."""
-    body = _body_excerpt(resp)
+def status_error(resp: requests.Response, what: str, secrets: Sequence[str] = ()) -> HTTPStatusError:
+    """Build the HTTPStatusError for an unacceptable reply, without the caller's secrets in the body.
+
+    Servers echo request headers in error pages; the secrets are ``secrets``
+    or, for a reply that came through :class:`CommonBase`, those it recorded.
+    """
+    body = _scrub(_body_excerpt(resp), secrets or getattr(resp, _SECRETS_ATTRIBUTE, ()))
     return HTTPStatusError(
         '{} answered HTTP {} {}{}'.format(what, resp.status_code, resp.reason or '',
                                           ': ' + body if body else '').rstrip(),
@@ -382,6 +443,10 @@ class CommonBase:
 
     session: Optional[requests.Session] = None
     _auth: Dict[str, Any]
+    #: Endpoint parts, set by :meth:`_server_url` in the subclasses that have them.
+    _proto: Any
+    _addr: Any
+    _port: Any
     _config: TransferConfig = TransferConfig()
     #: POST is repeated only by subclasses whose POSTs only read.
     _repeatable_methods: Collection[str] = IDEMPOTENT_METHODS
@@ -393,6 +458,19 @@ class CommonBase:
             if not value:
                 value = _env('{}_{}'.format(env_prefix, part).upper())
             setattr(self, '_{}'.format(part), value if value else default)
+
+    def _complete_urls(self, names: Sequence[str], service: str) -> None:
+        """Set each ``_<name>_url`` not given whole to ``<proto>://<addr>:<port><_<name>_path>``; check them all.
+
+        Run after :meth:`_server_url` read the parts. ``service`` names the
+        server in the ConfigurationError for a URL that is not http(s).
+        """
+        for name in names:
+            attribute = '_{}_url'.format(name)
+            if not getattr(self, attribute):
+                setattr(self, attribute, join_url(self._proto, self._addr, self._port,
+                                                  getattr(self, '_{}_path'.format(name))))
+            check_url(getattr(self, attribute), '{} {} URL'.format(service, name))
 
     def _setup_requests_session(self) -> None:
         """Give this object its own retrying, deadline-aware session."""
@@ -416,12 +494,17 @@ class CommonBase:
         self._auth = dict(auth) if not isinstance(auth, dict) else auth
 
     def _request_kwargs(self, kwargs: Dict[str, Any]) -> Dict[str, Any]:
+        """The requests keywords of one call: the ``auth`` dict, the default timeout, then the call's own.
+
+        ``headers`` are merged, not replaced: the auth dict's headers (tokens,
+        X-Remote-User) travel with every call, and a call's own header (its
+        Content-Type) wins over one of the same name.
+        """
         auth = getattr(self, '_auth', None) or {}
         merged = dict(auth)
         merged.setdefault('timeout', self._config.timeout)
         merged.update(kwargs)
-        if 'headers' in auth and 'headers' in kwargs:
-            # The caller's auth headers (tokens, X-Remote-User) travel with the call's own headers.
+        if auth.get('headers') and kwargs.get('headers'):
             merged['headers'] = {**auth['headers'], **kwargs['headers']}
         return merged
 
@@ -435,38 +518,142 @@ class CommonBase:
         call (a caller with its own deadline, such as ``Uploader.wait``).
         Never logs or shows the ``auth`` values.
         """
+        return self._exchange(method, url, accept, bulk, max_seconds, False, kwargs)[0]
+
+    def _request_json(self, method: str, url: str, *, accept: Collection[int] = (200,), bulk: bool = False,
+                      max_seconds: Optional[float] = None, **kwargs: Any) -> Any:
+        """Like :meth:`_request`, and return the reply's JSON document."""
+        return self._exchange(method, url, accept, bulk, max_seconds, True, kwargs)[1]
+
+    def _exchange(self, method: str, url: str, accept: Collection[int], bulk: bool, max_seconds: Optional[float],
+                  want_json: bool, kwargs: Dict[str, Any]) -> Tuple[requests.Response, Any]:
+        """One API call: the request, its reply body and, if wanted, its JSON, under one deadline.
+
+        urllib3 retries connections and retry statuses. What breaks after the
+        status line (a body cut short or reset, a body that is not JSON) is
+        retried here, for repeatable requests whose body can be sent again.
+        """
         if self.session is None:
             self._setup_requests_session()
         assert self.session is not None
         limit = None if bulk else self._config.deadline
         if limit is not None and max_seconds is not None:
             limit = max(min(limit, max_seconds), 0.001)
+        reply_limit = self._config.deadline if bulk else None
         what = _describe(method, url)
-        LOGGER.debug('%s', what)
-        with deadline(limit) as state:
-            try:
-                resp = self.session.request(method, url, **self._request_kwargs(kwargs))
-                if not kwargs.get('stream'):
-                    resp.content  # noqa: B018 - read the body under the deadline
-            except (requests.RequestException, OSError, _DeadlineExpired) as err:
-                raise map_transport_error(err, method, url, state, limit) from None
-            if state is not None and state.expired:
-                raise RequestTimeout('{} did not complete within its deadline of {:g} s'.format(what, limit or 0))
-        LOGGER.debug('%s -> %s', what, resp.status_code)
-        if resp.status_code not in accept:
-            raise status_error(resp, what)
-        return resp
+        stream = bool(kwargs.get('stream'))
+        attempts = 1
+        if not stream and method.upper() in self._repeatable_methods and _resendable(kwargs.get('data')):
+            attempts += self._config.retries
+        secrets = sorted(set(_secret_values(getattr(self, '_auth', None)) + _url_secrets(url)), key=len, reverse=True)
+        with deadline(limit, reply_limit) as state:
+            for attempt in range(1, attempts + 1):
+                LOGGER.debug('%s', what)
+                try:
+                    # Always streamed, so the body is read below where its failures can be retried.
+                    resp = self.session.request(method, url, **self._request_kwargs(dict(kwargs, stream=True)))
+                    setattr(resp, _SECRETS_ATTRIBUTE, secrets)  # for errors callers build from it
+                except (requests.RequestException, OSError, _DeadlineExpired) as err:
+                    raise map_transport_error(err, method, url, state, limit or reply_limit, secrets) from None
+                failure: Optional[PacificaError] = None
+                try:
+                    if not stream:
+                        resp.content  # noqa: B018 - read the body under the deadline
+                except (requests.RequestException, OSError, _DeadlineExpired) as err:
+                    failure = map_transport_error(err, method, url, state, limit or reply_limit, secrets)
+                if failure is None and state is not None and state.expired:
+                    failure = RequestTimeout('{} did not complete within its deadline of {:g} s'.format(
+                        what, limit or reply_limit or 0))
+                if failure is None:
+                    LOGGER.debug('%s -> %s', what, resp.status_code)
+                    if resp.status_code not in accept:
+                        raise status_error(resp, what, secrets)
+                    if not want_json:
+                        return resp, None
+                    try:
+                        return resp, parse_json(resp, what)
+                    except InvalidResponseError as err:
+                        if not 200 <= resp.status_code < 300:
+                            raise status_error(resp, what, secrets) from None  # an error page, not a broken body
+                        failure = err
+                pause = _backoff(self._config, attempt)
+                if attempt == attempts or (state is not None and (state.expired or pause >= state.remaining())):
+                    raise failure
+                LOGGER.debug('%s: %s; trying again in %.2f s', what, failure, pause)
+                time.sleep(pause)
+        raise AssertionError('unreachable')  # pragma: no cover - the loop returns or raises
 
-    def _request_json(self, method: str, url: str, *, accept: Collection[int] = (200,), **kwargs: Any) -> Any:
-        """Like :meth:`_request`, and return the reply's JSON document."""
-        resp = self._request(method, url, accept=accept, **kwargs)
-        return parse_json(resp, _describe(method, url))
+
+def _resendable(data: Any) -> bool:
+    """True when a request body can be sent a second time (not a consumed stream)."""
+    return data is None or isinstance(data, (bytes, bytearray, str, dict, list, tuple))
+
+
+def _backoff(config: TransferConfig, attempt: int) -> float:
+    """Seconds to wait before attempt ``attempt + 1``, by the rule in the module docstring."""
+    return 0.0 if attempt < 2 else min(config.backoff_max, config.backoff_factor * 2 ** (attempt - 1))
+
+
+#: Where a reply keeps the secrets of its request, so that errors built from it can blank them.
+_SECRETS_ATTRIBUTE = '_pacifica_secrets'
+
+
+def _url_secrets(url: str) -> List[str]:
+    """A URL's password, alone and as HTTP Basic sends it with its user name."""
+    try:
+        parts = urlsplit(str(url))
+        user, password = parts.username, parts.password
+    except ValueError:
+        return []
+    if not password:
+        return []
+    pair = '{}:{}'.format(unquote(user or ''), unquote(password))
+    return [unquote(password), password, base64.b64encode(pair.encode('latin-1', 'replace')).decode()]
+
+
+def _secret_values(auth: Optional[Mapping[str, Any]]) -> List[str]:
+    """The texts inside the secret entries of an ``auth`` dict (passwords, tokens, key paths)."""
+    found: List[str] = []
+
+    def walk(value: Any, depth: int) -> None:
+        if depth > 4:
+            return
+        if isinstance(value, bytes):
+            value = value.decode('utf-8', 'replace')
+        if isinstance(value, str):
+            if len(value) >= 3:
+                found.append(value)
+            found.extend(word for word in value.split()[1:] if len(word) >= 4)  # 'Bearer <token>'
+        elif isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, str) for v in value):
+            found.extend(v for v in value if len(v) >= 3)  # (user, password), also as Basic sends it
+            found.append(base64.b64encode('{}:{}'.format(*value).encode('latin-1', 'replace')).decode())
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                walk(item, depth + 1)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item, depth + 1)
+        elif hasattr(value, '__dict__'):  # a requests auth object such as HTTPBasicAuth
+            for item in vars(value).values():
+                walk(item, depth + 1)
+
+    for key, value in (auth or {}).items():
+        if key in SECRET_AUTH_KEYS:
+            walk(value, 0)
+    return sorted(found, key=len, reverse=True)
 
 
 def parse_json(resp: requests.Response, what: str) -> Any:
-    """Return the reply's JSON, or raise InvalidResponseError showing a short excerpt."""
+    """Return the reply's JSON, or raise InvalidResponseError showing a short excerpt (without secrets)."""
     try:
         return json.loads(resp.content)
     except (ValueError, UnicodeDecodeError) as err:
-        raise InvalidResponseError('{} answered HTTP {} with a body that is not JSON ({}): {!r}'.format(
-            what, resp.status_code, err, resp.content[:200])) from None
+        excerpt = _scrub(repr(resp.content[:200]), getattr(resp, _SECRETS_ATTRIBUTE, ()))
+        raise InvalidResponseError('{} answered HTTP {} with a body that is not JSON ({}): {}'.format(
+            what, resp.status_code, err, excerpt)) from None
+
+
+def _scrub(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, '***')
+    return text

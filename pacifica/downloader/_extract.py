@@ -209,8 +209,8 @@ class Extraction:
             self.wanted = {entry.parts: entry for entry in entries}
             for parts in self.wanted:
                 self.wanted_dirs.update(_ancestors(parts))
-            sizes = [entry.size for entry in entries]
-            total = None if None in sizes else sum(sizes)  # type: ignore[arg-type]
+            sizes = [entry.size for entry in entries if entry.size is not None]
+            total = sum(sizes) if len(sizes) == len(entries) else None
         self.prefixes = sorted(set(prefixes), key=len, reverse=True)
         self.written: List[Parts] = []  # part files made, in stream order
         self.unverified: Set[Parts] = set()
@@ -364,7 +364,6 @@ def _unlink_quietly(path: str) -> None:
             raise
 
 
-
 class _PartFile:
     """One part file being written."""
 
@@ -380,8 +379,10 @@ class _PartFile:
         self.fd = _create(self.path)
 
     def write(self, piece: memoryview) -> None:
+        fd = self.fd
+        assert fd is not None, 'write before open'
         while piece:
-            piece = piece[os.write(self.fd, piece):]  # type: ignore[arg-type]
+            piece = piece[os.write(fd, piece):]
 
     def close(self) -> None:
         fd, self.fd = self.fd, None

@@ -150,10 +150,9 @@ class CartAPI(CommonBase):
         """
         cart_url = self.new_cart_url()
         body, count = _cart_body(yield_files(), self._extra_args)
-        headers = dict(self._auth.get('headers') or {})  # keep the caller's headers (tokens) too
-        headers['Content-Type'] = 'application/json'
         try:
-            resp = self._request('POST', cart_url, accept=(201,), data=body, headers=headers)
+            resp = self._request('POST', cart_url, accept=(201,), data=body,
+                                 headers={'Content-Type': 'application/json'})
         except HTTPStatusError as err:
             raise CartRequestError('cart request POST {} answered HTTP {}, not 201{}'.format(
                 redact_url(cart_url), err.status_code, ': ' + _excerpt(err.body) if err.body else '')) from None

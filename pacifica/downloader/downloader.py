@@ -176,10 +176,7 @@ class Downloader:
         ``location`` and returns None (``sys.exit``-safe, as 0.4.x). Either
         way the paths are in :attr:`paths_written` afterwards.
         """
-        self.paths_written = []
-        call = self._split_call('transactioninfo', 'transinfo', args, kwargs)
-        self.paths_written = self._download_entries(call.location, transaction_entries(call.record), call.options)
-        return call.result(self.paths_written)
+        return self._download_record('transactioninfo', 'transinfo', transaction_entries, args, kwargs)
 
     def cloudevent(self, *args: Any, **kwargs: Any) -> Optional[List[str]]:
         """Download the files of a cloud event from the Pacifica Notifications service.
@@ -190,10 +187,7 @@ class Downloader:
         ``location`` and returns None (``sys.exit``-safe, as 0.4.x). Either
         way the paths are in :attr:`paths_written` afterwards.
         """
-        self.paths_written = []
-        call = self._split_call('cloudevent', 'cloudevent', args, kwargs)
-        self.paths_written = self._download_entries(call.location, cloudevent_entries(call.record), call.options)
-        return call.result(self.paths_written)
+        return self._download_record('cloudevent', 'cloudevent', cloudevent_entries, args, kwargs)
 
     def _download_from_url(self, *args: Any, **kwargs: Any) -> Optional[List[str]]:
         """Extract an already staged cart: ``(cart_url, filename)`` or ``(location, cart_url, filename)``.
@@ -272,13 +266,22 @@ class Downloader:
         if record is _MISSING:
             raise UsageError('{}() needs the {} to download'.format(method, record_name))
         merged = dict(DOWNLOAD_DEFAULTS)
+        # the warning points at the caller of transactioninfo()/cloudevent(), past _download_record
         merged.update(drop_unknown_keywords('{}()'.format(method), options, _option_names(record_name),
-                                            stacklevel=3))
+                                            stacklevel=4))
         if merged['callback'] is not None and not callable(merged['callback']):
             raise ConfigurationError('callback must be callable, not {!r}'.format(merged['callback']))
         return _Call(self._resolve_location(location, method), record, merged, location is not None)
 
     # -- the download ------------------------------------------------------
+    def _download_record(self, method: str, record_name: str, entries_of: Callable[[Any], List[FileEntry]],
+                         args: Tuple[Any, ...], kwargs: Mapping[str, Any]) -> Optional[List[str]]:
+        """One download method: sort the arguments, download the record's files, answer per convention."""
+        self.paths_written = []
+        call = self._split_call(method, record_name, args, kwargs)
+        self.paths_written = self._download_entries(call.location, entries_of(call.record), call.options)
+        return call.result(self.paths_written)
+
     def _download_entries(self, location: str, entries: List[FileEntry], options: Mapping[str, Any]) -> List[str]:
         filename = options['filename']
         target = Target(location, _filename_parts(filename))

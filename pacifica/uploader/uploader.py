@@ -21,7 +21,7 @@ from pacifica._client.exceptions import (
     JobTimeoutError, RequestTimeout, ServerConnectionError, TransportError, UploadLengthError,
     UploadRejectedError,
 )
-from pacifica._client.http import check_url, join_url, redact_auth, redact_url
+from pacifica._client.http import redact_auth, redact_url
 from pacifica._client.keywords import drop_unknown_keywords
 
 from .common import CommonBase
@@ -223,12 +223,7 @@ class Uploader(CommonBase):
         kwargs = drop_unknown_keywords('Uploader()', kwargs, _KEYWORDS)
         self._configure(kwargs)
         self._server_url(_URL_PARTS, 'INGEST', kwargs)
-        for name in ('upload', 'status'):
-            attribute = '_{}_url'.format(name)
-            if not getattr(self, attribute):
-                setattr(self, attribute, join_url(self._proto, self._addr, self._port,
-                                                  getattr(self, '_{}_path'.format(name))))
-            check_url(getattr(self, attribute), 'Ingest {} URL'.format(name))
+        self._complete_urls(('upload', 'status'), 'Ingest')
         self._setup_requests_session()
         LOGGER.debug('Upload URL %s status URL %s auth %s', redact_url(self._upload_url),
                      redact_url(self._status_url), redact_auth(self._auth))

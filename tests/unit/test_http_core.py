@@ -69,14 +69,18 @@ def test_trickling_body_hits_the_deadline(server):
     assert isinstance(info.value, TimeoutError) and isinstance(info.value, requests.Timeout)
 
 
-def test_refused_connection_is_server_connection_error():
+@pytest.mark.parametrize('retries', [0, 1])
+def test_refused_connection_is_server_connection_error(retries):
+    """Not RequestTimeout: urllib3 2 derives NewConnectionError from ConnectTimeoutError."""
     sock = __import__('socket').socket()
     sock.bind(('127.0.0.1', 0))
     port = sock.getsockname()[1]
     sock.close()
     with pytest.raises(ServerConnectionError) as info:
-        Client(config=TransferConfig(retries=1, backoff_factor=0))._request('GET', 'http://127.0.0.1:{}/'.format(port))
+        Client(config=TransferConfig(retries=retries, backoff_factor=0))._request(
+            'GET', 'http://127.0.0.1:{}/'.format(port))
     assert isinstance(info.value, requests.ConnectionError) and isinstance(info.value, PacificaError)
+    assert not isinstance(info.value, RequestTimeout)
 
 
 def test_invalid_json_is_invalid_response_error(server):
@@ -101,3 +105,28 @@ def test_auth_values_never_shown(server, debug_logs):
 def test_bad_timeouts_are_configuration_errors(bad):
     with pytest.raises(ConfigurationError):
         Client(timeout=bad)
+
+
+@pytest.mark.parametrize('retries', [0, 1])
+@pytest.mark.parametrize('bulk', [False, True])
+def test_read_timeout_after_retries_is_request_timeout(server, retries, bulk):
+    """urllib3 ends a GET whose read timeouts used up the retries with MaxRetryError(ReadTimeoutError),
+    which requests raises as ConnectionError: it is still a timeout."""
+    server.route('GET', '/stall', Raw(lambda handler: time.sleep(0.8)))  # silent, then hangs up
+    config = TransferConfig(connect_timeout=1, read_timeout=0.2, backoff_factor=0, call_deadline=30, retries=retries)
+    with pytest.raises(RequestTimeout) as info:
+        Client(config=config)._request('GET', server.url + '/stall', bulk=bulk)
+    assert isinstance(info.value, requests.Timeout) and isinstance(info.value, TimeoutError)
+    assert 'ReadTimeoutError' in str(info.value) and 'deadline' not in str(info.value)
+    assert server.count('GET', '/stall') == retries + 1
+
+
+def test_call_headers_merge_with_auth_headers(server):
+    seen = []
+    server.route('POST', '/x', lambda req: seen.append(dict(req.headers)) or Reply.json({}))
+    client = Client(config=FAST, auth={'headers': {'X-Token': 'tok', 'Content-Type': 'text/plain'}})
+    client._request('POST', server.url + '/x', data=b'{}', headers={'Content-Type': 'application/json'})
+    client._request('POST', server.url + '/x', data=b'{}')
+    assert seen[0]['X-Token'] == 'tok' and seen[0]['Content-Type'] == 'application/json'
+    assert seen[1]['X-Token'] == 'tok' and seen[1]['Content-Type'] == 'text/plain'
+    assert client._auth == {'headers': {'X-Token': 'tok', 'Content-Type': 'text/plain'}}  # not changed in place

@@ -41,11 +41,11 @@ import mimetypes
 import operator
 import tarfile
 import threading
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from pacifica._client.config import TransferConfig
 from pacifica._client.exceptions import (ConfigurationError, FileChangedError, InvalidMetadataError,
-                                         MetadataEncodeError, UnsupportedHashError)
+                                         MetadataEncodeError, UnsupportedHashError, UsageError)
 from pacifica._client.keywords import drop_unknown_keywords
 
 from ..metadata import FileObj, MetaData, metadata_encode
@@ -218,8 +218,10 @@ class Bundler:
     :class:`~pacifica._client.config.TransferConfig`, sets the buffer size.
     """
 
-    md_obj = None
-    file_data = None
+    #: The upload's metadata (a MetaData or MetaUpdate). None on the class, as in 0.3.1.
+    md_obj: Optional[MetaData] = None
+    #: The entries to bundle, checked by __init__. None on the class, as in 0.3.1.
+    file_data: Optional[Sequence[Dict[str, Any]]] = None
 
     def __init__(self, md_obj: Any, file_data: Any, **kwargs: Any) -> None:
         """Check everything needed to bundle now, so that stream() fails on nothing but I/O."""
@@ -261,11 +263,23 @@ class Bundler:
         # id(fileobj) -> (fileobj, its position when first read); the reference keeps the id unique.
         self._fileobj_starts: Dict[int, Tuple[Any, Any]] = {}
 
+    def _metadata(self) -> MetaData:
+        """``md_obj``; a clear error when a subclass or caller left it None."""
+        if self.md_obj is None:
+            raise UsageError('this Bundler has no md_obj: build it as Bundler(md_obj, file_data)')
+        return self.md_obj
+
+    def _entries(self) -> Sequence[Dict[str, Any]]:
+        """``file_data``; a clear error when a subclass or caller left it None."""
+        if self.file_data is None:
+            raise UsageError('this Bundler has no file_data: build it as Bundler(md_obj, file_data)')
+        return self.file_data
+
     # -- progress ---------------------------------------------------------------------------
 
     def _save_total_size(self) -> None:
         """Sum the declared sizes: the denominator of the progress fraction."""
-        self._total_size = sum(entry['size'] for entry in self.file_data)
+        self._total_size = sum(entry['size'] for entry in self._entries())
 
     def _fraction_done(self) -> float:
         if self._complete:
@@ -388,14 +402,15 @@ class Bundler:
     def _previous_files(self) -> int:
         """How many FileObjs at the end of md_obj this bundler appended in an earlier stream()."""
         count = len(self._appended)
-        if not count or len(self.md_obj) < count:
+        md_obj = self._metadata()
+        if not count or len(md_obj) < count:
             return 0
-        tail = list(self.md_obj)[-count:]
+        tail = list(md_obj)[-count:]
         return count if all(tail[index] is mine for index, mine in enumerate(self._appended)) else 0
 
     def _metadata_text(self, file_infos: List[Any]) -> List[bytes]:
         """metadata.txt for a stream, in pieces: md_obj without an earlier stream's FileObjs, plus ``file_infos``."""
-        items = list(self.md_obj)
+        items = list(self._metadata())
         previous = self._previous_files()
         if previous:
             del items[-previous:]
@@ -403,10 +418,11 @@ class Bundler:
 
     def _record_files(self, file_infos: List[Any]) -> None:
         """Append this stream's FileObjs to md_obj, replacing those of an earlier stream()."""
+        md_obj = self._metadata()
         previous = self._previous_files()
         if previous:
-            del self.md_obj[len(self.md_obj) - previous:]
-        self.md_obj.extend(file_infos)
+            del md_obj[len(md_obj) - previous:]
+        md_obj.extend(file_infos)
         self._appended = list(file_infos)
 
     def content_length(self) -> int:
@@ -414,7 +430,7 @@ class Bundler:
         total = 0
         infos = []
         placeholder = '0' * self._hexlen
-        for file_data in self.file_data:
+        for file_data in self._entries():
             size = file_data['size']
             total += self._member_header_length(file_data) + size + padding_length(size)
             infos.append(self._build_file_info(file_data, placeholder))
@@ -518,9 +534,10 @@ class Bundler:
         new_hash = self._hash_prototype.copy
         digest = self._digest
         build_file_info = self._build_file_info
-        reader = SmallFileReader(self.file_data, new_hash, digest)
+        entries = self._entries()
+        reader = SmallFileReader(entries, new_hash, digest)
         try:
-            for file_data, prefetched in zip(self.file_data, reader.results()):
+            for file_data, prefetched in zip(entries, reader.results()):
                 name, size, mtime = file_data['name'], file_data['size'], file_data['mtime']
                 header = (packed_header(name, size, mtime, len(file_data) == 4)
                           or tobuf_header(self._tarinfo(file_data)))
@@ -555,13 +572,14 @@ class Bundler:
                         infos.append(None)
                         continue
                     infos.append(build_file_info(file_data, digest(hashval)))
-                while hashing and hashing[0][3] <= hasher.finished:  # type: ignore[union-attr]
+                while hashing and hasher is not None and hashing[0][3] <= hasher.finished:
                     position, hashed_data, hashed, _ = hashing.pop(0)
                     infos[position] = build_file_info(hashed_data, digest(hashed))
         finally:
             reader.close()
         for position, hashed_data, hashed, last_job in hashing:
-            hasher.wait(last_job)  # type: ignore[union-attr]
+            if hasher is not None:  # always: only files handed to the hasher are in hashing
+                hasher.wait(last_job)
             infos[position] = build_file_info(hashed_data, digest(hashed))
         metadata = self._finish_metadata(infos)
         metadata_size = sum(map(len, metadata))
@@ -576,10 +594,11 @@ class Bundler:
     def _finish_metadata(self, file_infos: List[Any]) -> List[bytes]:
         """Append the FileObjs to md_obj (replacing an earlier stream's) and encode it; undone on failure."""
         self._record_files(file_infos)
+        md_obj = self._metadata()
         try:
-            return _metadata_pieces(list(self.md_obj)[:len(self.md_obj) - len(file_infos)], file_infos)
+            return _metadata_pieces(list(md_obj)[:len(md_obj) - len(file_infos)], file_infos)
         except BaseException:
-            del self.md_obj[len(self.md_obj) - len(file_infos):]
+            del md_obj[len(md_obj) - len(file_infos):]
             self._appended = []
             raise
 

@@ -220,6 +220,4 @@ def check_file_data(file_data: Iterable[Any]) -> None:
         more = len(problems) - len(lines)
         if more:
             lines.append('... and {} more (see the exception\'s problems attribute)'.format(more))
-        error = FileDataError('{} problem(s) in file_data:\n  {}'.format(len(problems), '\n  '.join(lines)))
-        error.problems = problems
-        raise error
+        raise FileDataError('{} problem(s) in file_data:\n  {}'.format(len(problems), '\n  '.join(lines)), problems)

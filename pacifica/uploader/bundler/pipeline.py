@@ -61,7 +61,7 @@ class AsyncHasher:
             hashval, view = job
             try:
                 hashval.update(view)
-            except BaseException as error:  # noqa: BLE001 - reported to the bundling thread by wait()
+            except BaseException as error:  # noqa: BLE001 - any error must reach wait(), or it would wait for ever
                 self._error = error
             with self._progress:
                 self.finished += 1

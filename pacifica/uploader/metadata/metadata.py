@@ -9,20 +9,51 @@ from __future__ import annotations
 
 import copy
 import json
-from collections import namedtuple
-from typing import Any, Dict, Iterable, List, Optional, SupportsIndex, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, NamedTuple, Optional, SupportsIndex, Union
 
 from pacifica._client.exceptions import MetadataDecodeError, MetadataEncodeError, UnknownMetaIDError
 
-from .mjson import generate_namedtuple_decoder, generate_namedtuple_encoder
+from .mjson import generate_namedtuple_decoder, generate_namedtuple_encoder, plain_namedtuple
 
-_MetaObj = namedtuple('MetaObj', [  # type: ignore[name-match]
-    'sourceTable', 'destinationTable', 'metaID', 'displayType', 'displayTitle', 'queryDependency', 'valueField',
-    'queryFields', 'displayFormat', 'key', 'value', 'directoryOrder', 'query_results',
-], defaults=(None, None, None, None, None, None, None, None, None, None, None, None, None))
-_FileObj = namedtuple('FileObj', [  # type: ignore[name-match]
-    'destinationTable', 'name', 'source', 'subdir', 'size', 'hashtype', 'hashsum', 'mimetype', 'ctime', 'mtime',
-], defaults=(None, None, None, None, None, None, None, None, None, None))
+
+# Field declarations for type checkers (values are any JSON-able object, hence
+# Any); at run time the classes are plain namedtuples, as in 0.3.1.
+class _MetaObj(NamedTuple):
+    """The fields of :class:`MetaObj`, in 0.3.1's order, each None by default."""
+
+    sourceTable: Any = None
+    destinationTable: Any = None
+    metaID: Any = None
+    displayType: Any = None
+    displayTitle: Any = None
+    queryDependency: Any = None
+    valueField: Any = None
+    queryFields: Any = None
+    displayFormat: Any = None
+    key: Any = None
+    value: Any = None
+    directoryOrder: Any = None
+    query_results: Any = None
+
+
+class _FileObj(NamedTuple):
+    """The fields of :class:`FileObj`, in 0.3.1's order, each None by default."""
+
+    destinationTable: Any = None
+    name: Any = None
+    source: Any = None
+    subdir: Any = None
+    size: Any = None
+    hashtype: Any = None
+    hashsum: Any = None
+    mimetype: Any = None
+    ctime: Any = None
+    mtime: Any = None
+
+
+if not TYPE_CHECKING:
+    _MetaObj = plain_namedtuple(_MetaObj, 'MetaObj', __name__)
+    _FileObj = plain_namedtuple(_FileObj, 'FileObj', __name__)
 #: The field names in order, as 0.3.1 exported them.
 META_KEYS = list(_MetaObj._fields)
 FILE_KEYS = list(_FileObj._fields)
@@ -145,6 +176,7 @@ class MetaData(list):
         list.extend(self, iterable)
         self._index_added(start)
 
+    # list + x stays a plain list (as in 0.3.1) while += keeps the MetaData: mypy calls that incompatible.
     def __iadd__(self, iterable: Iterable[Any]) -> 'MetaData':  # type: ignore[misc]
         self.extend(iterable)
         return self
@@ -340,6 +372,8 @@ def metadata_decode(json_str: Union[str, bytes, bytearray]) -> MetaData:
         document = json.loads(json_str)
     except ValueError as err:
         raise MetadataDecodeError('metadata is not valid JSON: {}'.format(err)) from None
+    except RecursionError:
+        raise MetadataDecodeError('metadata is nested too deeply to be Pacifica metadata') from None
     if not isinstance(document, list):
         raise MetadataDecodeError('metadata must be a JSON list of objects, not a JSON {}'.format(
             _json_kind(document)))

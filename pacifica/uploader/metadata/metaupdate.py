@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Set
 
-from pacifica._client.exceptions import InvalidMetadataError, InvalidResponseError
+from pacifica._client.exceptions import InvalidResponseError, MissingQueryResultsError
 
 from .metadata import MetaData
 from .policyquery import _CLIENT_KEYWORDS, PolicyQuery
@@ -95,7 +95,7 @@ class MetaUpdate(MetaData):
         parts = []
         for item in ordered:
             if not item.query_results:
-                raise InvalidMetadataError('metaID {!r} has a directoryOrder but no query_results; '
-                                           'call update_parents({!r}) first'.format(item.metaID, item.metaID))
+                raise MissingQueryResultsError('metaID {!r} has a directoryOrder but no query_results; '
+                                               'call update_parents({!r}) first'.format(item.metaID, item.metaID))
             parts.append(item.displayFormat.format(**item.query_results[0]))
         return '/'.join(parts)

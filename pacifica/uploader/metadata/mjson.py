@@ -7,9 +7,23 @@ one-pass code in :mod:`.metadata`, which produces the same text.
 from __future__ import annotations
 
 import json
+from collections import namedtuple
 from typing import Any, Callable, Dict, Type
 
 from pacifica._client.exceptions import MetadataDecodeError, MetadataEncodeError
+
+
+def plain_namedtuple(declared: Type[Any], name: str, module: str) -> Any:
+    """The ``collections.namedtuple`` class 0.3.1 built: ``declared``'s fields, each None by default.
+
+    The records are declared as ``typing.NamedTuple`` classes so that type
+    checkers see their fields; at run time they are replaced by this plain
+    namedtuple, named after the public class, because a typed one also
+    carries ``__annotations__``, which tools such as hypothesis' ``builds()``
+    read and 0.3.1's classes never had.
+    """
+    fields = declared._fields
+    return namedtuple(name, fields, defaults=(None,) * len(fields), module=module)
 
 
 def strip_obj(obj: Dict[str, Any]) -> None:
@@ -18,7 +32,7 @@ def strip_obj(obj: Dict[str, Any]) -> None:
         del obj[key]
 
 
-def generate_namedtuple_encoder(cls: type, mangle: Callable[[Dict[str, Any]], None] = strip_obj
+def generate_namedtuple_encoder(cls: Type[Any], mangle: Callable[[Dict[str, Any]], None] = strip_obj
                                 ) -> Type[json.JSONEncoder]:
     """Return a JSONEncoder class turning one ``cls`` instance into a JSON object.
 
@@ -33,7 +47,7 @@ def generate_namedtuple_encoder(cls: type, mangle: Callable[[Dict[str, Any]], No
             if not isinstance(o, cls):
                 raise MetadataEncodeError('cannot encode {} as {}: wrong type'.format(
                     type(o).__name__, cls.__name__))
-            fields = o._asdict()  # type: ignore[attr-defined]
+            fields = o._asdict()
             mangle(fields)
             return super().encode(fields)
 

@@ -8,22 +8,35 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import namedtuple
-from typing import Any, Dict, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional
 
-from pacifica._client.exceptions import InvalidResponseError, PolicyRejectedError, UnknownUserError
+from pacifica._client.exceptions import (InvalidResponseError, MetadataDecodeError, PolicyRejectedError,
+                                         UnknownUserError, UsageError)
 from pacifica._client.http import (
-    IDEMPOTENT_METHODS, check_url, join_url, parse_json, redact_auth, redact_url, status_error,
+    IDEMPOTENT_METHODS, redact_auth, redact_url, status_error,
 )
 
 from ..common import CommonBase
 from .metadata import MetaData, metadata_encode
-from .mjson import generate_namedtuple_decoder, generate_namedtuple_encoder
+from .mjson import generate_namedtuple_decoder, generate_namedtuple_encoder, plain_namedtuple
 
 LOGGER = logging.getLogger(__name__)
 
-_PolicyQueryData = namedtuple('PolicyQueryData', ['user', 'columns', 'from_table', 'where'],  # type: ignore[name-match]
-                              defaults=(None, None, None, None))
+
+class _PolicyQueryData(NamedTuple):
+    """The fields of :class:`PolicyQueryData`, in 0.3.1's order, each None by default.
+
+    For type checkers; at run time a plain namedtuple, as in 0.3.1.
+    """
+
+    user: Any = None
+    columns: Any = None
+    from_table: Any = None
+    where: Any = None
+
+
+if not TYPE_CHECKING:
+    _PolicyQueryData = plain_namedtuple(_PolicyQueryData, 'PolicyQueryData', __name__)
 #: The query fields in order, as 0.3.1 exported them.
 QUERY_KEYS = list(_PolicyQueryData._fields)
 
@@ -76,7 +89,7 @@ class PolicyQuery(CommonBase):
         query_fields = {key: value for key, value in kwargs.items() if key not in _CLIENT_KEYWORDS}
         self._configure(kwargs)
         self._server_url(_URL_PARTS, 'POLICY', kwargs)
-        self._set_url_from_parts()
+        self._complete_urls(('uploader', 'ingest'), 'Policy')
         self._setup_requests_session()
         LOGGER.debug('Policy URLs %s %s auth %s', redact_url(self._uploader_url), redact_url(self._ingest_url),
                      redact_auth(self._auth))
@@ -87,21 +100,11 @@ class PolicyQuery(CommonBase):
                 err, ', '.join(QUERY_KEYS[1:]), ', '.join(sorted(_CLIENT_KEYWORDS)))) from None
         self.set_user(user)
 
-    def _set_url_from_parts(self) -> None:
-        """Build ``_uploader_url`` and ``_ingest_url`` from the parts, unless given whole."""
-        for name in ('uploader', 'ingest'):
-            attribute = '_{}_url'.format(name)
-            if not getattr(self, attribute):
-                setattr(self, attribute, join_url(self._proto, self._addr, self._port,
-                                                  getattr(self, '_{}_path'.format(name))))
-            check_url(getattr(self, attribute), 'Policy {} URL'.format(name))
-
     # -- the user -----------------------------------------------------------
     def set_user(self, user: Any) -> None:
         """Set the user id: an int or digit string as is, -1 for none, any other string looked up by network id."""
-        try:
-            user_id = int(user)
-        except ValueError:
+        user_id = _user_id_or_none(user)
+        if user_id is None:
             user_id = self._user_id_for_network_id(user)
         self.user_id = user_id
         if self.pq_data is not None:
@@ -130,10 +133,20 @@ class PolicyQuery(CommonBase):
     @staticmethod
     def fromjson(json_str: str) -> 'PolicyQuery':
         """Return the PolicyQuery of a :meth:`tojson` text (user -1 when absent)."""
-        pq_data = json.loads(json_str, cls=PolicyQueryDataDecoder)
+        try:
+            pq_data = json.loads(json_str, cls=PolicyQueryDataDecoder)
+        except RecursionError:
+            raise MetadataDecodeError('the policy query is nested too deeply to decode') from None
+        except (TypeError, ValueError) as err:
+            if isinstance(err, MetadataDecodeError):
+                raise
+            raise MetadataDecodeError('not a policy query: {}'.format(err)) from None
         fields = pq_data._asdict()
         user = fields.pop('user')
-        return PolicyQuery(NO_USER if user is None else user, **fields)
+        try:
+            return PolicyQuery(NO_USER if user is None else user, **fields)
+        except UsageError as err:
+            raise MetadataDecodeError('not a policy query: {}'.format(err)) from None
 
     # -- requests ---------------------------------------------------------------
     def _post_query(self, pq_data: PolicyQueryData) -> List[Any]:
@@ -163,19 +176,14 @@ class PolicyQuery(CommonBase):
         """
         body = metadata_encode(md_obj)
         LOGGER.debug('Policy metadata check of %d item(s)', len(md_obj))
-        resp = self._request('POST', self._ingest_url, accept=range(200, 600), data=body.encode('utf-8'),
-                             headers={'Content-Type': 'application/json'})
+        resp, reply = self._exchange('POST', self._ingest_url, range(200, 600), False, None, True,
+                                     {'data': body.encode('utf-8'), 'headers': {'Content-Type': 'application/json'}})
         what = 'POST {}'.format(redact_url(self._ingest_url))
         if resp.status_code != 200:
-            try:
-                reply = json.loads(resp.content)
-            except (ValueError, UnicodeDecodeError):
-                raise status_error(resp, what) from None
             if not (isinstance(reply, dict) and 'status' in reply and 'message' in reply):
                 raise status_error(resp, what)
             LOGGER.debug('Policy refused the metadata: HTTP %s %s', resp.status_code, reply.get('message'))
             return reply
-        reply = parse_json(resp, what)
         if not isinstance(reply, dict):
             raise InvalidResponseError('{} answered a JSON {}, not an object: {!r}'.format(
                 what, type(reply).__name__, reply)[:1000])
@@ -189,6 +197,23 @@ class PolicyQuery(CommonBase):
         message = reply.get('message') or reply.get('status') or 'no reason given'
         raise PolicyRejectedError('Policy rejected the metadata ({}): {}'.format(reply.get('status'), message),
                                   reply=reply)
+
+
+def _user_id_or_none(user: Any) -> Optional[int]:
+    """The user id ``user`` names directly (an int or a digit string), or None for a network id.
+
+    Anything else (a bool, a fractional or infinite number, a list) raises
+    UsageError, a TypeError like the one pacifica-uploader 0.3.1 let escape.
+    """
+    if isinstance(user, str):
+        text = user.strip()
+        digits = text[1:] if text.startswith('-') else text
+        return int(text) if digits.isdigit() and digits.isascii() else None
+    if isinstance(user, int) and not isinstance(user, bool):
+        return user
+    if isinstance(user, float) and user.is_integer():
+        return int(user)
+    raise UsageError('a user is an id (int or digit string) or a network id (string), not {!r}'.format(user))
 
 
 # The JSON key is "from", a Python keyword, so the namedtuple field is from_table.

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from pacifica._client.exceptions import BundleError, InvalidMetadataError, UnsupportedHashError
+from pacifica._client.exceptions import BundleError, InvalidMetadataError, UnsupportedHashError, UsageError
 from pacifica._client.keywords import IgnoredKeywordWarning
 from pacifica.uploader.bundler import Bundler
 from pacifica.uploader.bundler.bundler import SHAKE_DIGEST_BYTES, HashFileObj
@@ -46,6 +46,19 @@ def test_unknown_keyword_is_ignored_with_a_warning(md):
     with pytest.warns(IgnoredKeywordWarning, match="'hashfun' \\(did you mean 'hashfunc'\\?\\)"):
         bundler = Bundler(md, [], hashfun='sha256')
     assert bundler._hashstr == 'sha1'
+
+
+def test_class_attributes_are_none_and_unset_ones_fail_clearly(md):
+    """0.3.1 had md_obj = file_data = None on the class; a bundler left that way names what is missing."""
+    assert Bundler.md_obj is None and Bundler.file_data is None
+    bundler = Bundler(md, [])
+    bundler.md_obj = None
+    with pytest.raises(UsageError, match='no md_obj'):
+        bundler.stream(io.BytesIO())
+    bundler = Bundler(md, [])
+    bundler.file_data = None
+    with pytest.raises(TypeError, match='no file_data'):
+        bundler._save_total_size()
 
 
 @pytest.mark.parametrize('algorithm', sorted(hashlib.algorithms_available))

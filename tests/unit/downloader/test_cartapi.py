@@ -169,6 +169,9 @@ def test_auth_is_sent_and_never_shown(cartd, debug_logs):
     with pytest.raises(CartFailedError) as caught:
         api.wait_for_cart(api.setup_cart(lambda: iter([])))
     assert all('X-Token' in req.headers and 'Authorization' in req.headers for req in cartd.server.requests)
+    post = [req for req in cartd.server.requests if req.method == 'POST'][0]
+    assert post.headers['Content-Type'] == 'application/json'  # the call's header merged with auth's
+    assert api.auth['headers'] == {'X-Token': SECRET}
     assert SECRET not in str(caught.value) and SECRET not in repr(caught.value)
     assert SECRET not in debug_logs.text and 'CartAPI URL' in debug_logs.text
 

@@ -60,6 +60,17 @@ def test_field_orders_and_defaults():
     assert repr(FileObj(name='x')).startswith("FileObj(destinationTable=None, name='x'")
 
 
+def test_record_bases_are_plain_namedtuples_as_in_0_3_1():
+    """Typed declarations are for mypy only: tools that read __annotations__ see 0.3.1's classes."""
+    from pacifica.uploader.metadata.policyquery import _PolicyQueryData
+    for base, name in ((metadata_module._MetaObj, 'MetaObj'), (metadata_module._FileObj, 'FileObj'),
+                       (_PolicyQueryData, 'PolicyQueryData')):
+        assert base.__name__ == base.__qualname__ == name
+        assert base.__bases__ == (tuple,) and '__annotations__' not in vars(base)
+        assert base.__module__ == base.__dict__['__module__'] and base.__module__.startswith('pacifica.uploader.')
+        assert set(base._field_defaults) == set(base._fields) and set(base._field_defaults.values()) == {None}
+
+
 def test_file_or_meta_obj():
     assert type(file_or_meta_obj(destinationTable='Files', name='a')) is FileObj
     assert type(file_or_meta_obj(destinationTable='Transactions', value=1)) is MetaObj

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from pacifica.uploader import InvalidMetadataError, InvalidResponseError
+from pacifica.uploader import InvalidMetadataError, InvalidResponseError, MissingQueryResultsError
 from pacifica.uploader.metadata import MetaData, MetaObj, MetaUpdate
 
 
@@ -134,3 +134,14 @@ def test_directory_prefix_order_and_errors():
     with pytest.raises(InvalidMetadataError) as info:
         update.directory_prefix()
     assert "'d'" in str(info.value)
+
+
+@pytest.mark.parametrize('results, old_error', [([], IndexError), (None, TypeError)])
+def test_directory_prefix_without_results_is_caught_as_0_3_1_errors(results, old_error):
+    """0.3.1 raised IndexError for [] and TypeError for None; old except clauses must still catch it."""
+    update = MetaUpdate(10, [MetaObj(metaID='d', directoryOrder=0, displayFormat='{x}', query_results=results)])
+    with pytest.raises(old_error) as info:
+        update.directory_prefix()
+    assert isinstance(info.value, MissingQueryResultsError) and isinstance(info.value, InvalidMetadataError)
+    assert isinstance(info.value, IndexError) and isinstance(info.value, TypeError)
+    assert 'update_parents' in str(info.value)

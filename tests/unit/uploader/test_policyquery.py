@@ -7,6 +7,7 @@ import pytest
 
 from pacifica.uploader import (
     ConfigurationError, HTTPStatusError, InvalidResponseError, PolicyRejectedError, UnknownUserError,
+    UsageError,
 )
 from pacifica.uploader.metadata import MetaData, MetaObj
 from pacifica.uploader.metadata.policyquery import (
@@ -96,6 +97,22 @@ def test_user_ids_and_network_ids(server, policy):
     assert policy.queries == [{'user': -1, 'columns': ['_id'], 'where': {'network_id': 'jüri'}, 'from': 'users'}]
     query.set_user('dmlb2001')
     assert query.get_user() == 10 and json.loads(query.tojson())['user'] == 10
+
+
+@pytest.mark.parametrize('user', [True, 1.5, float('inf'), [1], {}, None])
+def test_a_user_that_is_neither_id_nor_network_id_is_a_type_error(user):
+    with pytest.raises(UsageError) as info:
+        PolicyQuery(user)
+    assert isinstance(info.value, TypeError) and repr(user) in str(info.value)
+
+
+def test_integral_floats_and_signed_digit_strings_are_ids(server, policy):
+    assert PolicyQuery(12.0).get_user() == 12
+    assert PolicyQuery(' -1 ').get_user() == -1
+    assert policy.queries == []
+    with pytest.raises(UnknownUserError):  # not a number: looked up as a network id
+        PolicyQuery('--5', uploader_url=server.url + '/uploader')
+    assert policy.queries[-1]['where'] == {'network_id': '--5'}
 
 
 def test_network_id_lookup_uses_the_callers_endpoint(server, policy):
