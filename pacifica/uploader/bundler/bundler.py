@@ -6,20 +6,44 @@ metadata and one ``FileObj`` (name, size, times, mime type, checksum) per
 file. The stream is byte compatible with pacifica-uploader 0.3.1's, which
 used ``tarfile``.
 
-How the data moves: each file is read straight into a reused 1 MiB output
-buffer (``readinto``), hashed there and handed to the sink, so every byte is
-copied once, by the read. Small files are packed side by side into the same
-buffer; their headers are packed without TarInfo objects (see
-:mod:`.tarformat`). ``path`` entries are opened only when their turn comes.
+How the data moves, top to bottom (:meth:`Bundler._tar_chunks`), per entry:
+
+1. The header is packed without a TarInfo object (:mod:`.tarformat`; the PAX
+   record of a float mtime comes from a cache keyed by the mtime).
+2. A small ``path`` file (up to 256 KiB: nearly every file of a big data
+   set) is opened, read with one ``os.read``, closed and hashed, and its bytes
+   go into the reused 1 MiB output buffer right after the header.
+3. Everything else (large files, ``fileobj`` entries) is read straight into
+   the output buffer (``readinto``, so every byte is copied once, by the
+   read); large reads are hashed on the :class:`~.pipeline.AsyncHasher` thread
+   while the next piece is read.
+4. A full output buffer goes to the sink. The file's FileObj for
+   ``metadata.txt`` is built from caches (ISO time by mtime, subdir by
+   directory, mime type by extension).
+
+At the end ``metadata.txt`` is encoded: the caller's items with
+metadata_encode, the bundler's own FileObjs from a fixed JSON template.
+Apart from those FileObjs (md_obj keeps them) and the metadata text, memory
+is flat in the number of files; ``path`` entries are opened one at a time,
+when their turn comes.
+
+Small files are read on this thread on purpose. A helper thread that read
+and hashed the next small files ahead was measured slower (by about 10 %
+on 20,000 files of 4 KiB): each of its open, read, close and hash calls
+releases the GIL and must win it back from the packing thread, which holds
+it for up to the switch interval, so the two threads took turns instead of
+overlapping, and the handovers cost extra.
 """
 from __future__ import annotations
 
 import datetime
 import hashlib
 import io
+import json
 import logging
 import math
 import mimetypes
+import operator
 import os
 import tarfile
 import threading
@@ -127,6 +151,70 @@ def _encoded_pieces(items: List[Any]) -> List[bytes]:
     return pieces
 
 
+#: The JSON text metadata_encode writes for a FileObj the bundler built: every value a str,
+#: ``size`` an int and ``source`` None (left out), with json's default separators.
+_FILE_OBJ_JSON = ('{"destinationTable": "Files", "name": %s, "subdir": %s, "size": %d, "hashtype": %s, '
+                  '"hashsum": %s, "mimetype": %s, "ctime": %s, "mtime": %s}')
+
+
+def _metadata_pieces(items: List[Any], file_infos: List[Any]) -> List[bytes]:
+    """``metadata_encode(MetaData(items + file_infos))`` in UTF-8 pieces; ``file_infos`` are this bundler's.
+
+    The caller's ``items`` go through metadata_encode. The FileObjs, one per
+    file, are formatted straight from :data:`_FILE_OBJ_JSON` with json's own
+    string encoder: the same text, at a third of the cost.
+    """
+    pieces = _encoded_pieces(items)
+    if not file_infos:
+        return pieces
+    pieces[-1] = pieces[-1][:-1]  # reopen the list: drop its "]"
+    quote = json.encoder.encode_basestring_ascii
+    separator = ', ' if items else ''
+    for start in range(0, len(file_infos), _METADATA_SLICE):
+        texts = [_FILE_OBJ_JSON % (quote(info.name), quote(info.subdir), info.size, quote(info.hashtype),
+                                   quote(info.hashsum), quote(info.mimetype), quote(info.ctime), quote(info.mtime))
+                 for info in file_infos[start:start + _METADATA_SLICE]]
+        pieces.append((separator + ', '.join(texts)).encode('ascii'))
+        separator = ', '
+    pieces.append(b']')
+    return pieces
+
+
+def _open_for_reading(path: Any, name: str) -> int:
+    """A descriptor of ``path``; FileChangedError naming the member when it cannot be opened any more."""
+    try:
+        return os.open(path, _OPEN_FLAGS)
+    except OSError as error:
+        raise FileChangedError(error.errno, '{!r} cannot be opened any more ({}): {}'.format(
+            name, os.fsdecode(os.fspath(path)), error.strerror)) from error
+
+
+def _read_small_file(path: Any, size: int, name: str) -> bytes:
+    """All ``size`` bytes of a small ``path`` file; FileChangedError if it holds fewer or more now.
+
+    Each read asks for one byte more than is still missing. A regular file
+    returns fewer bytes than asked only at its end, so the short read that
+    completes ``size`` also proves that nothing follows: no extra read(1).
+    """
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError:
+        fd = _open_for_reading(path, name)  # raises the explanation (or succeeds on a retry)
+    try:
+        data = os.read(fd, size + 1)
+        while len(data) < size:
+            more = os.read(fd, size + 1 - len(data))
+            if not more:
+                raise FileChangedError('{!r} ended after {} of its {} bytes: it shrank since it was '
+                                       'listed'.format(name, len(data), size))
+            data += more
+    finally:
+        os.close(fd)
+    if len(data) > size:
+        raise FileChangedError('{!r} holds more than its {} bytes: it grew since it was listed'.format(name, size))
+    return data
+
+
 class _Output:
     """The output buffer being filled: ``view[:pos]`` is ready, ``flushed`` bytes went out before.
 
@@ -203,8 +291,8 @@ class Bundler:
         self._hashstr = hashstr
         shake_bytes = SHAKE_DIGEST_BYTES.get(hashstr)
         self._hexlen = 2 * (shake_bytes or self._hash_prototype.digest_size)
-        self._digest: Callable[[Any], str] = (
-            (lambda hashval: hashval.hexdigest(shake_bytes)) if shake_bytes else (lambda hashval: hashval.hexdigest()))
+        # hashval -> hex digest; a methodcaller adds no Python frame per file.
+        self._digest: Callable[[Any], str] = operator.methodcaller('hexdigest', *([shake_bytes] if shake_bytes else []))
         self._chunk_size = max(config.chunk_size, BLOCK_SIZE)
         self._done_size = 0
         self._total_size = 0
@@ -368,7 +456,7 @@ class Bundler:
         previous = self._previous_files()
         if previous:
             del items[-previous:]
-        return _encoded_pieces(items + file_infos)
+        return _metadata_pieces(items, file_infos)
 
     def _record_files(self, file_infos: List[Any]) -> None:
         """Append this stream's FileObjs to md_obj, replacing those of an earlier stream()."""
@@ -445,19 +533,11 @@ class Bundler:
             self._done_size += len(data)
             yield from _put(out, data)
 
-    @staticmethod
-    def _open(path: Any, name: str) -> int:
-        try:
-            return os.open(path, _OPEN_FLAGS)
-        except OSError as error:
-            raise FileChangedError(error.errno, '{!r} cannot be opened any more ({}): {}'.format(
-                name, os.fsdecode(os.fspath(path)), error.strerror)) from error
-
     def _copy_member_data(self, out: _Output, file_data: dict, hashval: Any) -> Iterator[memoryview]:
         name, size = file_data['name'], file_data['size']
         fileobj = file_data.get('fileobj')
         if fileobj is None:
-            fd = self._open(file_data['path'], name)
+            fd = _open_for_reading(file_data['path'], name)
             with io.FileIO(fd, 'rb', closefd=True) as raw:
                 yield from self._copy_readinto(out, raw.readinto, size, hashval, name)
             return
@@ -482,27 +562,6 @@ class Bundler:
             return
         self._fileobj_starts[id(fileobj)] = (fileobj, position)
 
-    def _read_small(self, path: Any, size: int, name: str) -> bytes:
-        """All of a small ``path`` file: open, read, confirm EOF, close (no file object)."""
-        try:
-            fd = os.open(path, _OPEN_FLAGS)
-        except OSError:
-            fd = self._open(path, name)  # raises the explanation
-        try:
-            data = os.read(fd, size + 1)
-            while len(data) < size:
-                more = os.read(fd, size + 1 - len(data))
-                if not more:
-                    raise FileChangedError('{!r} ended after {} of its {} bytes: it shrank since it was '
-                                           'listed'.format(name, len(data), size))
-                data += more
-            if len(data) > size or os.read(fd, 1):
-                raise FileChangedError('{!r} holds more than its {} bytes: it grew since it was listed'.format(
-                    name, size))
-        finally:
-            os.close(fd)
-        return data
-
     def _tar_chunks(self, acquire: Callable[[], memoryview],
                     hasher: Optional[AsyncHasher] = None) -> Iterator[memoryview]:
         """The tar stream as full buffers from ``acquire``, then the partly filled last one.
@@ -517,14 +576,14 @@ class Bundler:
         new_hash = self._hash_prototype.copy
         digest = self._digest
         build_file_info = self._build_file_info
-        read_small = self._read_small
+        read_small_file = _read_small_file
         for file_data in self._entries():
             name, size, mtime = file_data['name'], file_data['size'], file_data['mtime']
             header = packed_header(name, size, mtime, len(file_data) == 4) or tobuf_header(self._tarinfo(file_data))
             hashval = new_hash()
             pad = -size % BLOCK_SIZE
             if size <= _SMALL_FILE and file_data.get('fileobj') is None:
-                data = read_small(file_data['path'], size, name)
+                data = read_small_file(file_data['path'], size, name)
                 hashval.update(data)
                 self._done_size += size
                 pos = out.pos
@@ -572,7 +631,7 @@ class Bundler:
         self._record_files(file_infos)
         md_obj = self._metadata()
         try:
-            return _encoded_pieces(list(md_obj))
+            return _metadata_pieces(list(md_obj)[:len(md_obj) - len(file_infos)], file_infos)
         except BaseException:
             del md_obj[len(md_obj) - len(file_infos):]
             self._appended = []

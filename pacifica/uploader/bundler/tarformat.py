@@ -11,6 +11,8 @@ header) are therefore packed here directly:
 - an ``int`` mtime gives one 512-byte ustar block;
 - a ``float`` mtime gives a PAX extended header with the precise ``mtime``
   record, then the ustar block holding the rounded value (what tarfile does).
+  That PAX prefix depends on the mtime alone and is cached by it: the files
+  of a data set often share one mtime.
 
 Everything else goes through ``tobuf``. The packed headers are compared with
 ``tobuf`` when this module is imported; if the running Python's tarfile
@@ -20,7 +22,7 @@ a different stream.
 from __future__ import annotations
 
 import tarfile
-from typing import Optional, Union
+from typing import Dict, Optional, Tuple, Union
 
 BLOCK_SIZE = tarfile.BLOCKSIZE  # 512
 RECORD_SIZE = tarfile.RECORDSIZE  # 10240: tarfile pads the stream end to a whole record
@@ -102,29 +104,56 @@ def fast_header_length(name: str, size: int, mtime: Number, plain: bool) -> int:
     return 0
 
 
+def _pax_prefix(mtime: float) -> bytes:
+    """The PAX extended header (two blocks) that carries a float ``mtime``, before the ustar block."""
+    records = _pax_mtime_records(mtime)
+    return b''.join((_PAX.pack(_PAX_NAME, len(records), 0), records, _NULS[len(records):]))
+
+
+#: float mtime -> (PAX prefix, the rounded mtime of the ustar block). Files of one data set
+#: often share their mtimes, and the prefix depends on nothing else.
+_pax_cache: Dict[float, Tuple[bytes, int]] = {}
+_PAX_CACHE_LIMIT = 4096
+
+
+def _pax_entry(mtime: float) -> Tuple[bytes, int]:
+    """(PAX prefix, rounded mtime) for a float ``mtime``, from the cache when it is there."""
+    entry = _pax_cache.get(mtime)
+    if entry is None:
+        entry = (_pax_prefix(mtime), round(mtime))
+        if mtime and len(_pax_cache) < _PAX_CACHE_LIMIT:  # not 0.0: it equals -0.0, which str() tells apart
+            _pax_cache[mtime] = entry
+    return entry
+
+
 def fast_header(name: str, size: int, mtime: Number) -> bytes:
     """Header bytes for a member :func:`fast_header_length` accepted."""
     encoded = name.encode('ascii')
     if type(mtime) is int:
         return _FILE.pack(encoded, size, mtime)
-    records = _pax_mtime_records(mtime)
-    return b''.join((_PAX.pack(_PAX_NAME, len(records), 0), records, _NULS[len(records):],
-                     _FILE.pack(encoded, size, round(mtime))))
+    prefix, ustar_mtime = _pax_entry(mtime)
+    return prefix + _FILE.pack(encoded, size, ustar_mtime)
 
 
 def packed_header(name: str, size: int, mtime: Number, plain: bool) -> Optional[bytes]:
     """The packed header when the member qualifies (see :func:`fast_header_length`), else None.
 
-    The int-mtime case, one per small file, is packed right here (no further calls).
+    Called once per file, so it packs right here (no further calls but a dict lookup).
     """
-    if type(mtime) is not int:
-        return fast_header(name, size, mtime) if fast_header_length(name, size, mtime, plain) else None
     if not (_FAST_ENABLED and plain and len(name) <= _NAME_FIELD and name.isascii() and '\x00' not in name
-            and 0 <= size < _NUMBER_LIMIT and 0 <= mtime < _NUMBER_LIMIT):
+            and 0 <= size < _NUMBER_LIMIT):
+        return None
+    if type(mtime) is int:
+        if not 0 <= mtime < _NUMBER_LIMIT:
+            return None
+        prefix, ustar_mtime = b'', mtime
+    elif type(mtime) is float and 0.0 <= mtime < _NUMBER_LIMIT - 1:  # NaN and inf fail too
+        prefix, ustar_mtime = _pax_cache.get(mtime) or _pax_entry(mtime)
+    else:
         return None
     encoded = name.encode('ascii')
-    numbers = b'%011o\x00%011o\x00' % (size, mtime)
-    return b''.join((encoded, _NULS[len(encoded):_NAME_FIELD], _FILE.mode_uid_gid, numbers,
+    numbers = b'%011o\x00%011o\x00' % (size, ustar_mtime)
+    return b''.join((prefix, encoded, _NULS[len(encoded):_NAME_FIELD], _FILE.mode_uid_gid, numbers,
                      b'%06o\x00 ' % (_FILE.fixed_sum + sum(encoded) + sum(numbers)), _FILE.tail))
 
 
@@ -141,7 +170,8 @@ def _self_check() -> bool:
                ('data/c.bin', 1234567, 1700000000.123456), ('d', 1, 0.5), ('e', 2, 8e9 + 0.25)]
     for sample in samples:
         expected = _tobuf_plain(*sample)
-        if fast_header_length(*sample, True) != len(expected) or fast_header(*sample) != expected:
+        if (fast_header_length(*sample, True) != len(expected) or fast_header(*sample) != expected
+                or packed_header(*sample, True) != expected):
             return False
     return True
 

@@ -210,3 +210,14 @@ def test_concurrent_bundlers_do_not_interfere(make_files):
     for thread in threads:
         thread.join()
     assert len(set(results.values())) == 1
+
+
+def test_a_file_that_vanished_fails_at_its_turn_after_the_earlier_files(md, make_files):
+    entries = make_files({'data/f{:04d}'.format(index): b'%d' % index for index in range(600)})
+    bundler = Bundler(md, entries, config=TransferConfig(chunk_size=512))
+    os.remove(entries[450]['path'])
+    sent = bytearray()
+    with pytest.raises(FileChangedError, match="'data/f0450' cannot be opened any more"):
+        for chunk in bundler.iter_bytes():
+            sent += chunk
+    assert b'data/f0449' in sent and b'data/f0450' not in sent
