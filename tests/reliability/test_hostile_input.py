@@ -229,9 +229,6 @@ def _run_with_limit(func, seconds):
     return thread.is_alive(), outcome.get('error')
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'BUG (bundle, Bundler._open): os.open(path, O_RDONLY) without O_NONBLOCK blocks for ever on a FIFO that '
-    'replaced a listed file; open non-blocking and fstat (S_ISREG) before reading'))
 @pytest.mark.parametrize('size', [10, 3_000_000], ids=['small', 'large'])
 def test_a_file_replaced_by_a_fifo_after_listing_does_not_hang(tmp_path, size):
     """A FIFO with no writer blocks open(2) for ever: the bundler must not open it blindly."""

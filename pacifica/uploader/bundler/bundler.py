@@ -45,6 +45,7 @@ import math
 import mimetypes
 import operator
 import os
+import stat
 import tarfile
 import threading
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -68,7 +69,10 @@ LOGGER = logging.getLogger(__name__)
 SHAKE_DIGEST_BYTES = {'shake_128': 32, 'shake_256': 64}
 #: ``path`` files up to this size are read with one ``os.read`` instead of a file object.
 _SMALL_FILE = 256 * 1024
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, 'O_BINARY', 0) | getattr(os, 'O_CLOEXEC', 0)
+#: O_NONBLOCK: a FIFO or device swapped in for a listed file must not block open(2) for ever
+#: (regular files ignore the flag).
+_OPEN_FLAGS = (os.O_RDONLY | getattr(os, 'O_BINARY', 0) | getattr(os, 'O_CLOEXEC', 0)
+               | getattr(os, 'O_NONBLOCK', 0))
 _NULS = bytes(BLOCK_SIZE)
 _EPOCH = datetime.datetime(1970, 1, 1)
 _DEFAULT_MIMETYPE = 'application/octet-stream'
@@ -183,10 +187,14 @@ def _metadata_pieces(items: List[Any], file_infos: List[Any]) -> List[bytes]:
 def _open_for_reading(path: Any, name: str) -> int:
     """A descriptor of ``path``; FileChangedError naming the member when it cannot be opened any more."""
     try:
-        return os.open(path, _OPEN_FLAGS)
+        fd = os.open(path, _OPEN_FLAGS)
     except OSError as error:
         raise FileChangedError(error.errno, '{!r} cannot be opened any more ({}): {}'.format(
             name, os.fsdecode(os.fspath(path)), error.strerror)) from error
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise FileChangedError('{!r} is no longer a regular file ({})'.format(name, os.fsdecode(os.fspath(path))))
+    return fd
 
 
 def _read_small_file(path: Any, size: int, name: str) -> bytes:
@@ -205,9 +213,11 @@ def _read_small_file(path: Any, size: int, name: str) -> bytes:
         while len(data) < size:
             more = os.read(fd, size + 1 - len(data))
             if not more:
-                raise FileChangedError('{!r} ended after {} of its {} bytes: it shrank since it was '
-                                       'listed'.format(name, len(data), size))
+                raise FileChangedError('{!r} ended after {} of its {} bytes: it shrank or was replaced since it '
+                                       'was listed'.format(name, len(data), size))
             data += more
+    except BlockingIOError:  # a FIFO with a writer, swapped in for the listed file
+        raise FileChangedError('{!r} is no longer a regular file'.format(name)) from None
     finally:
         os.close(fd)
     if len(data) > size:
