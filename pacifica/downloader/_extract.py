@@ -19,6 +19,7 @@ Rules, whatever the cart sends:
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import os
 import queue
@@ -28,6 +29,7 @@ import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from pacifica._client.exceptions import UnsafeArchiveError, VerificationError
+from pacifica._client.fileio import write_all
 
 from ._records import FileEntry
 from ._tarstream import Member, TarStreamReader
@@ -389,8 +391,7 @@ class _PartFile:
     def write(self, piece: memoryview) -> None:
         fd = self.fd
         assert fd is not None, 'write before open'
-        while piece:
-            piece = piece[os.write(fd, piece):]
+        write_all(functools.partial(os.write, fd), piece)
 
     def close(self) -> None:
         fd, self.fd = self.fd, None

@@ -53,6 +53,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 from pacifica._client.config import TransferConfig
 from pacifica._client.exceptions import (ConfigurationError, FileChangedError, InvalidMetadataError,
                                          MetadataEncodeError, UnsupportedHashError, UsageError)
+from pacifica._client.fileio import write_all
 from pacifica._client.keywords import drop_unknown_keywords
 
 from ..metadata import FileObj, MetaData, metadata_encode
@@ -182,6 +183,13 @@ def _metadata_pieces(items: List[Any], file_infos: List[Any]) -> List[bytes]:
         separator = ', '
     pieces.append(b']')
     return pieces
+
+
+def _copying(write: Callable[[Any], Optional[int]]) -> Callable[[memoryview], Optional[int]]:
+    """Hand ``write`` copies: a writer that is not an io object might keep the reused buffer."""
+    def write_copy(piece: memoryview) -> Optional[int]:
+        return write(bytes(piece))
+    return write_copy
 
 
 def _open_for_reading(path: Any, name: str) -> int:
@@ -678,14 +686,7 @@ class Bundler:
         """
         write = fileobj.write
         # io objects copy or send what they are given; anything else might keep the reused buffer.
-        copy = not isinstance(fileobj, io.IOBase)
+        if not isinstance(fileobj, io.IOBase):
+            write = _copying(write)
         for chunk in self.iter_bytes(callback, sleeptime):
-            if copy:
-                chunk = bytes(chunk)
-            written = write(chunk)
-            # Raw files and sockets may take part of a chunk; None means "all" for most writers.
-            while written is not None and written < len(chunk):
-                if written <= 0:
-                    raise OSError('the output accepted no bytes: is it non-blocking?')
-                chunk = chunk[written:]
-                written = write(chunk)
+            write_all(write, chunk)
