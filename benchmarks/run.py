@@ -121,6 +121,9 @@ class Runs:
 
 def run_worker(python: str, job: dict) -> tuple[dict, float]:
     """Run one job in a fresh process; return its answer and that process's peak RSS in MiB."""
+    # Write back what earlier jobs left in the page cache first: otherwise the
+    # kernel's writeback of one side's output throttles the next side's run.
+    os.sync()
     try:
         done = subprocess.run([python, '-I', os.path.join(HERE, 'worker.py'), 'measure', json.dumps(job)],
                               stdin=subprocess.DEVNULL, capture_output=True, timeout=JOB_TIMEOUT + 30, check=False)
