@@ -17,19 +17,21 @@ WRITE_SIZE = 128 * 1024
 Buffer = Union[bytes, bytearray, memoryview]
 
 
-def write_all(write: Callable[[memoryview], Optional[int]], data: Buffer) -> None:
+def write_all(write: Callable[[Buffer], Optional[int]], data: Buffer) -> None:
     """Write every byte of ``data`` through ``write``, at most WRITE_SIZE bytes per call.
 
     ``write`` may take part of a piece (raw files, sockets) and say so by its
     return value; ``None`` counts as "all of it", which is what most
     file-like writers without a return value mean.
     """
-    view = memoryview(data)
-    while view:
-        piece = view[:WRITE_SIZE]
+    view = data  # made a memoryview only when it has to be sliced
+    while len(view):
+        piece = view if len(view) <= WRITE_SIZE else memoryview(view)[:WRITE_SIZE]
         written = write(piece)
         if written is None:
             written = len(piece)
         elif written <= 0:
             raise OSError('the output accepted no bytes: is it non-blocking?')
-        view = view[written:]
+        if written == len(view):
+            return
+        view = memoryview(view)[written:]

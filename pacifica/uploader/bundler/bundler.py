@@ -185,9 +185,9 @@ def _metadata_pieces(items: List[Any], file_infos: List[Any]) -> List[bytes]:
     return pieces
 
 
-def _copying(write: Callable[[Any], Optional[int]]) -> Callable[[memoryview], Optional[int]]:
+def _copying(write: Callable[[Any], Optional[int]]) -> Callable[[Any], Optional[int]]:
     """Hand ``write`` copies: a writer that is not an io object might keep the reused buffer."""
-    def write_copy(piece: memoryview) -> Optional[int]:
+    def write_copy(piece: Any) -> Optional[int]:
         return write(bytes(piece))
     return write_copy
 
