@@ -32,6 +32,10 @@ WORK = os.path.join(REPO, '.bench')
 UPSTREAM_PINS = ['pacifica-uploader==0.3.1', 'pacifica-downloader==0.4.1']
 RSS_LIMIT_MIB = 64.0
 JOB_TIMEOUT = 900
+#: Seconds ext4 without a journal keeps passing over freed inodes (see worker._dispose_tree), plus a margin.
+INODE_COOLDOWN = 65
+#: When this run's scratch space was last emptied (a file under WORK; its mtime is what counts).
+CLEANUP_STAMP = os.path.join(WORK, 'tmp-emptied')
 
 # ---------------------------------------------------------------- what is measured
 
@@ -325,6 +329,25 @@ class Report:
 
 # ---------------------------------------------------------------- main
 
+def empty_scratch(tmp_dir: str) -> None:
+    """Delete the scratch space and note when; the next run waits until the freed inodes are reusable."""
+    if os.path.isdir(tmp_dir):
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        with open(CLEANUP_STAMP, 'w', encoding='ascii') as stamp:
+            stamp.write('the scratch space was emptied at this file\'s mtime\n')
+
+
+def wait_for_inode_cooldown(log) -> None:
+    """Sleep until INODE_COOLDOWN seconds have passed since the scratch space was last emptied."""
+    try:
+        left = os.path.getmtime(CLEANUP_STAMP) + INODE_COOLDOWN - time.time()
+    except OSError:
+        return
+    if left > 0:
+        log(f'waiting {left:.0f} s: files deleted by the last run would slow file creation (worker._dispose_tree)')
+        time.sleep(left)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--quick', action='store_true',
@@ -369,13 +392,14 @@ def main(argv: list[str] | None = None) -> int:
     profile = 'quick' if args.quick else 'full'
     data_root = os.path.join(WORK, 'data', profile)
     tmp_dir = os.path.join(WORK, 'tmp')
-    shutil.rmtree(tmp_dir, ignore_errors=True)  # leftovers of an interrupted run
+    empty_scratch(tmp_dir)  # leftovers of an interrupted run
     os.makedirs(tmp_dir)
     upstream_python = ensure_upstream(args.upstream_python, log)
     sets = datasets.ensure(data_root, profile, args.sets, log=log)
     payloads = {name: datasets.read_header(paths['manifest'])['payload_bytes'] for name, paths in sets.items()}
     for paths in sets.values():
         warm_page_cache(paths)
+    wait_for_inode_cooldown(log)
 
     interpreters = {
         'ours': (sys.executable, [os.path.abspath(args.ours_root)], os.path.abspath(args.ours_root)),
@@ -418,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
                     answer['seconds'], payloads[set_name] / answer['seconds'] / 1e6, rss))
     finally:
         stand_ins.close()
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        empty_scratch(tmp_dir)
 
     report = Report(runs, payloads)
     print_report(report, args, facts, payloads, time.time() - started)
