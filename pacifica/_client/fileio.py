@@ -1,4 +1,4 @@
-"""Writing a buffer out in pieces of a size the page cache takes fast.
+"""Writing files fast: pieces of a size the page cache takes well, and space reserved up front.
 
 Both data paths hold their bytes in large reused buffers (``chunk_size``,
 1 MiB by default) because large reads and hash updates are cheap. Large
@@ -6,10 +6,20 @@ Both data paths hold their bytes in large reused buffers (``chunk_size``,
 of 1 MiB measured 3 to 5 times slower than the same bytes written 128 KiB at a
 time (``benchmarks/README.md``, "bundle -> file"). Slicing costs eight system
 calls per MiB, which no sink notices, so every write goes through here.
+
+:func:`reserve_space` asks the file system for a big file's blocks before
+its bytes arrive (``fallocate(2)``, Linux only): a full disk then fails the
+file at its start, and ext4 hands out the blocks in one extent instead of
+piece by piece (the ``big`` download measured about 10% faster).
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Union
+import ctypes
+import ctypes.util
+import errno
+import os
+import sys
+from typing import Any, Callable, Optional, Union
 
 #: The largest piece handed to one ``write()`` call.
 WRITE_SIZE = 128 * 1024
@@ -35,3 +45,42 @@ def write_all(write: Callable[[Buffer], Optional[int]], data: Buffer) -> None:
         if written == len(view):
             return
         view = memoryview(view)[written:]
+
+
+def _load_fallocate() -> Optional[Any]:
+    """libc's ``fallocate64`` on Linux, else None.
+
+    Not :func:`os.posix_fallocate`: where the file system cannot reserve
+    blocks, glibc emulates it by writing into every block, which would double
+    the writes on NFS and the like. ``fallocate`` just says it cannot.
+    """
+    if not sys.platform.startswith('linux'):
+        return None
+    try:
+        function = ctypes.CDLL(ctypes.util.find_library('c'), use_errno=True).fallocate64
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
+    function.restype = ctypes.c_int
+    return function
+
+
+_FALLOCATE = _load_fallocate()
+#: fallocate mode: reserve blocks but leave the file's size alone, so it still tells how much was written.
+_FALLOC_FL_KEEP_SIZE = 1
+
+
+def reserve_space(fd: int, size: int, path: Optional[str] = None) -> None:
+    """Reserve ``size`` bytes for the new file ``fd`` (at ``path``) where the file system does so natively.
+
+    Raises OSError (ENOSPC, EDQUOT, EFBIG, naming ``path``) when the space
+    is not there; does nothing where reserving is not supported (other
+    systems, file systems without it).
+    """
+    if _FALLOCATE is None or size <= 0:
+        return
+    if _FALLOCATE(fd, _FALLOC_FL_KEEP_SIZE, 0, size) == 0:
+        return
+    code = ctypes.get_errno()
+    if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        raise OSError(code, '{} (reserving {} bytes)'.format(os.strerror(code), size), path)

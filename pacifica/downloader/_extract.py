@@ -29,7 +29,7 @@ import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from pacifica._client.exceptions import UnsafeArchiveError, VerificationError
-from pacifica._client.fileio import write_all
+from pacifica._client.fileio import reserve_space, write_all
 
 from ._records import FileEntry
 from ._tarstream import Member, TarStreamReader
@@ -352,11 +352,13 @@ class Extraction:
 
     def abort(self) -> None:
         """After a failure: delete unverified parts, park verified ones for the next call."""
+        incomplete: Set[str] = set()
         if self._writer is not None:
             self._writer.abandon(self._part)
+            incomplete = self._writer.incomplete
         for parts in self.written:
             part_path = self.hidden_path(parts, PART_SUFFIX)
-            if parts not in self.unverified and self.wanted is not None:
+            if parts not in self.unverified and self.wanted is not None and part_path not in incomplete:
                 try:
                     os.replace(part_path, self.hidden_path(parts, VERIFIED_SUFFIX))
                     continue
@@ -377,16 +379,19 @@ def _unlink_quietly(path: str) -> None:
 class _PartFile:
     """One part file being written."""
 
-    __slots__ = ('background', 'fd', 'mtime', 'path')
+    __slots__ = ('background', 'fd', 'mtime', 'path', 'size')
 
-    def __init__(self, path: str, mtime: float, background: bool) -> None:
+    def __init__(self, path: str, mtime: float, size: int, background: bool) -> None:
         self.path = path
         self.mtime = mtime
+        self.size = size
         self.background = background
         self.fd: Optional[int] = None
 
     def open(self) -> None:
         self.fd = _create(self.path)
+        if self.background:  # big: worth a system call to get its blocks at once
+            reserve_space(self.fd, self.size, self.path)
 
     def write(self, piece: memoryview) -> None:
         fd = self.fd
@@ -429,6 +434,9 @@ class PartWriter:
         self._error: Optional[BaseException] = None
         self._abandoned = False
         self._thread: Optional[threading.Thread] = None
+        #: Part files of which an operation failed or was dropped: their hash may have matched
+        #: on the extracting thread, but their bytes are not all on disk. Read it after abandon().
+        self.incomplete: Set[str] = set()
 
     def _run(self) -> None:
         assert self._thread is not None
@@ -441,12 +449,14 @@ class PartWriter:
                     piece()
                     continue
                 if self._error is not None or self._abandoned:
+                    self.incomplete.add(part.path)
                     part.close()
                     continue
                 try:
                     getattr(part, operation)(*((piece,) if operation == 'write' else ()))
                 except BaseException as err:  # noqa: BLE001 - handed to the extracting thread
                     self._error = err
+                    self.incomplete.add(part.path)
                     part.close()
 
     def _background(self, operation: str, part: Optional[_PartFile], piece: Any = None) -> None:
@@ -471,7 +481,7 @@ class PartWriter:
 
     def begin(self, path: str, mtime: float, size: int) -> _PartFile:
         """Start the part file ``path`` (a stale one is replaced) for a member of ``size`` bytes."""
-        part = _PartFile(path, mtime, size >= self.BACKGROUND_SIZE)
+        part = _PartFile(path, mtime, size, size >= self.BACKGROUND_SIZE)
         if part.background:
             self._background('open', part)
         else:

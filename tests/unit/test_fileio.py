@@ -1,6 +1,7 @@
 """write_all: every byte arrives, in pieces no larger than WRITE_SIZE, whatever the writer returns."""
 from __future__ import annotations
 
+import errno
 import io
 import os
 
@@ -8,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pacifica._client.fileio import WRITE_SIZE, write_all
+from pacifica._client import fileio
+from pacifica._client.fileio import WRITE_SIZE, reserve_space, write_all
 
 
 class RecordingWriter:
@@ -75,3 +77,35 @@ def test_empty_buffer_writes_nothing():
     calls = []
     write_all(lambda piece: calls.append(piece) or out.write(piece), b'')
     assert calls == [] and out.getvalue() == b''
+
+
+def _new_file(tmp_path):
+    path = str(tmp_path / 'reserved.bin')
+    return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+
+
+def test_reserve_space_keeps_the_size_and_reserves_blocks_where_it_can(tmp_path):
+    path, fd = _new_file(tmp_path)
+    try:
+        reserve_space(fd, 4 << 20, path)
+        info = os.fstat(fd)
+    finally:
+        os.close(fd)
+    assert info.st_size == 0  # the size still says how much was written
+    if fileio._FALLOCATE is not None and hasattr(info, 'st_blocks'):
+        assert info.st_blocks * 512 >= 4 << 20
+
+
+def test_reserving_more_than_the_disk_holds_names_the_file(tmp_path):
+    path, fd = _new_file(tmp_path)
+    try:
+        if fileio._FALLOCATE is None:  # not Linux: reserving is a no-op, never an error
+            reserve_space(fd, 1 << 62, path)
+            return
+        with pytest.raises(OSError) as caught:
+            reserve_space(fd, 1 << 62, path)
+    finally:
+        os.close(fd)
+    assert caught.value.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+    assert caught.value.filename == path
+    assert 'reserving' in str(caught.value)

@@ -1,6 +1,7 @@
 """Downloader end to end against the cartd stand-in: both conventions, resume, options, failures."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import pathlib
@@ -13,10 +14,11 @@ import pacifica.downloader
 from pacifica.downloader import (
     CartDownloadError, CartFailedError, Downloader, PacificaError, TransferConfig, UsageError, VerificationError,
 )
+from pacifica.downloader import _extract as extract_module
 from pacifica.downloader.cartapi import CartAPI
-from tests.helpers.cartd import cloud_event, transaction_info
+from tests.helpers.cartd import CartServer, cloud_event, transaction_info
 
-from .conftest import FAST, FILES, expected_tree, tree
+from .conftest import FAST, FILES, expected_tree, final_files, tree
 
 SECRET = 'hunter2-secret'
 
@@ -374,3 +376,31 @@ def test_top_level_file_without_subdir_downloads(cartd, dest):
     down.transactioninfo(dest, info)
     assert tree(dest) == expected_tree()
     assert rel_paths(down.paths_written, dest) == sorted(expected_tree())
+
+
+def test_big_file_lands_whole_with_its_exact_size(server, tmp_path, dest):
+    """A member big enough for the background writer (and a space reservation) keeps its exact bytes and size."""
+    content = os.urandom(3 * (1 << 20) + 17)
+    big = {201: ('big', 'blob.bin', content)}
+    cart_server = CartServer(server, tmp_path / 'cartd-big')
+    cart_server.add_file(201, content)
+    Downloader(cart_api_url=cart_server.url, config=FAST).transactioninfo(dest, transaction_info(big))
+    path = os.path.join(dest, 'data', 'big', 'blob.bin')
+    assert os.path.getsize(path) == len(content)
+    assert final_files(dest) == expected_tree(big)
+
+
+def test_full_disk_fails_the_download_and_leaves_nothing(server, tmp_path, dest, monkeypatch):
+    """No space for a big file: the OSError reaches the caller; no part file and no final name remain."""
+    def disk_full(fd, size, path=None):
+        raise OSError(errno.ENOSPC, 'No space left on device (reserving {} bytes)'.format(size), path)
+    monkeypatch.setattr(extract_module, 'reserve_space', disk_full)
+    content = os.urandom(2 << 20)
+    big = {202: ('big', 'full.bin', content)}
+    cart_server = CartServer(server, tmp_path / 'cartd-full')
+    cart_server.add_file(202, content)
+    with pytest.raises(OSError) as caught:
+        Downloader(cart_api_url=cart_server.url, config=FAST).transactioninfo(dest, transaction_info(big))
+    assert caught.value.errno == errno.ENOSPC
+    assert caught.value.filename.endswith('.full.bin.pacifica-part')
+    assert tree(dest) == {}

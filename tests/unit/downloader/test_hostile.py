@@ -5,6 +5,7 @@ import io
 import os
 import pathlib
 import tarfile
+import time
 
 import pytest
 
@@ -221,3 +222,31 @@ def test_old_style_directory_entry_is_a_directory(cartd, dest):
             tar.addfile(member('data/{}/{}'.format(subdir, name), size=len(content)), io.BytesIO(content))
     download(cartd, dest, buf.getvalue())
     assert tree(dest) == {'data/sub/good.txt': GOOD, 'data/sub/other.txt': b'other\n'}
+
+
+def test_big_file_whose_writes_were_dropped_is_not_parked_as_verified(cartd, dest, monkeypatch):
+    """A big file hashes fine, but a bad member ends the download before its bytes reach the disk.
+
+    Its hash matched on the extracting thread while the writer thread still
+    held its writes; those are dropped by the abort. The part must be
+    deleted, not kept as ``.pacifica-verified`` for the next call to reuse.
+    """
+    from pacifica.downloader import _extract
+
+    real_write = _extract._PartFile.write
+
+    def stalled_write(part, piece):
+        time.sleep(0.2)  # the writer thread is still busy when the bad member arrives
+        real_write(part, piece)
+
+    monkeypatch.setattr(_extract._PartFile, 'write', stalled_write)
+    big = os.urandom(3 << 20)
+    files = {1: ('sub', 'big.bin', big)}
+    members = [member('data', tarfile.DIRTYPE), member('data/sub', tarfile.DIRTYPE), member('data/sub/big.bin'),
+               member('data/sub/unrequested.txt')]
+    tar_bytes = build_tar(members, {'data/sub/big.bin': big, 'data/sub/unrequested.txt': b'x'})
+    with pytest.raises(UnsafeArchiveError, match='not requested'):
+        download(cartd, dest, tar_bytes, files)
+    left = tree(dest)
+    assert all(content == big for content in left.values()), 'a parked file does not hold the verified bytes'
+    assert not [name for name in left if name.endswith('.pacifica-part')]
