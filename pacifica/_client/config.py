@@ -25,7 +25,7 @@ DEFAULT_BACKOFF_FACTOR = 0.5
 DEFAULT_BACKOFF_MAX = 30.0
 #: A server's ``Retry-After`` is obeyed up to this many seconds.
 DEFAULT_RETRY_AFTER_MAX = 60.0
-#: Bytes moved per read/write on the data paths.
+#: Buffer size of the data paths: reads, sends and hashing (files are written 128 KiB per call, see fileio).
 DEFAULT_CHUNK_SIZE = 1024 * 1024
 #: Seconds between two status polls (ingest job, cart).
 DEFAULT_POLL_INTERVAL = 1.0
