@@ -190,6 +190,16 @@ def _read_head(rfile) -> Optional[_Head]:
     return _Head(first.rstrip(b'\r\n'), headers)
 
 
+def _exactly(rfile, count: int, what: str) -> 'collections.abc.Iterator[bytes]':
+    """Yield exactly ``count`` bytes of ``rfile`` in pieces; ConnectionError if it ends first."""
+    while count:
+        data = rfile.read(min(count, 65536))
+        if not data:
+            raise ConnectionError('{} ended early'.format(what))
+        count -= len(data)
+        yield data
+
+
 def _body_chunks(rfile, head: _Head, until_eof: bool) -> 'collections.abc.Iterator[bytes]':
     """Yield the raw bytes of a message body as framed by ``head`` (chunk framing kept)."""
     if b'chunked' in (head.get(b'Transfer-Encoding') or b'').lower():
@@ -207,23 +217,11 @@ def _body_chunks(rfile, head: _Head, until_eof: bool) -> 'collections.abc.Iterat
                     yield line
                     if line in (b'\r\n', b'\n'):
                         return
-            remaining = size + 2
-            while remaining:
-                data = rfile.read(min(remaining, 65536))
-                if not data:
-                    raise ConnectionError('chunked body ended early')
-                remaining -= len(data)
-                yield data
+            yield from _exactly(rfile, size + 2, 'chunked body')
         return
     length = head.get(b'Content-Length')
     if length is not None:
-        remaining = int(length)
-        while remaining:
-            data = rfile.read(min(remaining, 65536))
-            if not data:
-                raise ConnectionError('body ended early')
-            remaining -= len(data)
-            yield data
+        yield from _exactly(rfile, int(length), 'body')
         return
     if until_eof:
         while True:
