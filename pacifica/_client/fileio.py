@@ -14,9 +14,8 @@ piece by piece (the ``big`` download measured about 10% faster).
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
+import functools
 import os
 import sys
 from typing import Any, Callable, Optional, Union
@@ -47,25 +46,32 @@ def write_all(write: Callable[[Buffer], Optional[int]], data: Buffer) -> None:
         view = memoryview(view)[written:]
 
 
-def _load_fallocate() -> Optional[Any]:
-    """libc's ``fallocate64`` on Linux, else None.
+@functools.lru_cache(maxsize=None)
+def _fallocate() -> Optional[Any]:
+    """libc's ``fallocate`` on Linux, looked up on first use; None elsewhere.
 
     Not :func:`os.posix_fallocate`: where the file system cannot reserve
     blocks, glibc emulates it by writing into every block, which would double
     the writes on NFS and the like. ``fallocate`` just says it cannot.
+    ctypes is imported here, not with the module: only big downloads need it.
     """
     if not sys.platform.startswith('linux'):
         return None
+    import ctypes
     try:
-        function = ctypes.CDLL(ctypes.util.find_library('c'), use_errno=True).fallocate64
-    except (OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)  # the process's own symbols, libc's among them
+    except OSError:
+        return None
+    function = getattr(libc, 'fallocate64', None)
+    if function is None and ctypes.sizeof(ctypes.c_long) == 8:  # musl: off_t is 64-bit anyway
+        function = getattr(libc, 'fallocate', None)
+    if function is None:
         return None
     function.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
     function.restype = ctypes.c_int
     return function
 
 
-_FALLOCATE = _load_fallocate()
 #: fallocate mode: reserve blocks but leave the file's size alone, so it still tells how much was written.
 _FALLOC_FL_KEEP_SIZE = 1
 
@@ -77,10 +83,10 @@ def reserve_space(fd: int, size: int, path: Optional[str] = None) -> None:
     is not there; does nothing where reserving is not supported (other
     systems, file systems without it).
     """
-    if _FALLOCATE is None or size <= 0:
+    fallocate = _fallocate() if size > 0 else None
+    if fallocate is None or fallocate(fd, _FALLOC_FL_KEEP_SIZE, 0, size) == 0:
         return
-    if _FALLOCATE(fd, _FALLOC_FL_KEEP_SIZE, 0, size) == 0:
-        return
+    import ctypes
     code = ctypes.get_errno()
     if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         raise OSError(code, '{} (reserving {} bytes)'.format(os.strerror(code), size), path)

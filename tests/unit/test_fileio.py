@@ -98,14 +98,14 @@ def test_reserve_space_keeps_the_size_and_reserves_blocks_where_it_can(tmp_path)
     finally:
         os.close(fd)
     assert info.st_size == 0  # the size still says how much was written
-    if fileio._FALLOCATE is not None and hasattr(info, 'st_blocks'):
+    if fileio._fallocate() is not None and hasattr(info, 'st_blocks'):
         assert info.st_blocks * 512 >= 4 << 20
 
 
 def test_reserving_more_than_the_disk_holds_names_the_file(tmp_path):
     path, fd = _new_file(tmp_path)
     try:
-        if fileio._FALLOCATE is None:  # not Linux: reserving is a no-op, never an error
+        if fileio._fallocate() is None:  # not Linux: reserving is a no-op, never an error
             reserve_space(fd, 1 << 62, path)
             return
         with pytest.raises(OSError) as caught:
