@@ -29,6 +29,8 @@ DEFAULT_RETRY_AFTER_MAX = 60.0
 DEFAULT_CHUNK_SIZE = 1024 * 1024
 #: Seconds between two status polls (ingest job, cart).
 DEFAULT_POLL_INTERVAL = 1.0
+#: Whether the Bundler reads small files in a second process: None decides by their number.
+DEFAULT_READ_AHEAD: Optional[bool] = None
 
 TimeoutArg = Union[None, float, int, Tuple[float, float]]
 
@@ -46,12 +48,16 @@ def _positive(name: str, value: Any) -> float:
 
 @dataclasses.dataclass(frozen=True)
 class TransferConfig:
-    """Timeouts, retry policy and buffer sizes shared by every client object.
+    """Timeouts, retry policy, buffer sizes and the bundler's read-ahead, shared by every client object.
 
     ``call_deadline`` bounds a whole API call (all its retries and backoff
     sleeps included); by default it is ``connect_timeout + read_timeout``.
     Bulk transfers (the upload body, the cart download) have no overall
     deadline: there a socket that stays silent for ``read_timeout`` fails.
+    ``read_ahead`` lets a Bundler read and hash small files in a second
+    process (see :mod:`pacifica.uploader.bundler.readahead`): None (the
+    default) when a bundle has 2,000 small files or more, True whenever it
+    has some, False never.
     """
 
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
@@ -63,6 +69,7 @@ class TransferConfig:
     retry_after_max: float = DEFAULT_RETRY_AFTER_MAX
     chunk_size: int = DEFAULT_CHUNK_SIZE
     poll_interval: float = DEFAULT_POLL_INTERVAL
+    read_ahead: Optional[bool] = DEFAULT_READ_AHEAD
 
     def __post_init__(self) -> None:
         """Validate every field, so a bad value fails here and not mid-transfer."""
@@ -76,6 +83,8 @@ class TransferConfig:
                 raise ConfigurationError('{} must be a finite number >= 0, not {!r}'.format(name, value))
         if not isinstance(self.retries, int) or self.retries < 0:
             raise ConfigurationError('retries must be an integer >= 0, not {!r}'.format(self.retries))
+        if not (self.read_ahead is None or isinstance(self.read_ahead, bool)):
+            raise ConfigurationError('read_ahead must be None, True or False, not {!r}'.format(self.read_ahead))
         if not isinstance(self.chunk_size, int) or self.chunk_size < 512:
             raise ConfigurationError('chunk_size must be an integer >= 512, not {!r}'.format(self.chunk_size))
 

@@ -12,7 +12,9 @@ How the data moves, top to bottom (:meth:`Bundler._tar_chunks`), per entry:
    record of a float mtime comes from a cache keyed by the mtime).
 2. A small ``path`` file (up to 256 KiB: nearly every file of a big data
    set) is opened, read with one ``os.read``, closed and hashed, and its bytes
-   go into the reused 1 MiB output buffer right after the header.
+   go into the reused 1 MiB output buffer right after the header. In a bundle
+   of many small files, the :mod:`.readahead` process does that work instead,
+   on the other core, and its bytes are read straight into the output buffer.
 3. Everything else (large files, ``fileobj`` entries) is read straight into
    the output buffer (``readinto``, so every byte is copied once, by the
    read); large reads are hashed on the :class:`~.pipeline.AsyncHasher` thread
@@ -27,15 +29,16 @@ Apart from those FileObjs (md_obj keeps them) and the metadata text, memory
 is flat in the number of files; ``path`` entries are opened one at a time,
 when their turn comes.
 
-Small files are read on this thread on purpose. A helper thread that read
-and hashed the next small files ahead was measured slower (by about 10 %
-on 20,000 files of 4 KiB): each of its open, read, close and hash calls
+The read-ahead is a process, not a thread, on purpose. A helper thread that
+read and hashed the next small files ahead was measured slower (by about
+10 % on 20,000 files of 4 KiB): each of its open, read, close and hash calls
 releases the GIL and must win it back from the packing thread, which holds
 it for up to the switch interval, so the two threads took turns instead of
 overlapping, and the handovers cost extra.
 """
 from __future__ import annotations
 
+import array
 import datetime
 import hashlib
 import io
@@ -57,7 +60,10 @@ from pacifica._client.fileio import write_all
 from pacifica._client.keywords import drop_unknown_keywords
 
 from ..metadata import FileObj, MetaData, metadata_encode
+from ._readahead_worker import OPEN_FLAGS
 from .pipeline import ASYNC_HASH_MIN, AsyncHasher, BufferRing
+from .readahead import (AUTO_MIN_FILES, STARTUP_FILES, ReadAhead, ReadAheadLost, can_start, changed_file_error,
+                        not_regular, read_whole_file, unopenable)
 from .filedata import CORE_KEYS, METADATA_MEMBER, check_file_data
 from .tarformat import (BLOCK_SIZE, end_of_archive_length, fast_header_length, packed_header, padding_length,
                         tobuf_header)
@@ -70,10 +76,6 @@ LOGGER = logging.getLogger(__name__)
 SHAKE_DIGEST_BYTES = {'shake_128': 32, 'shake_256': 64}
 #: ``path`` files up to this size are read with one ``os.read`` instead of a file object.
 _SMALL_FILE = 256 * 1024
-#: O_NONBLOCK: a FIFO or device swapped in for a listed file must not block open(2) for ever
-#: (regular files ignore the flag).
-_OPEN_FLAGS = (os.O_RDONLY | getattr(os, 'O_BINARY', 0) | getattr(os, 'O_CLOEXEC', 0)
-               | getattr(os, 'O_NONBLOCK', 0))
 _NULS = bytes(BLOCK_SIZE)
 _EPOCH = datetime.datetime(1970, 1, 1)
 _DEFAULT_MIMETYPE = 'application/octet-stream'
@@ -195,42 +197,27 @@ def _copying(write: Callable[[Any], Optional[int]]) -> Callable[[Any], Optional[
 def _open_for_reading(path: Any, name: str) -> int:
     """A descriptor of ``path``; FileChangedError naming the member when it cannot be opened any more."""
     try:
-        fd = os.open(path, _OPEN_FLAGS)
+        fd = os.open(path, OPEN_FLAGS)
     except OSError as error:
-        raise FileChangedError(error.errno, '{!r} cannot be opened any more ({}): {}'.format(
-            name, os.fsdecode(os.fspath(path)), error.strerror)) from error
+        raise unopenable(name, path, error.errno, error.strerror) from error
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise FileChangedError('{!r} is no longer a regular file ({})'.format(name, os.fsdecode(os.fspath(path))))
+        raise not_regular(name, path)
     return fd
 
 
 def _read_small_file(path: Any, size: int, name: str) -> bytes:
-    """All ``size`` bytes of a small ``path`` file; FileChangedError if it holds fewer or more now.
-
-    Each read asks for one byte more than is still missing. A regular file
-    returns fewer bytes than asked only at its end, so the short read that
-    completes ``size`` also proves that nothing follows: no extra read(1).
-    """
-    try:
-        fd = os.open(path, _OPEN_FLAGS)
-    except OSError:
-        fd = _open_for_reading(path, name)  # raises the explanation (or succeeds on a retry)
-    try:
-        data = os.read(fd, size + 1)
-        while len(data) < size:
-            more = os.read(fd, size + 1 - len(data))
-            if not more:
-                raise FileChangedError('{!r} ended after {} of its {} bytes: it shrank or was replaced since it '
-                                       'was listed'.format(name, len(data), size))
-            data += more
-    except BlockingIOError:  # a FIFO with a writer, swapped in for the listed file
-        raise FileChangedError('{!r} is no longer a regular file'.format(name)) from None
-    finally:
-        os.close(fd)
-    if len(data) > size:
-        raise FileChangedError('{!r} holds more than its {} bytes: it grew since it was listed'.format(name, size))
+    """All ``size`` bytes of a small ``path`` file; FileChangedError if it holds fewer or more now."""
+    data, problem = read_whole_file(path, size)
+    if problem is not None:
+        raise changed_file_error(problem, path, name, size)
     return data
+
+
+def _give_up_read_ahead(read_ahead: ReadAhead, lost: ReadAheadLost) -> None:
+    """Stop a read-ahead process that failed; the bundle goes on reading in this process."""
+    LOGGER.warning('The read-ahead process failed (%s); reading the remaining small files in this process', lost)
+    read_ahead.close()
 
 
 class _Output:
@@ -312,6 +299,7 @@ class Bundler:
         # hashval -> hex digest; a methodcaller adds no Python frame per file.
         self._digest: Callable[[Any], str] = operator.methodcaller('hexdigest', *([shake_bytes] if shake_bytes else []))
         self._chunk_size = max(config.chunk_size, BLOCK_SIZE)
+        self._read_ahead_setting = config.read_ahead
         self._done_size = 0
         self._total_size = 0
         self._complete = False
@@ -580,12 +568,33 @@ class Bundler:
             return
         self._fileobj_starts[id(fileobj)] = (fileobj, position)
 
-    def _tar_chunks(self, acquire: Callable[[], memoryview],
-                    hasher: Optional[AsyncHasher] = None) -> Iterator[memoryview]:
+    def _start_read_ahead(self) -> Optional[ReadAhead]:
+        """The read-ahead process for this stream's small files, if the config and the platform allow one."""
+        setting = self._read_ahead_setting
+        if setting is False:
+            return None
+        entries = self._entries()
+        small = array.array('Q', (position for position, entry in enumerate(entries)
+                                  if entry['size'] <= _SMALL_FILE and entry.get('fileobj') is None))
+        if setting is None:
+            if len(small) < AUTO_MIN_FILES:
+                return None
+            del small[:STARTUP_FILES]  # read here while the worker starts
+        if not small or not can_start():
+            return None
+        try:
+            return ReadAhead(self._hashstr, self._hexlen // 2, entries, small)
+        except ReadAheadLost as error:
+            LOGGER.info('Reading the small files in this process: %s', error)
+            return None
+
+    def _tar_chunks(self, acquire: Callable[[], memoryview], hasher: Optional[AsyncHasher] = None,
+                    read_ahead: Optional[ReadAhead] = None) -> Iterator[memoryview]:
         """The tar stream as full buffers from ``acquire``, then the partly filled last one.
 
         The loop is flat on purpose: with 100,000 small files every call per file counts.
-        Files whose hashing went to ``hasher`` get their FileObj once it caught up.
+        Files whose hashing went to ``hasher`` get their FileObj once it caught up; small
+        files come from ``read_ahead`` until it is lost, then from this process.
         """
         out = _Output(acquire, hasher)
         infos: List[Any] = []
@@ -595,22 +604,38 @@ class Bundler:
         digest = self._digest
         build_file_info = self._build_file_info
         read_small_file = _read_small_file
-        for file_data in self._entries():
+        for index, file_data in enumerate(self._entries()):
             name, size, mtime = file_data['name'], file_data['size'], file_data['mtime']
             header = packed_header(name, size, mtime, len(file_data) == 4) or tobuf_header(self._tarinfo(file_data))
-            hashval = new_hash()
             pad = -size % BLOCK_SIZE
             if size <= _SMALL_FILE and file_data.get('fileobj') is None:
-                data = read_small_file(file_data['path'], size, name)
-                hashval.update(data)
-                self._done_size += size
                 pos = out.pos
                 data_start = pos + len(header)
                 data_end = data_start + size
-                if data_end + pad <= len(out.view):
-                    view = out.view
+                view = out.view
+                fits = data_end + pad <= len(view)
+                data: Any = None
+                placed = False  # the data is in the output buffer already
+                if read_ahead is not None and read_ahead.serves(index):
+                    # The worker's bytes go straight behind the header when they fit.
+                    target = view[data_start:data_end] if fits else memoryview(bytearray(size))
+                    try:
+                        hexsum = read_ahead.take(name, target).hex()
+                    except ReadAheadLost as lost:
+                        _give_up_read_ahead(read_ahead, lost)
+                        read_ahead = None
+                    else:
+                        data, placed = target, fits
+                if data is None:
+                    data = read_small_file(file_data['path'], size, name)
+                    hashval = new_hash()
+                    hashval.update(data)
+                    hexsum = digest(hashval)
+                self._done_size += size
+                if fits:
                     view[pos:data_start] = header
-                    view[data_start:data_end] = data
+                    if not placed:
+                        view[data_start:data_end] = data
                     view[data_end:data_end + pad] = _NULS[:pad]
                     out.pos = data_end + pad
                 else:
@@ -618,6 +643,7 @@ class Bundler:
                     yield from _put(out, data)
                     yield from _put(out, _NULS[:pad])
             else:
+                hashval = new_hash()
                 jobs_before = hasher.submitted if hasher is not None else 0
                 yield from _put(out, header)
                 yield from self._copy_member_data(out, file_data, hashval)
@@ -626,7 +652,8 @@ class Bundler:
                     hashing.append((len(infos), file_data, hashval, hasher.submitted))
                     infos.append(None)
                     continue
-            infos.append(build_file_info(file_data, digest(hashval)))
+                hexsum = digest(hashval)
+            infos.append(build_file_info(file_data, hexsum))
             while hashing and hasher is not None and hashing[0][3] <= hasher.finished:
                 position, hashed_data, hashed, _ = hashing.pop(0)
                 infos[position] = build_file_info(hashed_data, digest(hashed))
@@ -669,10 +696,14 @@ class Bundler:
         if callable(callback):
             notify_thread = self._setup_notify_thread(callback, sleeptime)
         hasher = AsyncHasher()
+        read_ahead = None
         try:
-            yield from self._tar_chunks(BufferRing(self._chunk_size, hasher).acquire, hasher)
+            read_ahead = self._start_read_ahead()
+            yield from self._tar_chunks(BufferRing(self._chunk_size, hasher).acquire, hasher, read_ahead)
             self._complete = True
         finally:
+            if read_ahead is not None:
+                read_ahead.close()
             hasher.close()
             self._notify_stop.set()
             if notify_thread is not None:

@@ -99,7 +99,8 @@ def test_path_entries_are_opened_one_at_a_time(md, tmp_path):
             entries.append({'name': 'data/big{}'.format(index), 'size': _SMALL_FILE + 5000, 'mtime': MTIME,
                             'path': str(big)})
     baseline = _open_fds()
-    bundler = Bundler(md, entries, config=TransferConfig(chunk_size=4096))
+    # read_ahead=False: the read-ahead process's two pipes are covered in test_read_ahead.py.
+    bundler = Bundler(md, entries, config=TransferConfig(chunk_size=4096, read_ahead=False))
     assert _open_fds() == baseline, 'making the Bundler opened files'
     counts = []
     total = 0

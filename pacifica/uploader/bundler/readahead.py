@@ -1,0 +1,196 @@
+"""Read and hash small files in a second process, so that bundling uses both cores.
+
+A bundle of many small files spends about half its time in open, read, close
+and hashing, and the other half in Python, packing the tar and the metadata.
+Threads cannot split that work: each of the four calls per file gives the GIL
+away and must win it back from the packing thread, so the two threads took
+turns (measured slower). A second process has its own GIL. :class:`ReadAhead`
+starts one (:mod:`._readahead_worker`, standard library only), streams it the
+paths and sizes of the small files, and takes back each file's size, digest
+and bytes, in order, straight into the bundle's output buffer.
+
+It is an optimisation, never a new way to fail:
+
+- :attr:`TransferConfig.read_ahead <pacifica._client.config.TransferConfig>`
+  decides whether it is tried: by default from :data:`AUTO_MIN_FILES` small
+  files on. It is tried only where :data:`sys.executable` is a Python that
+  can run the worker's file (:func:`can_start`);
+- when the process cannot start, or ends or garbles its output midway, the
+  bundler reads the remaining files itself (:class:`ReadAheadLost`);
+- a file that changed since it was listed raises the same
+  :class:`~pacifica._client.exceptions.FileChangedError` either way.
+"""
+from __future__ import annotations
+
+import array
+import logging
+import os
+import subprocess
+import sys
+import threading
+from typing import Any, Optional, Sequence, Tuple
+
+from pacifica._client.exceptions import FileChangedError
+
+from . import _readahead_worker as worker
+
+LOGGER = logging.getLogger(__name__)
+
+#: Small files in a bundle from which the read-ahead process pays for its start (about 20 ms).
+AUTO_MIN_FILES = 2000
+#: Small files the bundler reads itself, by default, while the worker starts up.
+STARTUP_FILES = 1000
+#: Requests written to the worker at a time.
+_FEED_BATCH = 1024
+_WORKER_PATH = os.path.abspath(worker.__file__)
+
+
+class ReadAheadLost(Exception):
+    """The read-ahead process is gone or out of step: read the remaining files in this process."""
+
+
+def unopenable(name: str, path: Any, errno: Optional[int], strerror: Optional[str]) -> FileChangedError:
+    return FileChangedError(errno, '{!r} cannot be opened any more ({}): {}'.format(
+        name, os.fsdecode(os.fspath(path)), strerror))
+
+
+def not_regular(name: str, path: Any) -> FileChangedError:
+    return FileChangedError('{!r} is no longer a regular file ({})'.format(name, os.fsdecode(os.fspath(path))))
+
+
+def shrank(name: str, found: int, size: int) -> FileChangedError:
+    return FileChangedError('{!r} ended after {} of its {} bytes: it shrank or was replaced since it was '
+                            'listed'.format(name, found, size))
+
+
+def grew(name: str, size: int) -> FileChangedError:
+    return FileChangedError('{!r} holds more than its {} bytes: it grew since it was listed'.format(name, size))
+
+
+def changed_file_error(problem: Tuple[int, int, str], path: Any, name: str, size: int) -> FileChangedError:
+    """The error for a problem that :func:`read_whole_file` reported."""
+    code, number, text = problem
+    if code == worker.CANNOT_OPEN:
+        return unopenable(name, path, number, text)
+    if code == worker.SHRANK:
+        return shrank(name, number, size)
+    if code == worker.GREW:
+        return grew(name, size)
+    return not_regular(name, path)
+
+
+#: Read one small file whole: the worker's own function, so both ways read alike.
+read_whole_file = worker.read_whole
+
+
+def can_start() -> bool:
+    """True when sys.executable is a plain Python that can run the worker's file from disk.
+
+    Frozen applications and programs that embed Python (a web server) have a
+    sys.executable that is no interpreter; a zip import has no worker file.
+    """
+    executable = sys.executable or ''
+    name = os.path.basename(executable).lower()
+    return (not getattr(sys, 'frozen', False) and name.startswith(('python', 'pypy'))
+            and os.path.isfile(executable) and os.path.isfile(_WORKER_PATH))
+
+
+def _feed(stdin: Any, entries: Sequence[dict], positions: 'array.array[int]') -> None:
+    """Write the requests for ``entries[positions]`` a batch at a time, then close the worker's stdin.
+
+    A worker that died breaks the pipe; the reader notices that, so it is not reported here.
+    """
+    fsencode = os.fsencode
+    try:
+        for start in range(0, len(positions), _FEED_BATCH):
+            stdin.write(b''.join([b'%d %s\x00' % (entries[position]['size'], fsencode(entries[position]['path']))
+                                  for position in positions[start:start + _FEED_BATCH]]))
+            stdin.flush()
+        stdin.close()
+    except (OSError, ValueError):
+        pass
+
+
+class ReadAhead:
+    """The read-ahead process of one stream: :meth:`take` the files in order, then :meth:`close`."""
+
+    def __init__(self, hash_name: str, digest_bytes: int, entries: Sequence[dict],
+                 positions: 'array.array[int]') -> None:
+        """Start the worker for the files ``entries[positions]``; ReadAheadLost if it cannot start.
+
+        A thread writes the requests while the bundler goes on, so the new
+        interpreter's start-up costs the bundle nothing.
+        """
+        self._entries = entries
+        self._positions = positions
+        self._next = 0
+        self._greeted = False
+        self._head_size = 1 + worker.SIZE.size + digest_bytes
+        try:
+            self._process: Optional[subprocess.Popen] = subprocess.Popen(
+                [sys.executable, '-I', '-S', _WORKER_PATH, hash_name, str(digest_bytes)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                bufsize=worker.BUFFER_SIZE)
+        except OSError as error:
+            self._process = None
+            raise ReadAheadLost('the read-ahead process did not start: {}'.format(error)) from None
+        self._stdout: Any = self._process.stdout  # a BufferedReader of BUFFER_SIZE
+        self._feeder = threading.Thread(target=_feed, args=(self._process.stdin, entries, positions),
+                                        name='pacifica-read-ahead-feeder', daemon=True)
+        self._feeder.start()
+
+    def serves(self, position: int) -> bool:
+        """True when ``entries[position]`` is the next file the worker sends."""
+        return self._next < len(self._positions) and self._positions[self._next] == position
+
+    def take(self, name: str, target: memoryview) -> bytes:
+        """Fill ``target`` with the next file's bytes and return its digest (after :meth:`serves`).
+
+        FileChangedError when the worker found the file changed since it was listed.
+        """
+        entry = self._entries[self._positions[self._next]]
+        self._next += 1
+        size = len(target)
+        try:
+            if not self._greeted:
+                if self._stdout.read(len(worker.GREETING)) != worker.GREETING:
+                    raise ReadAheadLost('the read-ahead process did not start as a Python worker')
+                self._greeted = True
+            head = self._stdout.read(self._head_size)
+            if head[:1] == worker.OK and len(head) == self._head_size:
+                if worker.SIZE.unpack_from(head, 1)[0] != size:
+                    raise ReadAheadLost('the read-ahead process sent {!r} with another size'.format(name))
+                if self._stdout.readinto(target) != size:
+                    raise ReadAheadLost('the read-ahead process ended in the middle of {!r}'.format(name))
+                return head[1 + worker.SIZE.size:]
+            if head[:1] == worker.FAILED:
+                raise self._problem(head[1:], entry['path'], name, size)
+        except (OSError, ValueError) as error:
+            raise ReadAheadLost('reading from the read-ahead process failed: {}'.format(error)) from None
+        raise ReadAheadLost('the read-ahead process ended before {!r}'.format(name))
+
+    def _problem(self, head_rest: bytes, path: Any, name: str, size: int) -> Exception:
+        """The FileChangedError the worker reported (ReadAheadLost if the report is cut short)."""
+        report = head_rest + self._stdout.read()  # the worker exits after a problem report
+        if len(report) < worker.PROBLEM.size:
+            return ReadAheadLost('the read-ahead process ended in a problem report')
+        code, number, length = worker.PROBLEM.unpack_from(report)
+        if code not in worker.PROBLEMS:
+            return ReadAheadLost('the read-ahead process reported problem {}'.format(code))
+        text = report[worker.PROBLEM.size:worker.PROBLEM.size + length].decode('utf-8', 'replace')
+        return changed_file_error((code, number, text), path, name, size)
+
+    def close(self) -> None:
+        """Stop the worker (it may still be reading ahead) and reap it; safe to call twice."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.kill()
+        self._feeder.join()  # the kill broke its pipe if it was still writing
+        for pipe in (process.stdin, process.stdout):
+            if pipe is not None:
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
+        process.wait()
