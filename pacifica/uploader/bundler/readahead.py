@@ -111,6 +111,17 @@ def _feed(stdin: Any, entries: Sequence[dict], positions: 'array.array[int]') ->
         pass
 
 
+def _reported_problem(report: bytes, path: Any, name: str, size: int) -> Exception:
+    """The FileChangedError of a worker's problem report (ReadAheadLost if the report is cut short)."""
+    if len(report) < worker.PROBLEM.size:
+        return ReadAheadLost('the read-ahead process ended in a problem report')
+    code, number, length = worker.PROBLEM.unpack_from(report)
+    if code not in worker.PROBLEMS:
+        return ReadAheadLost('the read-ahead process reported problem {}'.format(code))
+    text = report[worker.PROBLEM.size:worker.PROBLEM.size + length].decode('utf-8', 'replace')
+    return changed_file_error((code, number, text), path, name, size)
+
+
 class ReadAhead:
     """The read-ahead process of one stream: :meth:`take` the files in order, then :meth:`close`."""
 
@@ -148,7 +159,7 @@ class ReadAhead:
 
         FileChangedError when the worker found the file changed since it was listed.
         """
-        entry = self._entries[self._positions[self._next]]
+        position = self._positions[self._next]
         self._next += 1
         size = len(target)
         try:
@@ -163,22 +174,13 @@ class ReadAhead:
                 if self._stdout.readinto(target) != size:
                     raise ReadAheadLost('the read-ahead process ended in the middle of {!r}'.format(name))
                 return head[1 + worker.SIZE.size:]
-            if head[:1] == worker.FAILED:
-                raise self._problem(head[1:], entry['path'], name, size)
+            if head[:1] != worker.FAILED:
+                raise ReadAheadLost('the read-ahead process ended before {!r}'.format(name))
+            report = head[1:] + self._stdout.read()  # the worker exits after a problem report
         except (OSError, ValueError) as error:
             raise ReadAheadLost('reading from the read-ahead process failed: {}'.format(error)) from None
-        raise ReadAheadLost('the read-ahead process ended before {!r}'.format(name))
-
-    def _problem(self, head_rest: bytes, path: Any, name: str, size: int) -> Exception:
-        """The FileChangedError the worker reported (ReadAheadLost if the report is cut short)."""
-        report = head_rest + self._stdout.read()  # the worker exits after a problem report
-        if len(report) < worker.PROBLEM.size:
-            return ReadAheadLost('the read-ahead process ended in a problem report')
-        code, number, length = worker.PROBLEM.unpack_from(report)
-        if code not in worker.PROBLEMS:
-            return ReadAheadLost('the read-ahead process reported problem {}'.format(code))
-        text = report[worker.PROBLEM.size:worker.PROBLEM.size + length].decode('utf-8', 'replace')
-        return changed_file_error((code, number, text), path, name, size)
+        # Raised outside the try: FileChangedError is an OSError, and must not become ReadAheadLost.
+        raise _reported_problem(report, self._entries[position]['path'], name, size)
 
     def close(self) -> None:
         """Stop the worker (it may still be reading ahead) and reap it; safe to call twice."""

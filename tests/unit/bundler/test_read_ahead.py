@@ -264,3 +264,15 @@ def test_paths_as_bytes_and_path_objects_are_sent_as_the_file_system_names_them(
     spy = Spy(monkeypatch)
     assert bundle_bytes(Bundler(valid_metadata(), entries, config=ON)) == reference
     assert spy.taken == 3
+
+
+@pytest.mark.parametrize('change', CHANGES)
+def test_the_workers_own_report_raises_the_error_without_falling_back(tmp_path, monkeypatch, caplog, change):
+    """FileChangedError is an OSError: it must not be mistaken for a broken pipe to the worker."""
+    entries = write_files(tmp_path, [100] * 6)
+    spy = Spy(monkeypatch)
+    with caplog.at_level(logging.WARNING, logger=bundler_module.__name__):
+        error = _failure(entries, ON, change, Path(entries[4]['path']))
+    assert isinstance(error, FileChangedError)
+    assert 'read-ahead process failed' not in caplog.text
+    assert spy.taken == 4 and spy.instances[0]._next == 5, 'the fifth file was taken from the worker, and failed'
