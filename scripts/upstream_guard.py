@@ -26,7 +26,7 @@ import urllib.request
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import pytest
 
@@ -40,7 +40,7 @@ class ForeignImportError(Exception):
     """The suites would test something other than this checkout; the message says what."""
 
 
-def _installed_from(dist: metadata.Distribution) -> Dict[str, object]:
+def _installed_from(dist: metadata.Distribution) -> Dict[str, Any]:
     """The PEP 610 record of where `dist` was installed from ({} when pip wrote none)."""
     text = dist.read_text('direct_url.json')
     return json.loads(text) if text else {}
@@ -82,7 +82,7 @@ def check_package(module: ModuleType, source: Path) -> None:
             raise ForeignImportError(f'{module.__name__} imports from {where}, not from the editable '
                                      f'checkout {source / relative}')
         return
-    installed = {ours.locate_file(name).resolve() for name in ours.files or ()}
+    installed = {Path(str(ours.locate_file(name))).resolve() for name in ours.files or ()}
     if where not in installed:
         raise ForeignImportError(f'{module.__name__} imports from {where}, a file that {OUR_DISTRIBUTION} '
                                  'did not install')
