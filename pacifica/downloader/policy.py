@@ -114,8 +114,8 @@ class _PolicyStatus(CommonBase):
             LOGGER.debug('transaction %d: %d file(s)', transaction_id, len(record['files']))
             return record
         if isinstance(record, dict) and str(record.get('status', '')).startswith('404'):
-            raise UnknownTransactionError('{}: {}'.format(unknown, record.get('message', '')).rstrip(': '),
-                                          transaction_id)
+            message = record.get('message')
+            raise UnknownTransactionError(unknown + (': {}'.format(message) if message else ''), transaction_id)
         raise InvalidResponseError('GET {} answered no transaction record (no "files" object): {}'.format(
             redact_url(url), _excerpt(record)))
 

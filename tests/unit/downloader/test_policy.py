@@ -72,6 +72,13 @@ def test_an_unknown_id_answered_200_with_an_error_document(policy: LoopbackServe
     assert isinstance(caught.value, (PolicyError, LookupError))
 
 
+def test_an_error_document_without_a_message(server: LoopbackServer) -> None:
+    server.route('GET', '*', lambda req: {'status': '404 Not Found'})
+    with pytest.raises(UnknownTransactionError) as caught:
+        fetch_transaction(44, policy_url=server.url, config=FAST)
+    assert str(caught.value) == 'the policy server at {} knows no transaction 44'.format(server.url)
+
+
 def test_an_unknown_id_answered_404(server: LoopbackServer) -> None:
     server.route('GET', '*', Reply(404, b'<html>Not Found</html>'))
     with pytest.raises(UnknownTransactionError, match='knows no transaction 7'):
