@@ -31,6 +31,7 @@ written against those packages keep working::
     │   └── CartTimeoutError                       wait_for_cart deadline
     ├── PolicyError
     │   ├── UnknownUserError (IndexError)          network id not in metadata
+    │   ├── UnknownTransactionError (LookupError)  transaction id not in metadata
     │   └── PolicyRejectedError (ValueError)       policy refused the metadata
     ├── IngestError
     │   ├── UploadRejectedError                    ingest did not accept the POST
@@ -61,7 +62,7 @@ __all__ = [
     'BundleError', 'FileDataError', 'FileChangedError', 'RecordError',
     'TransportError', 'ServerConnectionError', 'RequestTimeout', 'HTTPStatusError',
     'InvalidResponseError', 'PacificaTimeoutError', 'JobTimeoutError', 'CartTimeoutError',
-    'PolicyError', 'UnknownUserError', 'PolicyRejectedError',
+    'PolicyError', 'UnknownUserError', 'UnknownTransactionError', 'PolicyRejectedError',
     'IngestError', 'UploadRejectedError', 'UploadLengthError', 'IngestJobFailedError',
     'DownloadError', 'CartRequestError', 'CartFailedError', 'CartDownloadError',
     'ArchiveError', 'UnsafeArchiveError', 'VerificationError',
@@ -186,6 +187,14 @@ class PolicyError(PacificaError):
 
 class UnknownUserError(PolicyError, IndexError):
     """The network id matches no user known to Policy."""
+
+
+class UnknownTransactionError(PolicyError, LookupError):
+    """Policy knows no transaction with the id asked for; ``transaction_id`` is that id."""
+
+    def __init__(self, message: str, transaction_id: Any = None) -> None:
+        super().__init__(message)
+        self.transaction_id = transaction_id
 
 
 class PolicyRejectedError(PolicyError, ValueError):
