@@ -45,7 +45,8 @@ written against those packages keep working::
         ├── CartDownloadError                      GET answered 4xx/5xx
         ├── ArchiveError                           malformed or truncated tar
         │   └── UnsafeArchiveError                 member would escape or is not a plain file
-        └── VerificationError                      hash mismatches and missing files
+        └── VerificationError                      every file missing, of the wrong size or hash
+                                                   (problems: ChecksumMismatch, SizeMismatch, FileMissing)
 
 Messages never contain credentials: see :func:`pacifica._client.redact`.
 """
@@ -66,6 +67,7 @@ __all__ = [
     'IngestError', 'UploadRejectedError', 'UploadLengthError', 'IngestJobFailedError',
     'DownloadError', 'CartRequestError', 'CartFailedError', 'CartDownloadError',
     'ArchiveError', 'UnsafeArchiveError', 'VerificationError',
+    'VerificationDetail', 'ChecksumMismatch', 'SizeMismatch', 'FileMissing',
 ]
 
 #: How much of a server's reply body an exception keeps (and shows).
@@ -287,18 +289,88 @@ class UnsafeArchiveError(ArchiveError):
         self.member = member
 
 
-Problem = Tuple[str, str, str]
+class VerificationDetail(tuple):
+    """One file that failed verification: a typed detail of :class:`VerificationError`.
+
+    ``path`` is the file's ``<subdir>/<name>``; ``hashtype`` and ``expected``
+    the record's hash; ``found`` the digest of what arrived (None when nothing
+    did); ``expected_size`` the record's size and ``actual_size`` the bytes
+    that arrived (None where unknown). It is also the ``(path, expected,
+    found)`` triple that ``problems`` held before these types existed, with
+    ``'missing'`` in the third place for a file that never arrived.
+    """
+
+    path: str
+    hashtype: str
+    expected: str
+    found: Optional[str]
+    expected_size: Optional[int]
+    actual_size: Optional[int]
+
+    def __new__(cls, path: str, hashtype: str, expected: str, found: Optional[str] = None,
+                expected_size: Optional[int] = None, actual_size: Optional[int] = None) -> 'VerificationDetail':
+        detail = super().__new__(cls, (path, expected, 'missing' if found is None else found))
+        detail.path, detail.hashtype, detail.expected, detail.found = path, hashtype, expected, found
+        detail.expected_size, detail.actual_size = expected_size, actual_size
+        return detail
+
+    def __getnewargs__(self) -> Tuple[Any, ...]:  # copy and pickle rebuild it with every field
+        return self.path, self.hashtype, self.expected, self.found, self.expected_size, self.actual_size
+
+    def __repr__(self) -> str:
+        return '{}(path={!r}, hashtype={!r}, expected={!r}, found={!r}, expected_size={!r}, actual_size={!r})'.format(
+            type(self).__name__, *self.__getnewargs__())
+
+    def _expected_hash(self) -> str:
+        return ' '.join(text for text in (self.hashtype, self.expected) if text)
+
+    def describe(self) -> str:
+        """One line for the error message."""
+        return '{}: expected {}, found {}'.format(self.path, self._expected_hash(), self.found)
+
+
+class ChecksumMismatch(VerificationDetail):
+    """The file arrived (at the declared size, or with no size declared) but its digest differs."""
+
+
+class SizeMismatch(VerificationDetail):
+    """The cart's member holds a different number of bytes than the record declares.
+
+    It was read to its end and hashed, but none of it was written to disk.
+    """
+
+    def describe(self) -> str:
+        return '{}: expected {} bytes, the cart holds {} (expected {}, found {})'.format(
+            self.path, self.expected_size, self.actual_size, self._expected_hash(), self.found)
+
+
+class FileMissing(VerificationDetail):
+    """The cart did not deliver the file at all."""
+
+    def describe(self) -> str:
+        return '{}: expected {}, but the cart did not deliver it'.format(self.path, self._expected_hash())
+
+
+def _as_detail(problem: Any) -> VerificationDetail:
+    """A typed detail; a plain ``(path, expected, found)`` triple of earlier code is converted."""
+    if isinstance(problem, VerificationDetail):
+        return problem
+    path, expected, found = problem
+    if found == 'missing':
+        return FileMissing(path, '', expected)
+    return ChecksumMismatch(path, '', expected, found)
 
 
 class VerificationError(DownloadError):
-    """Downloaded files that are missing or whose hash differs.
+    """Downloaded files that are missing, of the wrong size, or whose hash differs.
 
-    ``problems`` lists every ``(path, expected, found)``; ``found`` is the
-    computed digest, or ``'missing'`` for a file the cart did not deliver.
+    ``problems`` lists every one as a :class:`ChecksumMismatch`,
+    :class:`SizeMismatch` or :class:`FileMissing` (each also the
+    ``(path, expected, found)`` triple of earlier releases).
     """
 
-    def __init__(self, problems: Iterable[Problem]) -> None:
-        self.problems: List[Problem] = list(problems)
-        lines = ['{}: expected {}, found {}'.format(*problem) for problem in self.problems]
+    def __init__(self, problems: Iterable[Any]) -> None:
+        self.problems: List[VerificationDetail] = [_as_detail(problem) for problem in problems]
+        lines = [problem.describe() for problem in self.problems]
         super().__init__('{} file(s) failed verification:\n  {}'.format(
             len(self.problems), '\n  '.join(lines)))
