@@ -411,3 +411,6 @@ class VerificationError(DownloadError):
         lines = [problem.describe() for problem in self.problems]
         super().__init__('{} file(s) failed verification:\n  {}'.format(
             len(self.problems), '\n  '.join(lines)))
+
+    def __reduce__(self) -> Tuple[Any, ...]:  # rebuilt from the details, not from the message
+        return type(self), (self.problems,)

@@ -126,4 +126,7 @@ def test_plain_triples_become_typed_details():
     assert error.problems[1].found is None and tuple(error.problems[1]) == ('b', 'x', 'missing')
     assert 'a: expected x, found y' in str(error)
     assert str(error).count('\n') == 2
+    again = pickle.loads(pickle.dumps(error))
+    assert str(again) == str(error) and [repr(problem) for problem in again.problems] == [
+        repr(problem) for problem in error.problems]
 
