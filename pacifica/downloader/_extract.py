@@ -5,14 +5,17 @@ Rules, whatever the cart sends:
 - Files land only under the target directory ``<location>/<filename>/``.
   A member is written only if it is a regular file whose normalised name is
   one of the requested paths; absolute names, ``..``, links, devices, FIFOs,
-  unrequested or duplicate members and members bigger than declared raise
-  :class:`UnsafeArchiveError`. An existing symbolic link (or non-directory)
-  where a directory of the target should be is refused, never followed.
+  unrequested or duplicate members raise :class:`UnsafeArchiveError`. An
+  existing symbolic link (or non-directory) where a directory of the target
+  should be is refused, never followed.
 - Each file is written to ``.<name>.pacifica-part`` beside its final name and
   hashed while it is written. Once complete it gets the modification time
-  the record gives it (else the cart member's, as ``tar -x`` would). Final
-  names appear only after the whole cart was read and every file verified;
-  then each part is renamed into place.
+  the record gives it (else the cart member's, as ``tar -x`` would). A
+  member whose size differs from the record's is hashed to its end but never
+  written. Every problem (wrong hash, wrong size, file not delivered) is
+  collected and the stream read on, so that one :class:`VerificationError`
+  lists them all. Final names appear only after the whole cart was read and
+  every file verified; then each part is renamed into place.
 - On any failure, unverified parts are deleted and verified ones are kept as
   ``.<name>.pacifica-verified`` (hidden, never under the final name), so that
   the next call with the same record re-checks and reuses them instead of
@@ -30,7 +33,9 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from pacifica._client.exceptions import UnsafeArchiveError, VerificationError
+from pacifica._client.exceptions import (
+    ChecksumMismatch, FileMissing, SizeMismatch, UnsafeArchiveError, VerificationDetail, VerificationError,
+)
 from pacifica._client.fileio import reserve_space, write_all
 
 from ._records import FileEntry, modification_time
@@ -172,6 +177,11 @@ def _missing_directories(path: str) -> List[str]:
     return missing[::-1]
 
 
+def _shown(entry: FileEntry) -> str:
+    """The entry's path as problems and messages show it: its safe components joined by '/'."""
+    return '/'.join(entry.parts)
+
+
 def _ancestors(parts: Parts) -> Iterable[Parts]:
     return (parts[:depth] for depth in range(len(parts)))
 
@@ -249,7 +259,7 @@ class Extraction:
         self.written: List[Parts] = []  # part files made, in stream order
         self.unverified: Set[Parts] = set()
         self.seen: Set[Parts] = set()
-        self.problems: List[Tuple[str, str, str]] = []
+        self.problems: List[VerificationDetail] = []
         self._writer: Optional[PartWriter] = None
         self._part: Optional[_PartFile] = None
         self._progress = progress
@@ -315,12 +325,12 @@ class Extraction:
                 entry = self.wanted.get(rel)
                 if entry is None:
                     raise UnsafeArchiveError('cart member {!r} was not requested'.format(member.name), member.name)
-                if entry.size is not None and member.size > entry.size:
-                    raise UnsafeArchiveError('cart member {!r} holds {} bytes, more than the {} declared'.format(
-                        member.name, member.size, entry.size), member.name)
                 rel = entry.parts  # the record's tuple: the bookkeeping below then holds no copies
             self.seen.add(rel)
-            self._write(reader, member, rel, entry)
+            if entry is not None and entry.size is not None and member.size != entry.size:
+                self._skip_wrong_size(reader, member, entry)
+            else:
+                self._write(reader, member, rel, entry)
         self._writer.finish()
         self.report(final=True)
 
@@ -344,16 +354,29 @@ class Extraction:
         if entry is not None and hasher is not None:
             found = hasher.hexdigest()
             if found != entry.hashsum.lower():
-                self.problems.append(('/'.join(rel), entry.hashsum, found))
+                self.problems.append(ChecksumMismatch(_shown(entry), entry.hashtype, entry.hashsum, found,
+                                                      entry.size, member.size))
                 return
         self.unverified.discard(rel)
 
+    def _skip_wrong_size(self, reader: TarStreamReader, member: Member, entry: FileEntry) -> None:
+        """Hash a member whose size is not the record's to its end, write none of it, and note the problem.
+
+        Reading on keeps the stream in step, so the members after it are
+        still written and checked.
+        """
+        hasher = hashlib.new(entry.hashtype)
+        for piece in reader.data(member):
+            hasher.update(piece)
+        self.problems.append(SizeMismatch(_shown(entry), entry.hashtype, entry.hashsum, hasher.hexdigest(),
+                                          entry.size, member.size))
+
     # -- outcome -------------------------------------------------------------
     def verify(self) -> None:
-        """Raise VerificationError listing every mismatch and every requested file not delivered."""
+        """Raise VerificationError listing every mismatch, wrong size and requested file not delivered."""
         problems = list(self.problems)
         if self.wanted is not None:
-            problems.extend(('/'.join(parts), entry.hashsum, 'missing')
+            problems.extend(FileMissing(_shown(entry), entry.hashtype, entry.hashsum, None, entry.size)
                             for parts, entry in self.wanted.items() if parts not in self.seen)
         if problems:
             raise VerificationError(problems)
