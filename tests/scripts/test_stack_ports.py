@@ -32,6 +32,8 @@ TRAPNET = str(Path(__file__).with_name('trapnet.py'))
 #: metadata, policy, ingest, archive interface, unique id, cartd, notifications, PostgreSQL, redis
 DEFAULT_PORTS = [8121, 8181, 8066, 8080, 8051, 8081, 8070, 5432, 6379]
 CAP_SYS_ADMIN = 21
+#: A free port asked for with PACIFICA_STACK_PORT_CARTD.
+ASKED_CARTD_PORT = 18081
 #: Endpoint settings of a shell that points at the other deployment: the scripts must ignore them.
 FOREIGN_ENDPOINTS = {
     'INGEST_UPLOAD_URL': 'http://127.0.0.1:8066/upload', 'INGEST_STATUS_URL': 'http://127.0.0.1:8066/get_state',
@@ -67,7 +69,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
             step('quickstart, ingest port asked for and taken', QUICKSTART,
                  PACIFICA_STACK_PORT_INGEST='8066', **common),
             step('quickstart', QUICKSTART, **common),
-            step('up', STACK, 'up', **common),
+            step('up', STACK, 'up', PACIFICA_STACK_PORT_CARTD=str(ASKED_CARTD_PORT), **common),
             step('up again', STACK, 'up', **common),
             step('env', STACK, 'env', **common),
             step('status', STACK, 'status', **common),
@@ -121,6 +123,7 @@ def test_up_moves_every_service_off_a_taken_port(report: Dict[str, Any]) -> None
     ports = {name: int(endpoints[name]) for name in ('INGEST_PORT', 'POLICY_PORT', 'CARTD_PORT')}
     ports.update({name: int(endpoints[name].rsplit(':', 1)[1]) for name in endpoints if name.endswith('_URL')
                   and name.startswith('PACIFICA_')})
+    assert ports['CARTD_PORT'] == ASKED_CARTD_PORT
     if report['private_network']:
         assert not set(ports.values()) & set(DEFAULT_PORTS), ports
     status = report['steps']['status']
