@@ -5,7 +5,7 @@ flags and environment variables as the library, show progress the same way
 and turn every failure into one short message and one exit code. Keeping
 that here means the two commands cannot drift apart.
 
-Exit codes (:data:`EXIT_CODES_HELP` is what ``--help`` shows):
+Exit codes (each command's ``--help`` lists those it uses, see :func:`exit_codes_help`):
 
 - :data:`EXIT_OK` (0): done.
 - :data:`EXIT_LOCAL` (1): a local file could not be read or written, or an
@@ -24,6 +24,7 @@ import argparse
 import logging
 import shutil
 import sys
+import textwrap
 import threading
 import time
 from collections import deque
@@ -33,7 +34,7 @@ from .config import DEFAULT_RETRIES, TransferConfig
 from .exceptions import (
     ArchiveError, BundleError, CartDownloadError, CartFailedError, CartRequestError, CartTimeoutError,
     ConfigurationError, DownloadError, IngestError, InvalidResponseError, MetadataError,
-    PacificaError, PolicyError, RecordError, TransportError, UploadRejectedError,
+    PacificaError, PolicyError, RecordError, TransportError, UnknownTransactionError, UploadRejectedError,
 )
 from .http import _strip_credentials, redact_url
 from .version import __version__
@@ -46,16 +47,24 @@ EXIT_FAILED = 4
 #: What a command returns after Ctrl-C (the shell convention 128 + SIGINT).
 EXIT_INTERRUPTED = 130
 
-EXIT_CODES_HELP = """\
-exit codes:
-  0  success
-  1  a local file could not be read or written, or an unexpected error
-  2  usage error: bad option, missing input, incomplete metadata
-  3  server error: unreachable, timed out, unexpected HTTP status or reply
-  4  refused or not verified: policy rejected the metadata, the ingest job
-     failed or did not finish in time, the transaction record is unusable,
-     downloaded data did not verify
-"""
+
+
+def exit_codes_help(usage: str, failed: str) -> str:
+    """A command's ``exit codes:`` table for ``--help``; ``usage`` and ``failed`` say what 2 and 4 mean for it.
+
+    Codes 0, 1 and 3 mean the same for every command.
+    """
+    rows = (('0', 'success'), ('1', 'a local file could not be read or written, or an unexpected error'),
+            ('2', 'usage error: ' + usage),
+            ('3', 'server error: unreachable, timed out, unexpected HTTP status or reply'), ('4', failed))
+    return 'exit codes:\n' + ''.join(textwrap.fill(text, 78, initial_indent='  {}  '.format(code),
+                                                    subsequent_indent='     ') + '\n' for code, text in rows)
+
+
+#: The upload command's table (the default of :func:`new_parser`).
+EXIT_CODES_HELP = exit_codes_help('bad option, missing input, incomplete metadata',
+                                  'refused: policy rejected the metadata, the ingest job failed or did not finish in '
+                                  'time')
 
 #: Which exit code each kind of library error means; the first match wins.
 _EXIT_BY_ERROR: Tuple[Tuple[type, int], ...] = (
@@ -63,6 +72,7 @@ _EXIT_BY_ERROR: Tuple[Tuple[type, int], ...] = (
     (MetadataError, EXIT_USAGE),
     (UploadRejectedError, EXIT_SERVER),
     (IngestError, EXIT_FAILED),
+    (UnknownTransactionError, EXIT_USAGE),
     (PolicyError, EXIT_FAILED),
     (RecordError, EXIT_FAILED),
     (ArchiveError, EXIT_FAILED),
@@ -110,11 +120,14 @@ class ArgumentParser(argparse.ArgumentParser):
         raise ConfigurationError(message)
 
 
-def new_parser(prog: str, description: str, epilog: str = '') -> ArgumentParser:
-    """Return a parser with the options every command has: version, verbosity, progress."""
+def new_parser(prog: str, description: str, epilog: str = '', exit_codes: str = EXIT_CODES_HELP) -> ArgumentParser:
+    """Return a parser with the options every command has: version, verbosity, progress.
+
+    ``exit_codes`` is the command's own table (see :func:`exit_codes_help`).
+    """
     parser = ArgumentParser(
         prog=prog, description=description,
-        epilog='\n'.join(part for part in (epilog, EXIT_CODES_HELP) if part),
+        epilog='\n'.join(part for part in (epilog, exit_codes) if part),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--version', action='version', version='%(prog)s {}'.format(__version__))
     output = parser.add_argument_group('output')

@@ -1,10 +1,11 @@
 """The one exception tree of the Pacifica client library.
 
 Every error the library raises on purpose derives from :class:`PacificaError`.
-Each class *also* derives from the built-in (or ``requests``) exception that
-pacifica-uploader 0.3 and pacifica-downloader 0.3/0.4 raised in the same
-situation, so ``except ValueError:`` or ``except AssertionError:`` clauses
-written against those packages keep working::
+Each class *also* derives from the built-in (or ``requests``, ``tarfile``)
+exception that pacifica-uploader 0.3 and pacifica-downloader 0.3/0.4 raised in
+the same situation (``docs/compatibility.rst`` lists each situation and what
+was raised there), so ``except ValueError:`` or ``except AssertionError:``
+clauses written against those packages keep working::
 
     PacificaError
     ├── ConfigurationError (ValueError)           bad URL, timeout, hash name
@@ -17,39 +18,44 @@ written against those packages keep working::
     │   └── InvalidMetadataError (ValueError)      md.is_valid() is false
     │       └── MissingQueryResultsError (IndexError, TypeError)  directory_prefix() before update_parents()
     ├── BundleError
-    │   ├── FileDataError (ValueError, KeyError)   a file_data entry is unusable
+    │   ├── FileDataError (ValueError, KeyError, TypeError, AttributeError)  a file_data entry is unusable
     │   └── FileChangedError (OSError)             a file shrank or grew mid-bundle
-    ├── RecordError (ValueError, TypeError)        bad transaction info / cloud event
+    ├── RecordError (ValueError, TypeError, AttributeError)  bad transaction info / cloud event
     ├── TransportError (requests.RequestException)
     │   ├── ServerConnectionError (requests.ConnectionError)
     │   ├── RequestTimeout (requests.Timeout, TimeoutError via PacificaTimeoutError)
-    │   └── HTTPStatusError (requests.HTTPError)   status_code, body, url
-    ├── InvalidResponseError (ValueError, KeyError)  reply not JSON or wrong shape
+    │   └── HTTPStatusError (requests.HTTPError, ValueError)  status_code, body, url
+    │       └── UploadStatusError                  (also UploadRejectedError) ingest refused the POST
+    ├── InvalidResponseError (ValueError, KeyError, requests.InvalidJSONError)  reply not JSON or wrong shape
     ├── PacificaTimeoutError (TimeoutError)
     │   ├── RequestTimeout
     │   ├── JobTimeoutError                        Uploader.wait deadline
     │   └── CartTimeoutError                       wait_for_cart deadline
     ├── PolicyError
     │   ├── UnknownUserError (IndexError)          network id not in metadata
+    │   ├── UnknownTransactionError (LookupError)  transaction id not in metadata
     │   └── PolicyRejectedError (ValueError)       policy refused the metadata
     ├── IngestError
-    │   ├── UploadRejectedError                    ingest did not accept the POST
+    │   ├── UploadRejectedError (KeyError, TypeError)  no job_id in ingest's answer
+    │   │   └── UploadStatusError
     │   ├── UploadLengthError (ValueError)         body not the announced Content-Length
     │   ├── IngestJobFailedError (RuntimeError)    the job ended FAILED
     │   └── JobTimeoutError
     └── DownloadError (AssertionError)
         ├── CartRequestError                       cart POST not answered 201
-        ├── CartFailedError                        cart state error, HEAD 404/500
+        ├── CartFailedError                        cart state error, HEAD not 204, DELETE refused
         ├── CartTimeoutError
-        ├── CartDownloadError                      GET answered 4xx/5xx
-        ├── ArchiveError                           malformed or truncated tar
+        ├── CartDownloadError (tarfile.ReadError)  GET not answered 200
+        ├── ArchiveError (tarfile.ReadError)       malformed or truncated tar
         │   └── UnsafeArchiveError                 member would escape or is not a plain file
-        └── VerificationError                      hash mismatches and missing files
+        └── VerificationError                      every file missing, of the wrong size or hash
+                                                   (problems: ChecksumMismatch, SizeMismatch, FileMissing)
 
 Messages never contain credentials: see :func:`pacifica._client.redact`.
 """
 from __future__ import annotations
 
+import tarfile
 from typing import Any, Iterable, List, Optional, Tuple
 
 import requests
@@ -61,10 +67,11 @@ __all__ = [
     'BundleError', 'FileDataError', 'FileChangedError', 'RecordError',
     'TransportError', 'ServerConnectionError', 'RequestTimeout', 'HTTPStatusError',
     'InvalidResponseError', 'PacificaTimeoutError', 'JobTimeoutError', 'CartTimeoutError',
-    'PolicyError', 'UnknownUserError', 'PolicyRejectedError',
-    'IngestError', 'UploadRejectedError', 'UploadLengthError', 'IngestJobFailedError',
+    'PolicyError', 'UnknownUserError', 'UnknownTransactionError', 'PolicyRejectedError',
+    'IngestError', 'UploadRejectedError', 'UploadStatusError', 'UploadLengthError', 'IngestJobFailedError',
     'DownloadError', 'CartRequestError', 'CartFailedError', 'CartDownloadError',
     'ArchiveError', 'UnsafeArchiveError', 'VerificationError',
+    'VerificationDetail', 'ChecksumMismatch', 'SizeMismatch', 'FileMissing',
 ]
 
 #: How much of a server's reply body an exception keeps (and shows).
@@ -126,8 +133,12 @@ class BundleError(PacificaError):
     """Base of the errors found while bundling files."""
 
 
-class FileDataError(BundleError, ValueError, KeyError):
+class FileDataError(BundleError, ValueError, KeyError, TypeError, AttributeError):
     """A ``file_data`` entry is missing a key or holds an unusable value.
+
+    pacifica-uploader 0.3.1 raised KeyError for a missing key, TypeError for
+    a value of the wrong type and AttributeError for a missing ``fileobj``;
+    this class is all of them.
 
     ``problems`` lists every ``(index, description)`` found, also those the
     message leaves out to stay short.
@@ -142,8 +153,12 @@ class FileChangedError(BundleError, OSError):
     """A file's length differed from its declared ``size`` while it was bundled."""
 
 
-class RecordError(PacificaError, ValueError, TypeError):
-    """A transaction info or cloud event lacks a field, or has one of the wrong type."""
+class RecordError(PacificaError, ValueError, TypeError, AttributeError):
+    """A transaction info or cloud event lacks a field, or has one of the wrong type.
+
+    pacifica-downloader 0.4 called ``.get`` / ``.items`` on the record's
+    parts, which raised AttributeError for a part that is not a dict.
+    """
 
 
 class TransportError(PacificaError, requests.RequestException):
@@ -162,8 +177,11 @@ class RequestTimeout(TransportError, PacificaTimeoutError, requests.Timeout):
     """A request did not complete within its timeout or deadline."""
 
 
-class HTTPStatusError(TransportError, requests.HTTPError):
+class HTTPStatusError(TransportError, requests.HTTPError, ValueError):
     """The server answered with a status the call cannot accept.
+
+    Also a ValueError: the old clients parsed every reply as JSON whatever
+    its status, and an error page that is not JSON raised ValueError there.
 
     ``status_code`` is the HTTP status, ``body`` an excerpt of the reply text
     and ``url`` the URL without credentials.
@@ -176,8 +194,13 @@ class HTTPStatusError(TransportError, requests.HTTPError):
         self.url = url
 
 
-class InvalidResponseError(PacificaError, ValueError, KeyError):
-    """The server's reply is not JSON, or lacks what the call needs."""
+class InvalidResponseError(PacificaError, ValueError, KeyError, requests.exceptions.InvalidJSONError):
+    """The server's reply is not JSON, or lacks what the call needs.
+
+    The old clients called ``reply.json()``, whose error is a ValueError
+    (with requests 2.27 or later a ``requests.exceptions.JSONDecodeError``,
+    also a ``requests.RequestException``), and then took keys of it (KeyError).
+    """
 
 
 class PolicyError(PacificaError):
@@ -186,6 +209,14 @@ class PolicyError(PacificaError):
 
 class UnknownUserError(PolicyError, IndexError):
     """The network id matches no user known to Policy."""
+
+
+class UnknownTransactionError(PolicyError, LookupError):
+    """Policy knows no transaction with the id asked for; ``transaction_id`` is that id."""
+
+    def __init__(self, message: str, transaction_id: Any = None) -> None:
+        super().__init__(message)
+        self.transaction_id = transaction_id
 
 
 class PolicyRejectedError(PolicyError, ValueError):
@@ -200,8 +231,21 @@ class IngestError(PacificaError):
     """Base of the errors of an upload to, or a job on, the Ingest server."""
 
 
-class UploadRejectedError(IngestError):
-    """Ingest did not accept the upload (no job id in its answer)."""
+class UploadRejectedError(IngestError, KeyError, TypeError):
+    """Ingest did not accept the upload (no job id in its answer).
+
+    pacifica-uploader 0.3.1 took ``reply['job_id']``: KeyError for a JSON
+    object without it, TypeError for other JSON. This class is both.
+    """
+
+
+class UploadStatusError(UploadRejectedError, HTTPStatusError):
+    """Ingest answered the upload with an error status.
+
+    Ingest's error pages are JSON objects without ``job_id``, on which 0.3.1
+    raised KeyError (ValueError for a page that is not JSON); this class is
+    those and an :class:`HTTPStatusError` with ``status_code``, ``body`` and ``url``.
+    """
 
 
 class UploadLengthError(IngestError, ValueError):
@@ -257,8 +301,12 @@ class CartTimeoutError(DownloadError, PacificaTimeoutError):
     """The cart was not ready before the deadline."""
 
 
-class CartDownloadError(DownloadError):
-    """The cart GET answered with an error status."""
+class CartDownloadError(DownloadError, tarfile.ReadError):
+    """The cart GET answered with an error status.
+
+    Also a :class:`tarfile.ReadError`: pacifica-downloader 0.4 handed the
+    error page to :mod:`tarfile`, which raised that.
+    """
 
     def __init__(self, message: str, status_code: int, body: str = '') -> None:
         super().__init__(message)
@@ -266,8 +314,8 @@ class CartDownloadError(DownloadError):
         self.body = body[:BODY_EXCERPT_LIMIT]
 
 
-class ArchiveError(DownloadError):
-    """The cart's tar stream is malformed or ended early."""
+class ArchiveError(DownloadError, tarfile.ReadError):
+    """The cart's tar stream is malformed or ended early (:mod:`tarfile` raised ReadError there)."""
 
 
 class UnsafeArchiveError(ArchiveError):
@@ -278,18 +326,91 @@ class UnsafeArchiveError(ArchiveError):
         self.member = member
 
 
-Problem = Tuple[str, str, str]
+class VerificationDetail(tuple):
+    """One file that failed verification: a typed detail of :class:`VerificationError`.
+
+    ``path`` is the file's ``<subdir>/<name>``; ``hashtype`` and ``expected``
+    the record's hash; ``found`` the digest of what arrived (None when nothing
+    did); ``expected_size`` the record's size and ``actual_size`` the bytes
+    that arrived (None where unknown). It is also the ``(path, expected,
+    found)`` triple that ``problems`` held before these types existed, with
+    ``'missing'`` in the third place for a file that never arrived.
+    """
+
+    path: str
+    hashtype: str
+    expected: str
+    found: Optional[str]
+    expected_size: Optional[int]
+    actual_size: Optional[int]
+
+    def __new__(cls, path: str, hashtype: str, expected: str, found: Optional[str] = None,
+                expected_size: Optional[int] = None, actual_size: Optional[int] = None) -> 'VerificationDetail':
+        detail = super().__new__(cls, (path, expected, 'missing' if found is None else found))
+        detail.path, detail.hashtype, detail.expected, detail.found = path, hashtype, expected, found
+        detail.expected_size, detail.actual_size = expected_size, actual_size
+        return detail
+
+    def __getnewargs__(self) -> Tuple[Any, ...]:  # copy and pickle rebuild it with every field
+        return self.path, self.hashtype, self.expected, self.found, self.expected_size, self.actual_size
+
+    def __repr__(self) -> str:
+        return '{}(path={!r}, hashtype={!r}, expected={!r}, found={!r}, expected_size={!r}, actual_size={!r})'.format(
+            type(self).__name__, *self.__getnewargs__())
+
+    def _expected_hash(self) -> str:
+        return ' '.join(text for text in (self.hashtype, self.expected) if text)
+
+    def describe(self) -> str:
+        """One line for the error message."""
+        return '{}: expected {}, found {}'.format(self.path, self._expected_hash(), self.found)
+
+
+class ChecksumMismatch(VerificationDetail):
+    """The file arrived (at the declared size, or with no size declared) but its digest differs."""
+
+
+class SizeMismatch(VerificationDetail):
+    """The cart's member holds a different number of bytes than the record declares.
+
+    It was read to its end and hashed, but none of it was written to disk.
+    """
+
+    def describe(self) -> str:
+        return '{}: expected {} bytes, the cart holds {} (expected {}, found {})'.format(
+            self.path, self.expected_size, self.actual_size, self._expected_hash(), self.found)
+
+
+class FileMissing(VerificationDetail):
+    """The cart did not deliver the file at all."""
+
+    def describe(self) -> str:
+        return '{}: expected {}, but the cart did not deliver it'.format(self.path, self._expected_hash())
+
+
+def _as_detail(problem: Any) -> VerificationDetail:
+    """A typed detail; a plain ``(path, expected, found)`` triple of earlier code is converted."""
+    if isinstance(problem, VerificationDetail):
+        return problem
+    path, expected, found = problem
+    if found == 'missing':
+        return FileMissing(path, '', expected)
+    return ChecksumMismatch(path, '', expected, found)
 
 
 class VerificationError(DownloadError):
-    """Downloaded files that are missing or whose hash differs.
+    """Downloaded files that are missing, of the wrong size, or whose hash differs.
 
-    ``problems`` lists every ``(path, expected, found)``; ``found`` is the
-    computed digest, or ``'missing'`` for a file the cart did not deliver.
+    ``problems`` lists every one as a :class:`ChecksumMismatch`,
+    :class:`SizeMismatch` or :class:`FileMissing` (each also the
+    ``(path, expected, found)`` triple of earlier releases).
     """
 
-    def __init__(self, problems: Iterable[Problem]) -> None:
-        self.problems: List[Problem] = list(problems)
-        lines = ['{}: expected {}, found {}'.format(*problem) for problem in self.problems]
+    def __init__(self, problems: Iterable[Any]) -> None:
+        self.problems: List[VerificationDetail] = [_as_detail(problem) for problem in problems]
+        lines = [problem.describe() for problem in self.problems]
         super().__init__('{} file(s) failed verification:\n  {}'.format(
             len(self.problems), '\n  '.join(lines)))
+
+    def __reduce__(self) -> Tuple[Any, ...]:  # rebuilt from the details, not from the message
+        return type(self), (self.problems,)

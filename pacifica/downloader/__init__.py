@@ -2,7 +2,9 @@
 
 :class:`Downloader` takes a Policy transaction info or a Notifications cloud
 event, asks cartd for a cart of its files and writes them under
-``<location>/<filename>/``, each checked against its recorded hash.
+``<location>/<filename>/``, each checked against its recorded hash and with
+its recorded modification time. :func:`fetch_transaction` reads a
+transaction info from the policy server.
 :class:`~pacifica.downloader.cartapi.CartAPI` is the cartd client beneath it;
 :class:`~pacifica.downloader.policy.TransactionInfo` and
 :class:`~pacifica.downloader.cloudevent.CloudEvent` turn records into cart
@@ -18,7 +20,7 @@ from pacifica._client.version import __version__
 from .cartapi import CartAPI
 from .cloudevent import CloudEvent
 from .downloader import Downloader
-from .policy import TransactionInfo
+from .policy import TransactionInfo, fetch_transaction
 
-__all__ = ['Downloader', 'CartAPI', 'CloudEvent', 'TransactionInfo', 'TransferConfig', 'IgnoredKeywordWarning',
-           '__version__', *_exception_names]
+__all__ = ['Downloader', 'CartAPI', 'CloudEvent', 'TransactionInfo', 'fetch_transaction', 'TransferConfig',
+           'IgnoredKeywordWarning', '__version__', *_exception_names]

@@ -5,12 +5,17 @@ Rules, whatever the cart sends:
 - Files land only under the target directory ``<location>/<filename>/``.
   A member is written only if it is a regular file whose normalised name is
   one of the requested paths; absolute names, ``..``, links, devices, FIFOs,
-  unrequested or duplicate members and members bigger than declared raise
-  :class:`UnsafeArchiveError`. An existing symbolic link (or non-directory)
-  where a directory of the target should be is refused, never followed.
+  unrequested or duplicate members raise :class:`UnsafeArchiveError`. An
+  existing symbolic link (or non-directory) where a directory of the target
+  should be is refused, never followed.
 - Each file is written to ``.<name>.pacifica-part`` beside its final name and
-  hashed while it is written. Final names appear only after the whole cart
-  was read and every file verified; then each part is renamed into place.
+  hashed while it is written. Once complete it gets the modification time
+  the record gives it (else the cart member's, as ``tar -x`` would). A
+  member whose size differs from the record's is hashed to its end but never
+  written. Every problem (wrong hash, wrong size, file not delivered) is
+  collected and the stream read on, so that one :class:`VerificationError`
+  lists them all. Final names appear only after the whole cart was read and
+  every file verified; then each part is renamed into place.
 - On any failure, unverified parts are deleted and verified ones are kept as
   ``.<name>.pacifica-verified`` (hidden, never under the final name), so that
   the next call with the same record re-checks and reuses them instead of
@@ -28,10 +33,12 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from pacifica._client.exceptions import UnsafeArchiveError, VerificationError
+from pacifica._client.exceptions import (
+    ChecksumMismatch, FileMissing, SizeMismatch, UnsafeArchiveError, VerificationDetail, VerificationError,
+)
 from pacifica._client.fileio import reserve_space, write_all
 
-from ._records import FileEntry
+from ._records import FileEntry, modification_time
 from ._tarstream import Member, TarStreamReader
 
 Parts = Tuple[str, ...]
@@ -74,6 +81,8 @@ class Target:
 
     Every directory at or below the target is checked with ``lstat`` once:
     a symbolic link or a non-directory there raises UnsafeArchiveError.
+    The directories it makes are listed in :attr:`created`, so that a failed
+    download can take them away again (:meth:`remove_created`).
     """
 
     def __init__(self, location: str, filename_parts: Parts) -> None:
@@ -83,6 +92,8 @@ class Target:
         self._known: Dict[Parts, bool] = {}  # relative to location -> exists as a real directory
         self._dir_paths: Dict[Parts, str] = {(): self.root}
         self._location_made = False
+        #: Directories this object made, each after its parent.
+        self.created: List[str] = []
 
     def path(self, parts: Parts) -> str:
         """Path of ``parts`` relative to the target root."""
@@ -108,6 +119,7 @@ class Target:
                 os.mkdir(path)
             except FileExistsError:
                 return self._probe_again(rel, path)
+            self.created.append(path)
             self._known[rel] = True
             return True
         self._check_dir(info, path)
@@ -129,7 +141,9 @@ class Target:
     def directory(self, dir_parts: Parts, create: bool) -> bool:
         """Check (and with ``create`` make) the target directory ``dir_parts``; False if it is missing."""
         if create and not self._location_made:
+            missing = _missing_directories(self.location)
             os.makedirs(self.location, exist_ok=True)
+            self.created.extend(missing)
             self._location_made = True
         full = self.filename_parts + dir_parts
         if self._known.get(full):
@@ -138,6 +152,34 @@ class Target:
             if not self._probe(full[:depth], create):
                 return False
         return True
+
+
+    def remove_created(self) -> None:
+        """Remove the directories :attr:`created` lists that are empty, deepest first; keep any with content."""
+        for path in reversed(self.created):
+            try:
+                os.rmdir(path)
+            except OSError:  # not empty (a parked file, someone else's file) or already gone
+                pass
+        self.created = []
+
+
+def _missing_directories(path: str) -> List[str]:
+    """``path`` and those of its ancestors that do not exist, outermost first."""
+    missing: List[str] = []
+    path = os.path.normpath(path)
+    while path and not os.path.lexists(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return missing[::-1]
+
+
+def _shown(entry: FileEntry) -> str:
+    """The entry's path as problems and messages show it: its safe components joined by '/'."""
+    return '/'.join(entry.parts)
 
 
 def _ancestors(parts: Parts) -> Iterable[Parts]:
@@ -217,7 +259,7 @@ class Extraction:
         self.written: List[Parts] = []  # part files made, in stream order
         self.unverified: Set[Parts] = set()
         self.seen: Set[Parts] = set()
-        self.problems: List[Tuple[str, str, str]] = []
+        self.problems: List[VerificationDetail] = []
         self._writer: Optional[PartWriter] = None
         self._part: Optional[_PartFile] = None
         self._progress = progress
@@ -283,12 +325,12 @@ class Extraction:
                 entry = self.wanted.get(rel)
                 if entry is None:
                     raise UnsafeArchiveError('cart member {!r} was not requested'.format(member.name), member.name)
-                if entry.size is not None and member.size > entry.size:
-                    raise UnsafeArchiveError('cart member {!r} holds {} bytes, more than the {} declared'.format(
-                        member.name, member.size, entry.size), member.name)
                 rel = entry.parts  # the record's tuple: the bookkeeping below then holds no copies
             self.seen.add(rel)
-            self._write(reader, member, rel, entry)
+            if entry is not None and entry.size is not None and member.size != entry.size:
+                self._skip_wrong_size(reader, member, entry)
+            else:
+                self._write(reader, member, rel, entry)
         self._writer.finish()
         self.report(final=True)
 
@@ -299,7 +341,7 @@ class Extraction:
         hasher = hashlib.new(entry.hashtype) if entry is not None else None
         writer = self._writer
         assert writer is not None
-        self._part = part = writer.begin(self.hidden_path(rel, PART_SUFFIX), member.mtime, member.size)
+        self._part = part = writer.begin(self.hidden_path(rel, PART_SUFFIX), _file_mtime(entry, member), member.size)
         for piece in reader.data(member):
             if hasher is not None:
                 hasher.update(piece)
@@ -312,16 +354,29 @@ class Extraction:
         if entry is not None and hasher is not None:
             found = hasher.hexdigest()
             if found != entry.hashsum.lower():
-                self.problems.append(('/'.join(rel), entry.hashsum, found))
+                self.problems.append(ChecksumMismatch(_shown(entry), entry.hashtype, entry.hashsum, found,
+                                                      entry.size, member.size))
                 return
         self.unverified.discard(rel)
 
+    def _skip_wrong_size(self, reader: TarStreamReader, member: Member, entry: FileEntry) -> None:
+        """Hash a member whose size is not the record's to its end, write none of it, and note the problem.
+
+        Reading on keeps the stream in step, so the members after it are
+        still written and checked.
+        """
+        hasher = hashlib.new(entry.hashtype)
+        for piece in reader.data(member):
+            hasher.update(piece)
+        self.problems.append(SizeMismatch(_shown(entry), entry.hashtype, entry.hashsum, hasher.hexdigest(),
+                                          entry.size, member.size))
+
     # -- outcome -------------------------------------------------------------
     def verify(self) -> None:
-        """Raise VerificationError listing every mismatch and every requested file not delivered."""
+        """Raise VerificationError listing every mismatch, wrong size and requested file not delivered."""
         problems = list(self.problems)
         if self.wanted is not None:
-            problems.extend(('/'.join(parts), entry.hashsum, 'missing')
+            problems.extend(FileMissing(_shown(entry), entry.hashtype, entry.hashsum, None, entry.size)
                             for parts, entry in self.wanted.items() if parts not in self.seen)
         if problems:
             raise VerificationError(problems)
@@ -368,6 +423,14 @@ class Extraction:
         self.written = []
 
 
+def _file_mtime(entry: Optional[FileEntry], member: Member) -> Optional[float]:
+    """The modification time a file gets: the record's, else the cart member's (as ``tar -x``), else none."""
+    recorded = modification_time(entry.mtime) if entry is not None else None
+    if recorded is not None:
+        return recorded
+    return member.mtime if member.mtime > 0 else None
+
+
 def _unlink_quietly(path: str) -> None:
     try:
         os.unlink(path)
@@ -381,7 +444,7 @@ class _PartFile:
 
     __slots__ = ('background', 'fd', 'mtime', 'path', 'size')
 
-    def __init__(self, path: str, mtime: float, size: int, background: bool) -> None:
+    def __init__(self, path: str, mtime: Optional[float], size: int, background: bool) -> None:
         self.path = path
         self.mtime = mtime
         self.size = size
@@ -403,11 +466,11 @@ class _PartFile:
         if fd is None:
             return
         try:
-            if self.mtime > 0 and _UTIME_FD:
+            if self.mtime is not None and _UTIME_FD:
                 os.utime(fd, (self.mtime, self.mtime))
         finally:
             os.close(fd)
-        if self.mtime > 0 and not _UTIME_FD:
+        if self.mtime is not None and not _UTIME_FD:
             os.utime(self.path, (self.mtime, self.mtime))
 
 
@@ -479,8 +542,11 @@ class PartWriter:
         else:
             self._background('recycle', None, give_back)
 
-    def begin(self, path: str, mtime: float, size: int) -> _PartFile:
-        """Start the part file ``path`` (a stale one is replaced) for a member of ``size`` bytes."""
+    def begin(self, path: str, mtime: Optional[float], size: int) -> _PartFile:
+        """Start the part file ``path`` (a stale one is replaced) for a member of ``size`` bytes.
+
+        When it is complete the file gets ``mtime`` as its access and modification time (None: left as is).
+        """
         part = _PartFile(path, mtime, size, size >= self.BACKGROUND_SIZE)
         if part.background:
             self._background('open', part)
@@ -495,7 +561,7 @@ class PartWriter:
             part.write(piece)
 
     def end(self, part: _PartFile) -> None:
-        """Close the part file (and give it the member's mtime)."""
+        """Close the part file (and give it its mtime)."""
         if part.background:
             self._background('close', part)
         else:

@@ -7,7 +7,9 @@ the error names the field and the file.
 """
 from __future__ import annotations
 
+import datetime
 import hashlib
+import math
 import os
 from typing import Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Tuple
 
@@ -21,9 +23,9 @@ class FileEntry(NamedTuple):
     """One file to download: the cart request fields plus what verification needs.
 
     A download may list 100,000 files, so an entry holds no text of its own:
-    ``subdir``, ``name``, ``hashtype`` and ``hashsum`` are the record's own
-    string objects, and ``parts`` shares its directory components (and the
-    tuple of them) with every other file of the same directory.
+    ``subdir``, ``name``, ``hashtype``, ``hashsum`` and ``mtime`` are the
+    record's own objects, and ``parts`` shares its directory components (and
+    the tuple of them) with every other file of the same directory.
     """
 
     id: Any
@@ -33,6 +35,8 @@ class FileEntry(NamedTuple):
     hashsum: str
     size: Optional[int]
     parts: Tuple[str, ...]
+    #: The record's ``mtime`` as it came (None when absent); read with :func:`modification_time`.
+    mtime: Any = None
 
     @property
     def path(self) -> str:
@@ -120,7 +124,36 @@ def file_entry(file_id: Any, obj: Any, what: str, cache: Optional[_PartsCache] =
     if size is not None and not (_is_int(size) and size >= 0):
         raise RecordError('{}: field {!r} must be a whole number of bytes, not {!r}'.format(what, 'size', size))
     parts = (cache or _PartsCache()).parts(subdir, name, what)
-    return FileEntry(file_id, subdir, name, hashtype, hashsum, size, parts)
+    return FileEntry(file_id, subdir, name, hashtype, hashsum, size, parts, obj.get('mtime'))
+
+
+def modification_time(recorded: Any) -> Optional[float]:
+    """Seconds since the epoch of a record's ``mtime``, or None when it gives none that can be used.
+
+    Metadata keeps the ``mtime`` the uploader sent in ``metadata.txt``: ISO
+    8601 text in UTC without a zone (``'2024-05-06T07:08:09'``), which is
+    read as UTC; a zone suffix (``Z``, ``+02:00``) is honoured, and a number
+    is taken as seconds since the epoch. Anything else, which the old
+    downloaders never looked at, is ignored rather than refused.
+    """
+    if isinstance(recorded, (int, float)) and not isinstance(recorded, bool):
+        seconds = float(recorded)
+        return seconds if math.isfinite(seconds) else None
+    if not isinstance(recorded, str):
+        return None
+    text = recorded.strip()
+    if text[-1:] in ('Z', 'z'):
+        text = text[:-1] + '+00:00'
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return (moment - _EPOCH).total_seconds()
+
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 
 def transaction_entries(transinfo: Any) -> List[FileEntry]:

@@ -1,6 +1,7 @@
 """``pacifica-download``: fetch a transaction (or the files of a cloud event) through cartd, verified.
 
-The transaction record comes from the policy server; the files come from a
+The transaction record comes from the policy server
+(:func:`~pacifica.downloader.fetch_transaction`); the files come from a
 cart, are checked against their hashes while they are written and only then
 appear under their final names.
 """
@@ -12,12 +13,13 @@ import os
 from typing import Any, Dict, List, Optional, Sequence
 
 from pacifica._client.cli import (
-    EXIT_OK, Console, add_server_options, client_config, human_bytes, new_parser, positive_seconds, run, show_url,
+    EXIT_OK, Console, Progress, add_server_options, client_config, exit_codes_help, human_bytes, new_parser,
+    positive_seconds, run, show_url,
 )
-from pacifica._client.exceptions import ConfigurationError, HTTPStatusError, RecordError
-from pacifica._client.http import CommonBase, join_url
+from pacifica._client.exceptions import ConfigurationError
 
 from .downloader import Downloader
+from .policy import check_transaction_id, fetch_transaction, policy_base_url
 
 PROG = 'pacifica-download'
 #: Seconds to wait for the cart to be ready (the library's default).
@@ -35,10 +37,15 @@ examples:
   pacifica-download --cloudevent event.json --destination ./download --cart-url http://cart.example:8081
 """
 
+EXIT_CODES = exit_codes_help(
+    'bad option, unreadable cloud event file, a transaction the policy server does not know',
+    'not verified: the transaction record or cloud event is unusable, the cart holds unsafe or unrequested '
+    'members, downloaded files did not match their hashes')
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``pacifica-download`` options (exposed for the documentation)."""
-    parser = new_parser(PROG, DESCRIPTION, EPILOG)
+    parser = new_parser(PROG, DESCRIPTION, EPILOG, EXIT_CODES)
     source = parser.add_argument_group('what to download (one of)').add_mutually_exclusive_group(required=True)
     source.add_argument('--transaction-id', type=_transaction_id, metavar='N',
                         help='a transaction id; its record is read from the policy server')
@@ -58,49 +65,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _transaction_id(text: str) -> int:
-    """argparse type: a transaction id is a positive integer."""
-    if not text.isdigit() or int(text) <= 0:
-        raise argparse.ArgumentTypeError('{!r} is not a transaction id (a positive integer)'.format(text))
-    return int(text)
-
-
-class TransactionRecords(CommonBase):
-    """Reads transaction records from the policy server (``/status/transactions/by_id/<id>``).
-
-    The server is ``base_url``, else ``POLICY_PROTO``/``POLICY_ADDR``/``POLICY_PORT``
-    as for :class:`~pacifica.uploader.metadata.PolicyQuery`.
-    """
-
-    _proto: str
-    _addr: str
-    _port: Any
-
-    def __init__(self, base_url: Optional[str] = None, **kwargs: Any) -> None:
-        self._configure(kwargs)
-        self._server_url([('proto', 'http'), ('addr', '127.0.0.1'), ('port', 8181)], 'POLICY', kwargs)
-        self.base_url = base_url or join_url(self._proto, self._addr, self._port)
-
-    def transaction(self, transaction_id: int) -> Dict[str, Any]:
-        """Return the record the downloader takes; ConfigurationError when there is no such transaction.
-
-        Policy answers an unknown id with status 200 and an error document
-        (``{"status": "404 Not Found", "message": ...}``), so the body is
-        checked, not only the status.
-        """
-        url = '{}/status/transactions/by_id/{}'.format(self.base_url, int(transaction_id))
-        try:
-            record = self._request_json('GET', url)
-        except HTTPStatusError as err:
-            if err.status_code == 404:
-                raise ConfigurationError('the policy server knows no transaction {}'.format(transaction_id)) from None
-            raise
-        if isinstance(record, dict) and isinstance(record.get('files'), dict):
-            return record
-        if isinstance(record, dict) and str(record.get('status', '')).startswith('404'):
-            raise ConfigurationError('the policy server knows no transaction {}: {}'.format(
-                transaction_id, record.get('message', '')))
-        raise RecordError('the policy server sent no file list for transaction {}: {!r}'.format(
-            transaction_id, record)[:500])
+    """argparse type: a transaction id, by the library's rule."""
+    try:
+        return check_transaction_id(text)
+    except ConfigurationError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _read_cloudevent(path: str) -> Dict[str, Any]:
@@ -118,15 +87,14 @@ def _read_cloudevent(path: str) -> Dict[str, Any]:
 
 def _download(args: argparse.Namespace, console: Console) -> int:
     event = _read_cloudevent(args.cloudevent) if args.cloudevent else None
-    os.makedirs(args.destination, exist_ok=True)
     config = client_config(args)
     downloader = Downloader(config=config, **({'cart_api_url': args.cart_url} if args.cart_url else {}))
     if event is None:
-        records = TransactionRecords(args.policy_url, config=config)
-        console.note('reading transaction {} from {}'.format(args.transaction_id, show_url(records.base_url)))
-        record = records.transaction(args.transaction_id)
+        console.note('reading transaction {} from {}'.format(args.transaction_id, show_url(
+            policy_base_url(args.policy_url))))
+        record = fetch_transaction(args.transaction_id, policy_url=args.policy_url, config=config)
     console.note('waiting up to {:g} s for the cart'.format(args.timeout))
-    progress = console.progress('download')
+    progress = _FirstByteProgress(console)
     completed = False
     try:
         if event is None:
@@ -138,6 +106,33 @@ def _download(args: argparse.Namespace, console: Console) -> int:
         progress.close(completed)
     _summarise(console, args, downloader.paths_written)
     return EXIT_OK
+
+
+class _FirstByteProgress:
+    """The download's progress display, shown from the first byte received.
+
+    A download that fails before any byte arrives (no cart, a refused
+    request) then shows only its error, not an empty progress line.
+    """
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._total: Optional[int] = None
+        self._shown: Optional[Progress] = None
+
+    def update(self, done: int, total: Optional[int]) -> None:
+        if self._shown is None:
+            self._total = total or self._total
+            if not done:
+                return
+            self._shown = self._console.progress('download', self._total)
+        self._shown.update(done, total)
+
+    def close(self, completed: bool) -> None:
+        if self._shown is None and completed:  # nothing to receive: still report the (empty) transfer
+            self._shown = self._console.progress('download', self._total)
+        if self._shown is not None:
+            self._shown.close(completed)
 
 
 def _summarise(console: Console, args: argparse.Namespace, paths: List[str]) -> None:

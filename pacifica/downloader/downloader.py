@@ -330,7 +330,10 @@ class Downloader:
                parked: Sequence[FileEntry], progress: Optional[Progress]) -> List[Parts]:
         """Stream the cart into ``target``; every file verified before any takes its final name.
 
-        Returns the files now in place, as path parts below ``target``.
+        Returns the files now in place, as path parts below ``target``. On
+        failure the directories made for the download are removed again,
+        unless they hold something (such as a verified file kept for the
+        next call).
         """
         cart_uid = cart_url.rstrip('/').rsplit('/', 1)[-1]
         prefixes = [target.filename_parts, (cart_uid,)]
@@ -350,6 +353,7 @@ class Downloader:
         except BaseException:
             receiver.stop(resp)
             extraction.abort()
+            target.remove_created()  # those holding verified files for a resume stay
             raise
         finally:
             resp.close()

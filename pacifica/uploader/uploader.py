@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, Optional
 from pacifica._client.exceptions import (
     BundleError, ConfigurationError, HTTPStatusError, IngestJobFailedError, InvalidResponseError,
     JobTimeoutError, RequestTimeout, ServerConnectionError, TransportError, UploadLengthError,
-    UploadRejectedError,
+    UploadRejectedError, UploadStatusError,
 )
 from pacifica._client.http import redact_auth, redact_url
 from pacifica._client.keywords import drop_unknown_keywords
@@ -287,6 +287,8 @@ class Uploader(CommonBase):
                                        headers={'Content-Type': 'application/octet-stream'})
         except _AbortUpload as abort:
             raise abort.error from abort.error.__cause__
+        except HTTPStatusError as err:  # also the KeyError 0.3.1 raised on ingest's error page
+            raise UploadStatusError(str(err), err.status_code, err.body, err.url) from None
         job_id = reply.get('job_id') if isinstance(reply, dict) else None
         if job_id is None:
             raise UploadRejectedError('Ingest answered the upload to {} without a job_id: {!r}'.format(

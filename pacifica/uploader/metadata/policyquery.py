@@ -10,6 +10,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional
 
+from pacifica._client.endpoints import POLICY_SERVER
 from pacifica._client.exceptions import (InvalidResponseError, MetadataDecodeError, PolicyRejectedError,
                                          UnknownUserError, UsageError)
 from pacifica._client.http import (
@@ -45,9 +46,7 @@ NO_USER = -1
 
 #: Keywords of PolicyQuery that set the endpoint, with their defaults (env prefix POLICY).
 _URL_PARTS = [
-    ('proto', 'http'),
-    ('port', 8181),
-    ('addr', '127.0.0.1'),
+    *POLICY_SERVER,
     ('uploader_path', '/uploader'),
     ('ingest_path', '/ingest'),
     ('uploader_url', None),

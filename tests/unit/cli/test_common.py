@@ -192,7 +192,7 @@ def test_help_documents_exit_codes_and_environment(capsys: pytest.CaptureFixture
     assert cli.run(_demo_parser(), lambda a, c: 0, ['--help']) == cli.EXIT_OK
     out = capsys.readouterr().out
     assert 'exit codes:' in out
-    for code in ('0  success', '2  usage error', '3  server error', '4  refused or not verified'):
+    for code in ('0  success', '2  usage error', '3  server error', '4  refused'):
         assert code in out
     assert 'CARTD_CART_API_URL' in out and 'POLICY_PORT' in out
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -51,8 +52,10 @@ def test_a_hash_mismatch_exits_4_and_leaves_nothing_under_a_final_name(tmp_path:
 
 def test_an_unknown_transaction_is_a_usage_error(tmp_path: Path, cart: FakeCart,
                                                  capsys: pytest.CaptureFixture) -> None:
-    assert cli.main(['--transaction-id', '68', '--destination', str(tmp_path), *cart.flags()]) == 2
-    assert 'the policy server knows no transaction 68' in capsys.readouterr().err
+    assert cli.main(['--transaction-id', '68', '--destination', str(tmp_path / 'out'), *cart.flags()]) == 2
+    err = capsys.readouterr().err
+    assert 'knows no transaction 68: No Transaction with an ID of 68 was found' in err
+    assert not os.path.exists(str(tmp_path / 'out'))
 
 
 def test_a_failed_cart_is_a_server_error(tmp_path: Path, cart: FakeCart, capsys: pytest.CaptureFixture) -> None:
@@ -106,6 +109,58 @@ def test_help_lists_every_option(capsys: pytest.CaptureFixture) -> None:
     for option in ('--transaction-id', '--cloudevent', '--destination', '--cart-url', '--policy-url', '--timeout',
                    'exit codes:', 'CARTD_CART_API_URL'):
         assert option in out
+
+
+def test_help_speaks_of_downloads_only(capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(['--help']) == 0
+    codes = capsys.readouterr().out.split('exit codes:', 1)[1]
+    for code in ('0  success', '2  usage error', '3  server error', '4  not verified'):
+        assert code in codes
+    for upload_word in ('metadata', 'ingest', 'rejected', 'refused'):
+        assert upload_word not in codes
+
+
+def _garbage(cart: FakeCart) -> None:
+    """Nothing of the cart verifies: the files are garbage of the right size, the empty one is missing."""
+    cart.served = {path: b'x' * len(data) for path, data in cart.served.items() if data}
+
+
+@pytest.mark.parametrize('break_it, code, message', [
+    (lambda cart: cart.server.route('HEAD', '*', Reply(500, b'', {'X-Pacifica-Status': 'error',
+                                                                  'X-Pacifica-Message': 'archive unreachable'})),
+     3, 'archive unreachable'),
+    (_garbage, 4, '3 file(s) failed verification'),
+])
+def test_a_failed_download_removes_the_folders_it_made_and_says_what_failed(
+        tmp_path: Path, cart: FakeCart, capsys: pytest.CaptureFixture, break_it, code, message) -> None:
+    break_it(cart)
+    destination = tmp_path / 'new' / 'out'
+    assert cli.main(['--transaction-id', '67', '--destination', str(destination), *cart.flags(),
+                     '--progress', 'lines']) == code
+    out, err = capsys.readouterr()
+    assert os.listdir(str(tmp_path)) == []
+    assert re.search('^pacifica-download: error: .*' + re.escape(message), err, re.MULTILINE)
+    assert 'stopped after 0 B' not in err and 'files:' not in out
+
+
+def test_a_failed_download_keeps_a_destination_that_existed(tmp_path: Path, cart: FakeCart,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    _garbage(cart)
+    (tmp_path / 'empty').mkdir()
+    (tmp_path / 'full').mkdir()
+    (tmp_path / 'full' / 'notes.txt').write_bytes(b'mine')
+    for destination in ('empty', 'full'):
+        assert cli.main(['--transaction-id', '67', '--destination', str(tmp_path / destination), *cart.flags()]) == 4
+    assert _written(tmp_path) == {'full/notes.txt': b'mine'}
+    assert sorted(os.listdir(str(tmp_path))) == ['empty', 'full'] and os.listdir(str(tmp_path / 'empty')) == []
+
+
+def test_files_get_the_modification_time_of_the_record(tmp_path: Path, cart: FakeCart,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    cart.transinfo['files']['100']['mtime'] = '2019-03-04T05:06:07'  # résumé.txt; the others record none
+    assert cli.main(['--transaction-id', '67', '--destination', str(tmp_path), *cart.flags()]) == 0
+    assert (tmp_path / 'data' / 'résumé.txt').stat().st_mtime == 1551675967
+    assert (tmp_path / 'data' / 'sub' / 'empty.dat').stat().st_mtime == 1545127200  # the cart's tar member
 
 
 def test_python_dash_m_runs_the_command(tmp_path: Path, cart: FakeCart) -> None:

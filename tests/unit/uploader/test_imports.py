@@ -25,6 +25,10 @@ NAMES = {
     'pacifica.uploader.metadata.policyquery': [
         'PolicyQuery', 'PolicyQueryData', '_PolicyQueryData', 'QUERY_KEYS', 'PolicyQueryDataEncoder',
         'PolicyQueryDataDecoder', '_mangle_encode', '_mangle_decode', 'LOGGER'],
+    # the downloader's public additions
+    'pacifica.downloader': ['Downloader', 'CartAPI', 'CloudEvent', 'TransactionInfo', 'fetch_transaction',
+                            'UnknownTransactionError'],
+    'pacifica.downloader.policy': ['TransactionInfo', 'fetch_transaction'],
 }
 
 
