@@ -35,7 +35,7 @@ from .exceptions import (
     ConfigurationError, DownloadError, IngestError, InvalidResponseError, MetadataError,
     PacificaError, PolicyError, RecordError, TransportError, UploadRejectedError,
 )
-from .http import _strip_credentials, redact_url
+from .redact import redact, redact_url
 from .version import __version__
 
 EXIT_OK = 0
@@ -96,7 +96,7 @@ def error_text(err: BaseException) -> str:
     text = str(err) or type(err).__name__
     if not isinstance(err, PacificaError):
         text = '{}: {}'.format(type(err).__name__, text)
-    return _strip_credentials(text)
+    return redact(text)
 
 
 class ArgumentParser(argparse.ArgumentParser):

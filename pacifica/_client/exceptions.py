@@ -46,13 +46,15 @@ written against those packages keep working::
         │   └── UnsafeArchiveError                 member would escape or is not a plain file
         └── VerificationError                      hash mismatches and missing files
 
-Messages never contain credentials: see :func:`pacifica._client.redact`.
+Messages never contain credentials: see :mod:`pacifica._client.redact`.
 """
 from __future__ import annotations
 
 from typing import Any, Iterable, List, Optional, Tuple
 
 import requests
+
+from .redact import EXCERPT_LIMIT
 
 __all__ = [
     'PacificaError', 'ConfigurationError', 'UnsupportedHashError', 'UsageError',
@@ -67,8 +69,8 @@ __all__ = [
     'ArchiveError', 'UnsafeArchiveError', 'VerificationError',
 ]
 
-#: How much of a server's reply body an exception keeps (and shows).
-BODY_EXCERPT_LIMIT = 2048
+#: How much of a server's reply body an exception keeps (and shows): the one excerpt length.
+BODY_EXCERPT_LIMIT = EXCERPT_LIMIT
 
 
 class PacificaError(Exception):
