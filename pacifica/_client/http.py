@@ -1,30 +1,50 @@
 """The one HTTP core under both packages: sessions, retries, deadlines, errors.
 
-Retry policy
+Retry policy (one budget for every call)
     Each client object owns one :class:`requests.Session` whose adapters use a
-    :class:`PacificaRetry` (urllib3 ``Retry``). A request is repeated only when
-    that is safe: GET, HEAD, PUT, DELETE and OPTIONS always; POST only where
-    the caller declares it read-only (the Policy queries). Connection failures
-    that happen before any byte was sent are retried for every method, since
-    the server never saw the request; a POST that broke after it was sent
-    (ingest upload, cart creation) is never sent again behind the caller's
-    back. Statuses 429, 502, 503 and 504 are retried, obeying ``Retry-After``
-    up to ``retry_after_max`` seconds. The backoff before retry ``n`` is::
+    :class:`PacificaRetry` (urllib3 ``Retry``, built once per configuration by
+    :func:`retry_policy`; urllib3 derives each next state with ``Retry.new``).
+    The numbers are fields of :class:`~pacifica._client.config.TransferConfig`
+    (``retries``, ``backoff_factor``, ``backoff_max``, ``retry_after_max``,
+    defaults in the ``DEFAULT_*`` constants of :mod:`~pacifica._client.config`).
 
-        0                                               for n == 1
-        min(backoff_max, backoff_factor * 2 ** (n - 1))  for n >= 2
+    - A failure before any byte of the request was sent (connection refused,
+      host name not resolved, no connection within ``connect_timeout``) is
+      retried for every call and every method, bulk or not: the server never
+      saw the request. Up to ``retries`` retries, and never past the call's
+      deadline (``TransferConfig.deadline``), which a bulk call also has
+      until its request goes out. A TLS failure is not retried: it comes
+      from certificates or a wrong port, which a retry cannot change.
+    - After the request was sent, only a repeatable request is retried: GET,
+      HEAD, PUT, DELETE and OPTIONS always; POST only where the caller
+      declares it read-only (the Policy queries). A POST that broke after it
+      was sent (ingest upload, cart creation) is never sent again behind the
+      caller's back. Statuses 429, 502, 503 and 504 are retried, obeying
+      ``Retry-After`` up to ``retry_after_max`` seconds.
+    - The pause after the ``n``-th failed attempt is (:func:`backoff_seconds`)::
+
+          0                                                for n == 1
+          min(backoff_max, backoff_factor * 2 ** (n - 1))  for n >= 2
+
+      With the defaults (5 retries, factor 0.5): 0, 1, 2, 4 and 8 s.
+    - Each retry is logged at DEBUG on ``pacifica._client.http`` with its
+      cause and pause (the commands' ``-v`` shows them); when the budget is
+      spent the error names the cause, the URL, the attempts and the time.
 
 Deadlines
     Socket timeouts alone cannot stop a server that trickles one byte a
     second. Every API call therefore runs under a deadline
     (:attr:`TransferConfig.deadline`): a watchdog thread shuts down the call's
     socket when it passes, and the retry sleeps never outlast it. Bulk
-    transfers (the upload body, the cart stream) run without an overall
-    deadline but fail when the socket stays silent for ``read_timeout``.
+    transfers (the upload body, the cart stream) have that deadline only
+    until their request goes out; then they run without an overall deadline
+    but fail when the socket stays silent for ``read_timeout``.
 
 Errors
     requests/urllib3 exceptions and unacceptable statuses become the
-    :mod:`~pacifica._client.exceptions` tree; no message carries credentials.
+    :mod:`~pacifica._client.exceptions` tree. Every text taken from a reply
+    goes through :mod:`~pacifica._client.redact`: no message or log line
+    carries credentials.
 """
 from __future__ import annotations
 
