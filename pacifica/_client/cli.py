@@ -27,13 +27,15 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Deque, Dict, List, NoReturn, Optional, Sequence, TextIO, Tuple
+from contextlib import contextmanager
+from typing import Any, Callable, Deque, Dict, Iterator, List, NoReturn, Optional, Sequence, TextIO, Tuple
 
 from .config import DEFAULT_RETRIES, TransferConfig
 from .exceptions import (
     ArchiveError, BundleError, CartDownloadError, CartFailedError, CartRequestError, CartTimeoutError,
     ConfigurationError, DownloadError, IngestError, InvalidResponseError, MetadataError,
-    PacificaError, PolicyError, RecordError, TransportError, UploadRejectedError,
+    PacificaError, PolicyError, RecordError, RequestTimeout, ServerConnectionError, TransportError,
+    UploadRejectedError,
 )
 from .redact import redact, redact_url
 from .version import __version__
@@ -79,8 +81,22 @@ _EXIT_BY_ERROR: Tuple[Tuple[type, int], ...] = (
 PROGRESS_MODES = ('auto', 'bar', 'lines', 'off')
 
 
+class Hinted(Exception):
+    """A failure, and a line that tells the user how to fix it; :func:`run` prints both.
+
+    Commands raise it ``from`` the library's error, whose exit code it keeps.
+    """
+
+    def __init__(self, error: BaseException, hint: str) -> None:
+        super().__init__(error, hint)
+        self.error = error
+        self.hint = hint
+
+
 def exit_code_for(err: BaseException) -> int:
     """Return the exit code that tells the caller what kind of failure ``err`` is."""
+    if isinstance(err, Hinted):
+        return exit_code_for(err.error)
     for error_class, code in _EXIT_BY_ERROR:
         if isinstance(err, error_class):
             return code
@@ -93,6 +109,8 @@ def error_text(err: BaseException) -> str:
     The library's messages never hold ``auth`` values; this also covers
     errors from outside it (``OSError`` naming a URL-like path, for instance).
     """
+    if isinstance(err, Hinted):
+        return '{}\n  {}'.format(error_text(err.error), err.hint)
     text = str(err) or type(err).__name__
     if not isinstance(err, PacificaError):
         text = '{}: {}'.format(type(err).__name__, text)
@@ -119,7 +137,8 @@ def new_parser(prog: str, description: str, epilog: str = '') -> ArgumentParser:
     parser.add_argument('--version', action='version', version='%(prog)s {}'.format(__version__))
     output = parser.add_argument_group('output')
     output.add_argument('-v', '--verbose', action='store_true',
-                        help='log every HTTP request (never with credentials) to stderr')
+                        help='log each HTTP request, retry and wait as it happens (never with credentials) '
+                             'to stderr')
     output.add_argument('-q', '--quiet', action='store_true',
                         help='print only the result and errors; no progress')
     output.add_argument('--progress', choices=PROGRESS_MODES, default='auto',
@@ -144,6 +163,28 @@ _SERVER_OPTIONS: Dict[str, Tuple[str, str]] = {
     'cart_url': ('--cart-url', 'cart server URL, e.g. http://127.0.0.1:8081 '
                                '(default: CARTD_CART_API_URL or CARTD_PROTO, CARTD_ADDR, CARTD_PORT)'),
 }
+
+
+#: Where each server's URL comes from, in the order they win: (flag, environment variables, default).
+SERVER_SETTINGS: Dict[str, Tuple[str, str, str]] = {
+    'ingest': ('--ingest-url', 'INGEST_UPLOAD_URL, INGEST_STATUS_URL, INGEST_PROTO, INGEST_ADDR, INGEST_PORT',
+               'http://127.0.0.1:8066'),
+    'policy': ('--policy-url', 'POLICY_PROTO, POLICY_ADDR, POLICY_PORT (uploads: also POLICY_UPLOADER_URL, '
+                               'POLICY_INGEST_URL)', 'http://127.0.0.1:8181'),
+    'cart': ('--cart-url', 'CARTD_CART_API_URL, CARTD_PROTO, CARTD_ADDR, CARTD_PORT', 'http://127.0.0.1:8081'),
+}
+
+
+@contextmanager
+def calling(server: str) -> Iterator[None]:
+    """Run calls to ``server`` (a key of :data:`SERVER_SETTINGS`); if it cannot be reached, say where its URL
+    is set, so the user can fix the one that is wrong."""
+    try:
+        yield
+    except (ServerConnectionError, RequestTimeout) as err:
+        flag, variables, default = SERVER_SETTINGS[server]
+        raise Hinted(err, 'the {} server\'s URL comes from {}, else the environment variables {}, '
+                          'else the default {}'.format(server, flag, variables, default)) from err
 
 
 def add_server_options(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
@@ -390,7 +431,7 @@ def run(parser: argparse.ArgumentParser, command: Command, argv: Optional[Sequen
     except SystemExit as done:  # --help and --version
         return done.code if isinstance(done.code, int) else EXIT_OK
     console = Console(args)
-    handler = _start_logging(args.verbose)
+    handler = _start_logging(args.verbose, console.quiet, parser.prog)
     try:
         return command(args, console)
     except KeyboardInterrupt:
@@ -406,21 +447,29 @@ def run(parser: argparse.ArgumentParser, command: Command, argv: Optional[Sequen
 
 
 class _VerboseHandler(logging.StreamHandler):
-    """The --verbose log handler; remembers the level the ``pacifica`` logger had before."""
+    """The commands' log handler; remembers the level the ``pacifica`` logger had before."""
 
     previous_level = logging.NOTSET
 
 
-def _start_logging(verbose: bool) -> Optional[_VerboseHandler]:
-    """With --verbose, send the library's debug log to stderr for the duration of the command."""
-    if not verbose:
+def _start_logging(verbose: bool, quiet: bool, prog: str) -> Optional[_VerboseHandler]:
+    """Show the library's log on stderr while the command runs.
+
+    With --verbose everything, as it happens: each request and its answer,
+    each retry with its cause and pause, each poll. Otherwise (unless
+    --quiet) what a user should know without asking: retries, warnings.
+    """
+    if quiet and not verbose:
         return None
     handler = _VerboseHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter('%(asctime)s %(name)s %(levelname)s %(message)s'))
+    if verbose:
+        handler.setFormatter(logging.Formatter('%(asctime)s %(name)s %(levelname)s %(message)s'))
+    else:
+        handler.setFormatter(logging.Formatter(prog + ': %(message)s'))
     logger = logging.getLogger('pacifica')
     logger.addHandler(handler)
     handler.previous_level = logger.level
-    logger.setLevel(logging.DEBUG)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     return handler
 
 

@@ -27,9 +27,9 @@ Retry policy (one budget for every call)
           min(backoff_max, backoff_factor * 2 ** (n - 1))  for n >= 2
 
       With the defaults (5 retries, factor 0.5): 0, 1, 2, 4 and 8 s.
-    - Each retry is logged at DEBUG on ``pacifica._client.http`` with its
-      cause and pause (the commands' ``-v`` shows them); when the budget is
-      spent the error names the cause, the URL, the attempts and the time.
+    - Each retry is logged at INFO on ``pacifica._client.http`` with its
+      cause and pause (the commands show them); when the budget is spent the
+      error names the cause, the URL, the attempts and the time.
 
 Deadlines
     Socket timeouts alone cannot stop a server that trickles one byte a
@@ -352,8 +352,8 @@ class PacificaRetry(Retry):
         if state is not None:
             failure = 'HTTP {}'.format(response.status) if error is None and response is not None else (
                 _cause(error) if error is not None else 'failed')
-            LOGGER.debug('%s: %s; attempt %d failed, trying again in %.2f s', state.what, failure, state.attempts,
-                          retry.pause(response))
+            LOGGER.info('%s: %s; attempt %d failed, trying again in %.2f s', state.what, failure, state.attempts,
+                         retry.pause(response))
         return retry
 
     def sleep(self, response: Any = None) -> None:
@@ -715,8 +715,8 @@ class CommonBase:
                 pause = backoff_seconds(self._config, attempt)
                 if attempt == attempts or state.expired or pause >= state.remaining():
                     raise failure
-                LOGGER.debug('%s: %s; attempt %d failed, trying again in %.2f s', what, failure, state.attempts,
-                             pause)
+                LOGGER.info('%s: %s; attempt %d failed, trying again in %.2f s', what, failure, state.attempts,
+                            pause)
                 time.sleep(pause)
         raise AssertionError('unreachable')  # pragma: no cover - the loop returns or raises
 

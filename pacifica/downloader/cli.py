@@ -12,7 +12,8 @@ import os
 from typing import Any, Dict, List, Optional, Sequence
 
 from pacifica._client.cli import (
-    EXIT_OK, Console, add_server_options, client_config, human_bytes, new_parser, positive_seconds, run, show_url,
+    EXIT_OK, Console, add_server_options, calling, client_config, human_bytes, new_parser, positive_seconds, run,
+    show_url,
 )
 from pacifica._client.exceptions import ConfigurationError, HTTPStatusError, RecordError
 from pacifica._client.http import CommonBase, join_url
@@ -124,15 +125,17 @@ def _download(args: argparse.Namespace, console: Console) -> int:
     if event is None:
         records = TransactionRecords(args.policy_url, config=config)
         console.note('reading transaction {} from {}'.format(args.transaction_id, show_url(records.base_url)))
-        record = records.transaction(args.transaction_id)
+        with calling('policy'):
+            record = records.transaction(args.transaction_id)
     console.note('waiting up to {:g} s for the cart'.format(args.timeout))
     progress = console.progress('download')
     completed = False
     try:
-        if event is None:
-            downloader.transactioninfo(args.destination, record, callback=progress.update, timeout=args.timeout)
-        else:
-            downloader.cloudevent(args.destination, event, callback=progress.update, timeout=args.timeout)
+        with calling('cart'):
+            if event is None:
+                downloader.transactioninfo(args.destination, record, callback=progress.update, timeout=args.timeout)
+            else:
+                downloader.cloudevent(args.destination, event, callback=progress.update, timeout=args.timeout)
         completed = True
     finally:
         progress.close(completed)
