@@ -264,6 +264,14 @@ class Progress:
     prints a plain line now and then (for logs and pipes), ``off`` shows
     nothing. :meth:`update` may be called from any thread, as often as the
     data moves: output is throttled here.
+
+    Rates count only the time data moves: from the start (the display's
+    creation, or a later ``update(0)`` that says the data begins to flow,
+    after a cart was staged) to the last update (not the wait for the
+    server's answer after the last byte). The running rate covers the last
+    :attr:`RATE_WINDOW` seconds, the final one the whole transfer, by the
+    same rule, so the two agree; the final line adds the time in all when the
+    waits around the transfer took longer.
     """
 
     #: Seconds of history the rate is computed over.
@@ -284,7 +292,10 @@ class Progress:
         self._clock = clock
         self._lock = threading.Lock()
         self._started = clock()
+        #: (time, bytes done) from the start of the transfer, trimmed to the last RATE_WINDOW seconds.
         self._samples: Deque[Tuple[float, int]] = deque([(self._started, 0)])
+        self._begun = self._started
+        self._last_update: Optional[float] = None
         self._last_output = float('-inf')
         self._drawn = False
         self._closed = False
@@ -296,8 +307,14 @@ class Progress:
                 return
             if total:
                 self.total = total
-            self.done = done
             now = self._clock()
+            if done == 0 and self.done == 0:  # the data begins to flow only now: nothing to show yet
+                self._begun = now
+                self._samples.clear()
+                self._samples.append((now, 0))
+                return
+            self.done = done
+            self._last_update = now
             self._samples.append((now, done))
             while len(self._samples) > 2 and now - self._samples[0][0] > self.RATE_WINDOW:
                 self._samples.popleft()
@@ -305,10 +322,6 @@ class Progress:
             if self.mode != 'off' and now - self._last_output >= interval:
                 self._last_output = now
                 self._emit(now)
-
-    def add(self, count: int) -> None:
-        """Record ``count`` more bytes."""
-        self.update(self.done + count)
 
     def close(self, completed: bool = True) -> None:
         """Finish the display: a last line with the totals, or just end the bar on failure."""
@@ -318,13 +331,21 @@ class Progress:
             self._closed = True
             if self.mode == 'off':
                 return
-            elapsed = max(self._clock() - self._started, 1e-9)
             if completed:
-                summary = '{}: {} in {} ({}/s)'.format(self.label, human_bytes(self.done), human_duration(elapsed),
-                                                        human_bytes(self.done / elapsed))
+                summary = self._summary(self._clock())
             else:
                 summary = '{}: stopped after {}'.format(self.label, human_bytes(self.done))
             self._write_line(summary)
+
+    def _summary(self, now: float) -> str:
+        """``'download: 3.0 MiB in 0:03 (1.0 MiB/s), 0:18 in all'``: the transfer's own time and rate."""
+        in_all = now - self._started
+        span = (self._last_update if self._last_update is not None else now) - self._begun
+        rate = self.done / span if span > 0 else 0.0
+        text = '{}: {} in {} ({}/s)'.format(self.label, human_bytes(self.done), human_duration(span), human_bytes(rate))
+        if in_all - span >= 1:
+            text += ', {} in all'.format(human_duration(in_all))
+        return text
 
     def rate(self) -> Optional[float]:
         """Bytes per second over the last few seconds, or None before there is any history."""

@@ -188,7 +188,9 @@ class CartAPI(CommonBase):
             if left <= 0:
                 raise CartTimeoutError('cart {} was not ready within {:g} s (last status {!r}{})'.format(
                     where, timeout, status or None, ', ' + message if message else ''))
-            time.sleep(min(self._config.poll_interval, left))
+            pause = min(self._config.poll_interval, left)
+            LOGGER.debug('cart %s is not ready; next poll in %.1f s', where, pause)
+            time.sleep(pause)
 
     def open_cart(self, cart_url: str, filename: str) -> requests.Response:
         """Start ``GET cart_url?filename=...`` and return the streamed reply (status 200).

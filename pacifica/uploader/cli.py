@@ -231,8 +231,8 @@ def _walk(full: str, given: str) -> Iterator[str]:
 class _Tee:
     """Stands in for the Bundler: every byte it hands on is counted and copied to ``copy``.
 
-    The uploader reads the bundle through it (whichever of ``iter_bytes`` or
-    ``stream`` it uses), so the saved file is exactly what was sent.
+    The uploader reads the bundle through its ``iter_bytes``, so the saved
+    file is exactly what was sent.
     """
 
     def __init__(self, bundler: Bundler, copy: Optional[BinaryIO], progress: Progress) -> None:
@@ -254,30 +254,10 @@ class _Tee:
         self._progress.update(self.sent)
 
     def iter_bytes(self, callback: Optional[Callable[..., Any]] = None) -> Iterator[Any]:
+        self._progress.update(0)  # the bytes begin to flow: the rate counts from here
         for chunk in self._bundler.iter_bytes(callback):
             self._pass_on(chunk)
             yield chunk
-
-    def stream(self, fileobj: Any, callback: Optional[Callable[..., Any]] = None, sleeptime: float = 5) -> Any:
-        return self._bundler.stream(_TeeWriter(fileobj, self._pass_on), callback, sleeptime)
-
-
-class _TeeWriter:
-    """A writable file that passes each write to ``target`` and to ``observe``."""
-
-    def __init__(self, target: Any, observe: Callable[[Any], None]) -> None:
-        self._target = target
-        self._observe = observe
-
-    def write(self, data: Any) -> int:
-        self._target.write(data)
-        self._observe(data)
-        return len(data)
-
-    def flush(self) -> None:
-        flush = getattr(self._target, 'flush', None)
-        if flush is not None:
-            flush()
 
 
 class _SaveFile:

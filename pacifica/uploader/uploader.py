@@ -339,7 +339,9 @@ class Uploader(CommonBase):
             now = time.monotonic()
             if deadline_at is not None and now >= deadline_at:
                 raise self._timed_out(job_id, timeout, self._shown(state), last_error) from last_error
-            time.sleep(interval if deadline_at is None else min(interval, deadline_at - now))
+            pause = interval if deadline_at is None else min(interval, deadline_at - now)
+            LOGGER.debug('Ingest job %s has not finished; next poll in %.1f s', job_id, pause)
+            time.sleep(pause)
 
     def _shown(self, state: Any) -> Any:
         """A state document as an exception may keep and show it: every text in it redacted."""

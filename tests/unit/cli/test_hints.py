@@ -75,36 +75,41 @@ def test_metadata_without_a_submitter_says_how_to_name_one(sample: str, services
     assert code == 4
     assert 'Invalid values for submitter' in error
     assert '--user' in error and '--meta Transactions.submitter=' in error
-
-
-def test_a_refusal_of_metadata_with_a_submitter_gives_no_submitter_hint(
-        sample: str, services: FakeIngestPolicy, capsys: pytest.CaptureFixture) -> None:
-    services.validation = Reply.json({'status': '412 Precondition Failed',
-                                      'message': 'Precondition Failed: Invalid values for project'}, status=412)
+    # Metadata that names a submitter was refused for something else: no such hint then.
     assert upload_cli.main([*services.flags(), *GOOD_META, sample]) == 4
     assert '--user' not in capsys.readouterr().err
 
 
-def test_retries_are_shown_as_they_happen(sample: str, capsys: pytest.CaptureFixture) -> None:
+def test_retries_are_shown_as_they_happen_unless_quiet(sample: str, capsys: pytest.CaptureFixture) -> None:
     policy = 'http://127.0.0.1:{}'.format(closed_port())
     upload_cli.main(['--policy-url', policy, '--retries', '2', *GOOD_META, sample])
     err = capsys.readouterr().err
     retries = [line for line in err.splitlines() if 'trying again' in line]
     assert len(retries) == 2 and all(line.startswith('pacifica-upload: POST ') for line in retries), err
     assert err.index('attempt 2 failed') < err.index(': error: ')
-
-
-def test_quiet_hides_the_retries(sample: str, capsys: pytest.CaptureFixture) -> None:
-    policy = 'http://127.0.0.1:{}'.format(closed_port())
     upload_cli.main(['-q', '--policy-url', policy, '--retries', '2', *GOOD_META, sample])
     assert 'trying again' not in capsys.readouterr().err
 
 
-def test_verbose_shows_each_request_and_each_poll(sample: str, services: FakeIngestPolicy,
-                                                  capsys: pytest.CaptureFixture) -> None:
+def test_verbose_shows_each_request_poll_and_wait(sample: str, services: FakeIngestPolicy,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    states = iter([{'state': 'OK', 'task': 'ingest files', 'task_percent': '50.0'}])
+    final = services.final_state
+    services.server.route('GET', '/get_state', lambda req: next(states, final))
     assert upload_cli.main(['-v', *services.flags(), *GOOD_META, '--wait', sample]) == 0
     err = capsys.readouterr().err
     for request in ('POST {}/ingest'.format(services.url), 'POST {}/upload'.format(services.url),
                     'GET {}/get_state'.format(services.url)):
         assert request in err and request + ' -> 200' in err
-    assert 'Ingest job 1234: OK ingest metadata 100.0%' in err
+    assert 'Ingest job 1234: OK ingest files 50.0%' in err
+    assert 'Ingest job 1234 has not finished; next poll in 1.0 s' in err
+    assert err.index('next poll in') < err.index('Ingest job 1234: OK ingest metadata 100.0%')
+
+
+def test_verbose_shows_each_cart_poll_and_wait(tmp_path: Path, cart: FakeCart, capsys: pytest.CaptureFixture) -> None:
+    heads = iter([Reply(204, b'', {'X-Pacifica-Status': 'staging', 'X-Pacifica-Message': ''})])
+    ready = Reply(204, b'', {'X-Pacifica-Status': 'ready', 'X-Pacifica-Message': ''})
+    cart.server.route('HEAD', '*', lambda req: next(heads, ready))
+    assert download_cli.main(['-v', '--transaction-id', '67', '--destination', str(tmp_path), *cart.flags()]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r'cart http://127\.0\.0\.1:\d+/[-0-9a-f]+ is not ready; next poll in 1\.0 s', err), err
