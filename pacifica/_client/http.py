@@ -548,7 +548,7 @@ def reply_redact(resp: requests.Response, text: Any) -> str:
 def reply_secrets(resp: requests.Response) -> Sequence[str]:
     """The secrets of the request ``resp`` answers: those :class:`CommonBase` recorded, and its sensitive headers."""
     request = getattr(resp, 'request', None)
-    return tuple(getattr(resp, _SECRETS_ATTRIBUTE, ())) + secrets_of(headers=getattr(request, 'headers', None))
+    return secrets_of(headers=getattr(request, 'headers', None), extra=getattr(resp, _SECRETS_ATTRIBUTE, ()))
 
 
 def _reply_text(resp: requests.Response) -> str:

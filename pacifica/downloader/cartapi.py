@@ -169,10 +169,12 @@ class CartAPI(CommonBase):
                     raise
                 raise CartTimeoutError('cart {} was not ready within {:g} s (last status {!r}; the next poll '
                                        'did not finish in time: {})'.format(where, timeout, last, err)) from None
-            status = last = reply_redact(resp, resp.headers.get('X-Pacifica-Status', ''))
+            state = resp.headers.get('X-Pacifica-Status', '')
+            # What is shown is redacted; the decisions below read the header itself.
+            status = last = reply_redact(resp, state)
             message = reply_redact(resp, resp.headers.get('X-Pacifica-Message', ''))
             LOGGER.debug('cart %s: HTTP %s, status %r, message %r', where, resp.status_code, status, message)
-            if resp.status_code == 204 and status == 'ready':
+            if resp.status_code == 204 and state == 'ready':
                 return cart_url
             if resp.status_code in RETRY_STATUSES:
                 # The core already retried; cartd (or a proxy) is busy, which says nothing about the cart.
@@ -181,7 +183,7 @@ class CartAPI(CommonBase):
             elif resp.status_code == 404:
                 raise CartFailedError('cart {} is unknown to cartd (HEAD answered 404){}'.format(
                     where, ': ' + message if message else ''))
-            elif status == 'error' or resp.status_code != 204:
+            elif state == 'error' or resp.status_code != 204:
                 raise CartFailedError('cart {} failed (HEAD answered HTTP {}, status {!r}){}'.format(
                     where, resp.status_code, status or None, ': ' + message if message else ''))
             left = deadline - time.monotonic()
