@@ -99,9 +99,9 @@ class TransactionRecords(CommonBase):
             return record
         if isinstance(record, dict) and str(record.get('status', '')).startswith('404'):
             raise ConfigurationError('the policy server knows no transaction {}: {}'.format(
-                transaction_id, record.get('message', '')))
-        raise RecordError('the policy server sent no file list for transaction {}: {!r}'.format(
-            transaction_id, record)[:500])
+                transaction_id, self._redact(record.get('message', ''), url)))
+        raise RecordError('the policy server sent no file list for transaction {}: {}'.format(
+            transaction_id, self._redact(repr(record), url)))
 
 
 def _read_cloudevent(path: str) -> Dict[str, Any]:

@@ -17,11 +17,12 @@ from typing import Any, Callable, Dict, List
 import pytest
 
 from pacifica._client.exceptions import (
-    CartDownloadError, CartFailedError, CartRequestError, CartTimeoutError, HTTPStatusError, IngestJobFailedError,
-    InvalidResponseError, PolicyRejectedError, UploadRejectedError,
+    CartDownloadError, CartFailedError, CartRequestError, CartTimeoutError, ConfigurationError, HTTPStatusError,
+    IngestJobFailedError, InvalidResponseError, PolicyRejectedError, RecordError, UploadRejectedError,
 )
 from pacifica._client.redact import excerpt, redact, secrets_of
 from pacifica.downloader import CartAPI
+from pacifica.downloader.cli import TransactionRecords
 from pacifica.uploader import Uploader
 from pacifica.uploader.metadata import MetaData, MetaObj
 from pacifica.uploader.metadata.policyquery import PolicyQuery
@@ -116,6 +117,10 @@ def _metadata() -> MetaData:
     return MetaData([MetaObj(destinationTable='Transactions.submitter', value='10')])
 
 
+def _records(server, client_auth) -> TransactionRecords:
+    return TransactionRecords(_base(server, client_auth), config=FAST, auth=client_auth['auth'])
+
+
 def _cart_url(server, client_auth) -> str:
     return _base(server, client_auth) + '/0123'
 
@@ -150,6 +155,11 @@ CASES: List[Any] = [
      lambda s, a: _cart(s, a).open_cart(_cart_url(s, a), 'data'), CartDownloadError),
     ('cartd DELETE', ('DELETE', '*'), echo(500),
      lambda s, a: _cart(s, a).delete_cart(_cart_url(s, a)), CartFailedError),
+    ('policy transaction record, not a record', ('GET', '/status/transactions/by_id/5'), echo(200, quoting),
+     lambda s, a: _records(s, a).transaction(5), RecordError),
+    ('policy transaction record, unknown', ('GET', '/status/transactions/by_id/5'),
+     echo(200, lambda req: dict(quoting(req), status='404 Not Found')),
+     lambda s, a: _records(s, a).transaction(5), ConfigurationError),
 ]
 
 
