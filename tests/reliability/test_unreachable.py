@@ -22,9 +22,9 @@ from pacifica._client.exceptions import JobTimeoutError, RequestTimeout, ServerC
 from pacifica.downloader import CartAPI, Downloader
 from pacifica.uploader import Uploader
 from pacifica.uploader.bundler import Bundler
-from pacifica.uploader.metadata import MetaData, MetaObj
+from pacifica.uploader.metadata import MetaData, MetaObj, MetaUpdate
 from pacifica.uploader.metadata.policyquery import PolicyQuery
-from tests.helpers.cartd import transaction_info
+from tests.helpers.cartd import cloud_event, transaction_info
 from tests.helpers.faults import closed_port
 from tests.helpers.server import LoopbackServer
 
@@ -61,6 +61,13 @@ def _uploader(base: str) -> Uploader:
     return Uploader(upload_url=base + '/upload', status_url=base + '/get_state', config=QUICK)
 
 
+def _meta_update(base: str) -> MetaUpdate:
+    update = MetaUpdate(10, uploader_url=base + '/uploader', config=QUICK)
+    update.append(MetaObj(destinationTable='Transactions.project', metaID='project', sourceTable='projects',
+                          queryFields=['_id'], valueField='_id', queryDependency={}))
+    return update
+
+
 def _policy(base: str) -> PolicyQuery:
     return PolicyQuery(10, uploader_url=base + '/uploader', ingest_url=base + '/ingest', config=QUICK)
 
@@ -79,6 +86,11 @@ CALLS: Dict[str, Callable[[str, str], Any]] = {
     'CartAPI.delete_cart': lambda base, tmp: CartAPI(base, config=QUICK).delete_cart(base + '/c'),
     'Downloader.transactioninfo': lambda base, tmp: Downloader(cart_api_url=base, config=QUICK).transactioninfo(
         tmp, transaction_info({1: ('', 'a.txt', b'a')}), timeout=30),
+    'Downloader.cloudevent': lambda base, tmp: Downloader(cart_api_url=base, config=QUICK).cloudevent(
+        tmp, cloud_event({1: ('', 'a.txt', b'a')}), timeout=30),
+    'PolicyQuery(network id)': lambda base, tmp: PolicyQuery('dmlb2001', uploader_url=base + '/uploader',
+                                                             config=QUICK),
+    'MetaUpdate.update_parents': lambda base, tmp: _meta_update(base).update_parents('project'),
 }
 
 
