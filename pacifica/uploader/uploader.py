@@ -291,7 +291,7 @@ class Uploader(CommonBase):
         if job_id is None:
             raise UploadRejectedError('Ingest answered the upload to {} without a job_id: {}'.format(
                 redact_url(self._upload_url), self._redact(repr(reply), self._upload_url)))
-        LOGGER.debug('Upload started ingest job %s', job_id)
+        LOGGER.debug('Upload started ingest job %s', self._redact(job_id, self._upload_url))
         return job_id
 
     # -- job state ------------------------------------------------------------

@@ -241,3 +241,11 @@ def test_an_excerpt_is_redacted_before_it_is_cut():
     secrets = secrets_of({'headers': {'X-Token': SECRET_TOKEN}})
     shown = excerpt('x' * 995 + SECRET_TOKEN + 'y' * 100, secrets)
     assert SECRET_TOKEN[:4] not in shown and shown.endswith('...')
+
+
+def test_a_job_id_quoting_the_request_is_logged_redacted(echo_server, secret_auth, caplog):
+    """The job id is returned as the server sent it (it is the caller's data); the DEBUG line shows it redacted."""
+    echo_server.route('POST', '/upload', echo(200, lambda req: {'job_id': '{} {}'.format(MARK, _header_lines(req))}))
+    job_id = Uploader(upload_url=echo_server.url + '/upload', config=FAST, auth=secret_auth).upload(b'tar bytes')
+    assert MARK in job_id
+    assert 'Upload started ingest job {} Host'.format(MARK) in caplog.text and 'Authorization: ***' in caplog.text
