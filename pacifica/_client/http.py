@@ -428,10 +428,13 @@ def map_transport_error(err: BaseException, method: str, url: str, state: Option
     """
     what = _describe(method, url)
     last = state.last_failure if state is not None else None
-    if isinstance(err, _DeadlineExpired) and not state_expired(state) and isinstance(last, BaseException):
-        # The retries stopped because the next one would not fit the deadline: report what kept failing.
+    if isinstance(last, BaseException) and not isinstance(last, PacificaError) and (
+            (isinstance(err, _DeadlineExpired) and not _expired(state))
+            or (_expired(state) and state is not None and state.sock is None and _never_sent(last))):
+        # The retries stopped because the next one would not fit the deadline, or the deadline passed
+        # while no connection could even be made (a slow resolver): report what kept failing.
         err = last
-    elif state_expired(state) or isinstance(err, _DeadlineExpired):
+    elif _expired(state) or isinstance(err, _DeadlineExpired):
         since = '; the last attempt: {}'.format(_failure_text(last, secrets)) if last is not None else ''
         return RequestTimeout('{} did not complete within its deadline of {:g} s ({}{})'.format(
             what, limit or 0, state.tally() if state is not None else '1 attempt', since))
@@ -447,9 +450,14 @@ def map_transport_error(err: BaseException, method: str, url: str, state: Option
     return TransportError(text)
 
 
-def state_expired(state: Optional[_CallState]) -> bool:
+def _expired(state: Optional[_CallState]) -> bool:
     """True when the watchdog ended the call (its deadline passed during an attempt)."""
     return state is not None and state.expired
+
+
+def _never_sent(err: BaseException) -> bool:
+    """True for a failure before any byte of the request was sent: no connection, no TLS session."""
+    return any(isinstance(cause, (NewConnectionError, Urllib3SSLError, ssl.SSLError)) for cause in _causes(err))
 
 
 def _failure_text(failure: Any, secrets: Sequence[str]) -> str:

@@ -87,7 +87,7 @@ def secrets_of(auth: Optional[Mapping[str, Any]] = None, urls: Iterable[Any] = (
         found.extend(_url_secrets(url))
     for name, value in (headers or {}).items():
         if str(name).lower() in SENSITIVE_HEADERS:
-            _collect(_header_parts(value), found, 0)
+            found.extend(_header_parts(str(name).lower(), value))
     for value in extra:
         _collect(value, found, 0)
     unique = {text for text in found if len(text) >= MIN_SECRET_LENGTH}
@@ -165,16 +165,18 @@ def _basic(user: str, password: str) -> str:
     return base64.b64encode('{}:{}'.format(user, password).encode('latin-1', 'replace')).decode()
 
 
-def _header_parts(value: Any) -> List[str]:
-    """A header value and its credential parts: ``Basic <b64>`` -> the base64; ``a=1; b=2`` -> 1 and 2."""
+def _header_parts(name: str, value: Any) -> List[str]:
+    """The credentials in a header value: ``Basic <b64>`` -> the base64; ``a=1; b=2`` -> 1 and 2.
+
+    The scheme (``Basic``, ``Bearer``) is no secret: a message may still say which was refused.
+    """
     if isinstance(value, bytes):
         value = value.decode('latin-1')
-    text = str(value)
-    parts = [text]
-    parts.extend(text.split()[1:])
-    for cookie in text.split(';'):
-        parts.append(cookie.partition('=')[2].strip())
-    return parts
+    text = str(value).strip()
+    if name in ('cookie', 'set-cookie'):
+        return [cookie.partition('=')[2].strip() for cookie in text.split(';')]
+    words = text.split()
+    return words[1:] if len(words) > 1 else words
 
 
 def _collect(value: Any, found: List[str], depth: int) -> None:
