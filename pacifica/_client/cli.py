@@ -28,15 +28,17 @@ import textwrap
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Deque, Dict, List, NoReturn, Optional, Sequence, TextIO, Tuple
+from contextlib import contextmanager
+from typing import Any, Callable, Deque, Dict, Iterator, List, NoReturn, Optional, Sequence, TextIO, Tuple
 
 from .config import DEFAULT_RETRIES, TransferConfig
 from .exceptions import (
     ArchiveError, BundleError, CartDownloadError, CartFailedError, CartRequestError, CartTimeoutError,
     ConfigurationError, DownloadError, IngestError, InvalidResponseError, MetadataError,
-    PacificaError, PolicyError, RecordError, TransportError, UnknownTransactionError, UploadRejectedError,
+    PacificaError, PolicyError, RecordError, RequestTimeout, ServerConnectionError, TransportError,
+    UnknownTransactionError, UploadRejectedError,
 )
-from .http import _strip_credentials, redact_url
+from .redact import redact, redact_url
 from .version import __version__
 
 EXIT_OK = 0
@@ -89,8 +91,22 @@ _EXIT_BY_ERROR: Tuple[Tuple[type, int], ...] = (
 PROGRESS_MODES = ('auto', 'bar', 'lines', 'off')
 
 
+class Hinted(Exception):
+    """A failure, and a line that tells the user how to fix it; :func:`run` prints both.
+
+    Commands raise it ``from`` the library's error, whose exit code it keeps.
+    """
+
+    def __init__(self, error: BaseException, hint: str) -> None:
+        super().__init__(error, hint)
+        self.error = error
+        self.hint = hint
+
+
 def exit_code_for(err: BaseException) -> int:
     """Return the exit code that tells the caller what kind of failure ``err`` is."""
+    if isinstance(err, Hinted):
+        return exit_code_for(err.error)
     for error_class, code in _EXIT_BY_ERROR:
         if isinstance(err, error_class):
             return code
@@ -103,10 +119,12 @@ def error_text(err: BaseException) -> str:
     The library's messages never hold ``auth`` values; this also covers
     errors from outside it (``OSError`` naming a URL-like path, for instance).
     """
+    if isinstance(err, Hinted):
+        return '{}\n  {}'.format(error_text(err.error), err.hint)
     text = str(err) or type(err).__name__
     if not isinstance(err, PacificaError):
         text = '{}: {}'.format(type(err).__name__, text)
-    return _strip_credentials(text)
+    return redact(text)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -132,7 +150,8 @@ def new_parser(prog: str, description: str, epilog: str = '', exit_codes: str = 
     parser.add_argument('--version', action='version', version='%(prog)s {}'.format(__version__))
     output = parser.add_argument_group('output')
     output.add_argument('-v', '--verbose', action='store_true',
-                        help='log every HTTP request (never with credentials) to stderr')
+                        help='log each HTTP request, retry and wait as it happens (never with credentials) '
+                             'to stderr')
     output.add_argument('-q', '--quiet', action='store_true',
                         help='print only the result and errors; no progress')
     output.add_argument('--progress', choices=PROGRESS_MODES, default='auto',
@@ -157,6 +176,28 @@ _SERVER_OPTIONS: Dict[str, Tuple[str, str]] = {
     'cart_url': ('--cart-url', 'cart server URL, e.g. http://127.0.0.1:8081 '
                                '(default: CARTD_CART_API_URL or CARTD_PROTO, CARTD_ADDR, CARTD_PORT)'),
 }
+
+
+#: Where each server's URL comes from, in the order they win: (flag, environment variables, default).
+SERVER_SETTINGS: Dict[str, Tuple[str, str, str]] = {
+    'ingest': ('--ingest-url', 'INGEST_UPLOAD_URL, INGEST_STATUS_URL, INGEST_PROTO, INGEST_ADDR, INGEST_PORT',
+               'http://127.0.0.1:8066'),
+    'policy': ('--policy-url', 'POLICY_PROTO, POLICY_ADDR, POLICY_PORT (uploads: also POLICY_UPLOADER_URL, '
+                               'POLICY_INGEST_URL)', 'http://127.0.0.1:8181'),
+    'cart': ('--cart-url', 'CARTD_CART_API_URL, CARTD_PROTO, CARTD_ADDR, CARTD_PORT', 'http://127.0.0.1:8081'),
+}
+
+
+@contextmanager
+def calling(server: str) -> Iterator[None]:
+    """Run calls to ``server`` (a key of :data:`SERVER_SETTINGS`); if it cannot be reached, say where its URL
+    is set, so the user can fix the one that is wrong."""
+    try:
+        yield
+    except (ServerConnectionError, RequestTimeout) as err:
+        flag, variables, default = SERVER_SETTINGS[server]
+        raise Hinted(err, 'the {} server\'s URL comes from {}, else the environment variables {}, '
+                          'else the default {}'.format(server, flag, variables, default)) from err
 
 
 def add_server_options(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
@@ -236,6 +277,14 @@ class Progress:
     prints a plain line now and then (for logs and pipes), ``off`` shows
     nothing. :meth:`update` may be called from any thread, as often as the
     data moves: output is throttled here.
+
+    Rates count only the time data moves: from the start (the display's
+    creation, or a later ``update(0)`` that says the data begins to flow,
+    after a cart was staged) to the last update (not the wait for the
+    server's answer after the last byte). The running rate covers the last
+    :attr:`RATE_WINDOW` seconds, the final one the whole transfer, by the
+    same rule, so the two agree; the final line adds the time in all when the
+    waits around the transfer took longer.
     """
 
     #: Seconds of history the rate is computed over.
@@ -256,7 +305,10 @@ class Progress:
         self._clock = clock
         self._lock = threading.Lock()
         self._started = clock()
+        #: (time, bytes done) from the start of the transfer, trimmed to the last RATE_WINDOW seconds.
         self._samples: Deque[Tuple[float, int]] = deque([(self._started, 0)])
+        self._begun = self._started
+        self._last_update: Optional[float] = None
         self._last_output = float('-inf')
         self._drawn = False
         self._closed = False
@@ -268,8 +320,14 @@ class Progress:
                 return
             if total:
                 self.total = total
-            self.done = done
             now = self._clock()
+            if done == 0 and self.done == 0:  # the data begins to flow only now: nothing to show yet
+                self._begun = now
+                self._samples.clear()
+                self._samples.append((now, 0))
+                return
+            self.done = done
+            self._last_update = now
             self._samples.append((now, done))
             while len(self._samples) > 2 and now - self._samples[0][0] > self.RATE_WINDOW:
                 self._samples.popleft()
@@ -277,10 +335,6 @@ class Progress:
             if self.mode != 'off' and now - self._last_output >= interval:
                 self._last_output = now
                 self._emit(now)
-
-    def add(self, count: int) -> None:
-        """Record ``count`` more bytes."""
-        self.update(self.done + count)
 
     def close(self, completed: bool = True) -> None:
         """Finish the display: a last line with the totals, or just end the bar on failure."""
@@ -290,13 +344,21 @@ class Progress:
             self._closed = True
             if self.mode == 'off':
                 return
-            elapsed = max(self._clock() - self._started, 1e-9)
             if completed:
-                summary = '{}: {} in {} ({}/s)'.format(self.label, human_bytes(self.done), human_duration(elapsed),
-                                                        human_bytes(self.done / elapsed))
+                summary = self._summary(self._clock())
             else:
                 summary = '{}: stopped after {}'.format(self.label, human_bytes(self.done))
             self._write_line(summary)
+
+    def _summary(self, now: float) -> str:
+        """``'download: 3.0 MiB in 0:03 (1.0 MiB/s), 0:18 in all'``: the transfer's own time and rate."""
+        in_all = now - self._started
+        span = (self._last_update if self._last_update is not None else now) - self._begun
+        rate = self.done / span if span > 0 else 0.0
+        text = '{}: {} in {} ({}/s)'.format(self.label, human_bytes(self.done), human_duration(span), human_bytes(rate))
+        if in_all - span >= 1:
+            text += ', {} in all'.format(human_duration(in_all))
+        return text
 
     def rate(self) -> Optional[float]:
         """Bytes per second over the last few seconds, or None before there is any history."""
@@ -403,7 +465,7 @@ def run(parser: argparse.ArgumentParser, command: Command, argv: Optional[Sequen
     except SystemExit as done:  # --help and --version
         return done.code if isinstance(done.code, int) else EXIT_OK
     console = Console(args)
-    handler = _start_logging(args.verbose)
+    handler = _start_logging(args.verbose, console.quiet, parser.prog)
     try:
         return command(args, console)
     except KeyboardInterrupt:
@@ -419,21 +481,29 @@ def run(parser: argparse.ArgumentParser, command: Command, argv: Optional[Sequen
 
 
 class _VerboseHandler(logging.StreamHandler):
-    """The --verbose log handler; remembers the level the ``pacifica`` logger had before."""
+    """The commands' log handler; remembers the level the ``pacifica`` logger had before."""
 
     previous_level = logging.NOTSET
 
 
-def _start_logging(verbose: bool) -> Optional[_VerboseHandler]:
-    """With --verbose, send the library's debug log to stderr for the duration of the command."""
-    if not verbose:
+def _start_logging(verbose: bool, quiet: bool, prog: str) -> Optional[_VerboseHandler]:
+    """Show the library's log on stderr while the command runs.
+
+    With --verbose everything, as it happens: each request and its answer,
+    each retry with its cause and pause, each poll. Otherwise (unless
+    --quiet) what a user should know without asking: retries, warnings.
+    """
+    if quiet and not verbose:
         return None
     handler = _VerboseHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter('%(asctime)s %(name)s %(levelname)s %(message)s'))
+    if verbose:
+        handler.setFormatter(logging.Formatter('%(asctime)s %(name)s %(levelname)s %(message)s'))
+    else:
+        handler.setFormatter(logging.Formatter(prog + ': %(message)s'))
     logger = logging.getLogger('pacifica')
     logger.addHandler(handler)
     handler.previous_level = logger.level
-    logger.setLevel(logging.DEBUG)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     return handler
 
 

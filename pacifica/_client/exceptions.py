@@ -51,7 +51,7 @@ clauses written against those packages keep working::
         └── VerificationError                      every file missing, of the wrong size or hash
                                                    (problems: ChecksumMismatch, SizeMismatch, FileMissing)
 
-Messages never contain credentials: see :func:`pacifica._client.redact`.
+Messages never contain credentials: see :mod:`pacifica._client.redact`.
 """
 from __future__ import annotations
 
@@ -59,6 +59,8 @@ import tarfile
 from typing import Any, Iterable, List, Optional, Tuple
 
 import requests
+
+from .redact import EXCERPT_LIMIT
 
 __all__ = [
     'PacificaError', 'ConfigurationError', 'UnsupportedHashError', 'UsageError',
@@ -74,8 +76,8 @@ __all__ = [
     'VerificationDetail', 'ChecksumMismatch', 'SizeMismatch', 'FileMissing',
 ]
 
-#: How much of a server's reply body an exception keeps (and shows).
-BODY_EXCERPT_LIMIT = 2048
+#: How much of a server's reply body an exception keeps (and shows): the one excerpt length.
+BODY_EXCERPT_LIMIT = EXCERPT_LIMIT
 
 
 class PacificaError(Exception):

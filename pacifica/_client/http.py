@@ -1,34 +1,53 @@
 """The one HTTP core under both packages: sessions, retries, deadlines, errors.
 
-Retry policy
+Retry policy (one budget for every call)
     Each client object owns one :class:`requests.Session` whose adapters use a
-    :class:`PacificaRetry` (urllib3 ``Retry``). A request is repeated only when
-    that is safe: GET, HEAD, PUT, DELETE and OPTIONS always; POST only where
-    the caller declares it read-only (the Policy queries). Connection failures
-    that happen before any byte was sent are retried for every method, since
-    the server never saw the request; a POST that broke after it was sent
-    (ingest upload, cart creation) is never sent again behind the caller's
-    back. Statuses 429, 502, 503 and 504 are retried, obeying ``Retry-After``
-    up to ``retry_after_max`` seconds. The backoff before retry ``n`` is::
+    :class:`PacificaRetry` (urllib3 ``Retry``, built once per configuration by
+    :func:`retry_policy`; urllib3 derives each next state with ``Retry.new``).
+    The numbers are fields of :class:`~pacifica._client.config.TransferConfig`
+    (``retries``, ``backoff_factor``, ``backoff_max``, ``retry_after_max``,
+    defaults in the ``DEFAULT_*`` constants of :mod:`~pacifica._client.config`).
 
-        0                                               for n == 1
-        min(backoff_max, backoff_factor * 2 ** (n - 1))  for n >= 2
+    - A failure before any byte of the request was sent (connection refused,
+      host name not resolved, no connection within ``connect_timeout``) is
+      retried for every call and every method, bulk or not: the server never
+      saw the request. Up to ``retries`` retries, and never past the call's
+      deadline (``TransferConfig.deadline``), which a bulk call also has
+      until its request goes out. A TLS failure is not retried: it comes
+      from certificates or a wrong port, which a retry cannot change.
+    - After the request was sent, only a repeatable request is retried: GET,
+      HEAD, PUT, DELETE and OPTIONS always; POST only where the caller
+      declares it read-only (the Policy queries). A POST that broke after it
+      was sent (ingest upload, cart creation) is never sent again behind the
+      caller's back. Statuses 429, 502, 503 and 504 are retried, obeying
+      ``Retry-After`` up to ``retry_after_max`` seconds.
+    - The pause after the ``n``-th failed attempt is (:func:`backoff_seconds`)::
+
+          0                                                for n == 1
+          min(backoff_max, backoff_factor * 2 ** (n - 1))  for n >= 2
+
+      With the defaults (5 retries, factor 0.5): 0, 1, 2, 4 and 8 s.
+    - Each retry is logged at INFO on ``pacifica._client.http`` with its
+      cause and pause (the commands show them); when the budget is spent the
+      error names the cause, the URL, the attempts and the time.
 
 Deadlines
     Socket timeouts alone cannot stop a server that trickles one byte a
     second. Every API call therefore runs under a deadline
     (:attr:`TransferConfig.deadline`): a watchdog thread shuts down the call's
     socket when it passes, and the retry sleeps never outlast it. Bulk
-    transfers (the upload body, the cart stream) run without an overall
-    deadline but fail when the socket stays silent for ``read_timeout``.
+    transfers (the upload body, the cart stream) have that deadline only
+    until their request goes out; then they run without an overall deadline
+    but fail when the socket stays silent for ``read_timeout``.
 
 Errors
     requests/urllib3 exceptions and unacceptable statuses become the
-    :mod:`~pacifica._client.exceptions` tree; no message carries credentials.
+    :mod:`~pacifica._client.exceptions` tree. Every text taken from a reply
+    goes through :mod:`~pacifica._client.redact`: no message or log line
+    carries credentials.
 """
 from __future__ import annotations
 
-import base64
 import heapq
 import itertools
 import json
@@ -36,17 +55,19 @@ import logging
 import math
 import os
 import socket
+import ssl
 import threading
 import time
 from contextlib import contextmanager
 from typing import Any, Collection, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import InvalidHeader, NewConnectionError, ProtocolError
+from urllib3.exceptions import InvalidHeader, NameResolutionError, NewConnectionError, ProtocolError
+from urllib3.exceptions import SSLError as Urllib3SSLError
 from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 from urllib3.util.retry import Retry
 
@@ -55,6 +76,7 @@ from .exceptions import (
     ConfigurationError, HTTPStatusError, InvalidResponseError, PacificaError, RequestTimeout,
     ServerConnectionError, TransportError,
 )
+from .redact import EXCERPT_LIMIT, excerpt, redact, redact_url, secrets_of
 
 LOGGER = logging.getLogger(__name__)
 
@@ -66,28 +88,6 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 SCHEMES = ('http', 'https')
 #: Errors that mean "waited too long", wherever they sit in a wrapped error's chain.
 _TIMEOUTS = (requests.Timeout, Urllib3TimeoutError, TimeoutError)
-#: Keys of an ``auth`` dict whose values are secret and never shown.
-SECRET_AUTH_KEYS = frozenset({'auth', 'cert', 'headers', 'cookies', 'proxies'})
-
-
-# --------------------------------------------------------------------------
-# Redaction
-# --------------------------------------------------------------------------
-def redact_url(url: str) -> str:
-    """Return ``url`` with any ``user:password@`` replaced by ``***@``."""
-    try:
-        parts = urlsplit(str(url))
-    except ValueError:
-        return '<unparsable URL>'
-    if '@' not in parts.netloc:
-        return str(url)
-    host = parts.netloc.rsplit('@', 1)[1]
-    return urlunsplit((parts.scheme, '***@' + host, parts.path, parts.query, parts.fragment))
-
-
-def redact_auth(auth: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
-    """Return a copy of an ``auth`` dict that is safe to print: secrets become ``'***'``."""
-    return {key: ('***' if key in SECRET_AUTH_KEYS else value) for key, value in (auth or {}).items()}
 
 
 # --------------------------------------------------------------------------
@@ -124,23 +124,52 @@ class _DeadlineExpired(Exception):
 
 
 class _CallState:
-    """What the watchdog knows about one API call in flight."""
+    """What the watchdog, the retries and the error messages know about one API call in flight."""
 
-    __slots__ = ('deadline', 'reply_limit', 'expired', 'connection', 'sock', 'lock')
+    __slots__ = ('deadline', 'reply_limit', 'connect_only', 'expired', 'connection', 'sock', 'lock',
+                 'what', 'started', 'attempts', 'last_failure')
 
-    def __init__(self, deadline: float, reply_limit: Optional[float] = None) -> None:
+    def __init__(self, deadline: float, reply_limit: Optional[float] = None, connect_only: bool = False,
+                 what: str = '') -> None:
         self.deadline = deadline
         #: Seconds the reply may take once the request is sent (bulk calls: armed at getresponse).
         self.reply_limit = reply_limit
+        #: The deadline bounds only the time until a connection carries the request (bulk calls).
+        self.connect_only = connect_only
         self.expired = False
         self.connection: Optional[HTTPConnection] = None
         #: The socket itself: http.client detaches it from the connection when
         #: the reply says ``Connection: close``, yet the body is still read from it.
         self.sock: Optional[socket.socket] = None
         self.lock = threading.Lock()
+        #: ``METHOD url`` (without credentials), for log lines and messages.
+        self.what = what
+        self.started = time.monotonic()
+        #: Attempts that failed so far, and the last failure (an exception, or the reply of a retried status).
+        self.attempts = 0
+        self.last_failure: Any = None
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
+
+    def failed(self, failure: Any) -> None:
+        """Count one failed attempt of this call."""
+        self.attempts += 1
+        self.last_failure = failure
+
+    def tally(self) -> str:
+        """``'3 attempts in 1.0 s'``: what the call tried, for its error message."""
+        tries = max(self.attempts, 1)
+        return '{} attempt{} in {:.1f} s'.format(tries, '' if tries == 1 else 's', time.monotonic() - self.started)
+
+    def carrying(self, sock: Any) -> None:
+        """The request is about to go out on ``sock``: a bulk call's connect deadline ends here."""
+        with self.lock:
+            if sock is not None:
+                self.sock = sock
+            if self.connect_only:
+                self.connect_only = False
+                self.deadline = math.inf
 
     def expire(self) -> None:
         """Mark the call late and break its connection, waking any blocked recv/send."""
@@ -185,6 +214,8 @@ class _Watchdog:
                     self._cond.wait(delay)
                     continue
                 heapq.heappop(self._heap)
+            if state.remaining() > 0:  # the deadline moved (a bulk call connected): a later entry, if any
+                continue
             if state.connection is not None or not state.expired:
                 state.expire()
 
@@ -198,19 +229,24 @@ def _current_call() -> Optional[_CallState]:
 
 
 @contextmanager
-def deadline(seconds: Optional[float], reply_seconds: Optional[float] = None) -> Iterator[Optional[_CallState]]:
+def deadline(seconds: Optional[float], reply_seconds: Optional[float] = None, connect_seconds: Optional[float] = None,
+             what: str = '') -> Iterator[_CallState]:
     """Run the body of the ``with`` as one call that must end within ``seconds``.
 
     ``reply_seconds`` instead bounds only the wait for the reply, from the
     moment the request is sent: an upload body may take hours, its answer not.
+    ``connect_seconds`` bounds the time until a connection carries the request
+    (with its retries), for calls that have no overall deadline.
     """
-    if seconds is None and reply_seconds is None:
-        yield None
-        return
-    state = _CallState(math.inf if seconds is None else time.monotonic() + seconds, reply_seconds)
+    if seconds is not None:
+        state = _CallState(time.monotonic() + seconds, reply_seconds, what=what)
+    elif connect_seconds is not None:
+        state = _CallState(time.monotonic() + connect_seconds, reply_seconds, connect_only=True, what=what)
+    else:
+        state = _CallState(math.inf, reply_seconds, what=what)
     previous = _current_call()
     _CURRENT.call = state
-    if seconds is not None:
+    if state.deadline != math.inf:
         _WATCHDOG.watch(state)
     try:
         yield state
@@ -232,14 +268,15 @@ class _WatchedHTTPConnection(HTTPConnection):
                 if state.expired or state.remaining() <= 0:
                     raise _DeadlineExpired()
                 state.connection = self
+            if self.sock is not None:  # a kept-alive connection: nothing left to connect
+                state.carrying(None)
         return super().request(*args, **kwargs)
 
     def connect(self) -> None:
         super().connect()
         state = _current_call()
         if state is not None:
-            with state.lock:
-                state.sock = self.sock
+            state.carrying(self.sock)
 
     def getresponse(self, *args: Any, **kwargs: Any) -> Any:
         state = _current_call()
@@ -266,41 +303,75 @@ class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
 _WATCHED_POOLS = {'http': _WatchedHTTPConnectionPool, 'https': _WatchedHTTPSConnectionPool}
 
 
-class PacificaRetry(Retry):
-    """urllib3 ``Retry`` that caps ``Retry-After`` and never sleeps past the call's deadline."""
+def backoff_seconds(config: TransferConfig, failures: int) -> float:
+    """Seconds to wait after the ``failures``-th failed attempt: the formula of the module docstring."""
+    if failures < 2:
+        return 0.0
+    return min(config.backoff_max, config.backoff_factor * 2 ** (failures - 1))
 
-    #: Upper bound for a server's ``Retry-After``; set per policy by :func:`retry_policy`.
-    RETRY_AFTER_CAP = 60.0
+
+class PacificaRetry(Retry):
+    """urllib3 ``Retry`` with this library's budget: the backoff of :func:`backoff_seconds`,
+    ``Retry-After`` capped at ``retry_after_max``, no sleep past the call's deadline, each retry logged.
+
+    :func:`retry_policy` makes the one instance of a configuration; urllib3
+    derives each next state with :meth:`new`, which keeps the extra settings.
+    """
+
+    def __init__(self, *args: Any, config: Optional[TransferConfig] = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.config = config if config is not None else TransferConfig()
+
+    def new(self, **kwargs: Any) -> 'PacificaRetry':
+        kwargs.setdefault('config', self.config)
+        return super().new(**kwargs)
+
+    def get_backoff_time(self) -> float:
+        failures = len(list(itertools.takewhile(lambda item: item.redirect_location is None, reversed(self.history))))
+        return backoff_seconds(self.config, failures)
 
     def get_retry_after(self, response: Any) -> Optional[float]:
         try:
             seconds = super().get_retry_after(response)
         except InvalidHeader:  # "0.5", "soon": not RFC 9110, so back off as if it were absent
             return None
-        return None if seconds is None else min(seconds, self.RETRY_AFTER_CAP)
+        return None if seconds is None else min(seconds, self.config.retry_after_max)
+
+    def pause(self, response: Any = None) -> float:
+        """Seconds :meth:`sleep` waits before the next attempt."""
+        wanted = self.get_retry_after(response) if (response is not None and self.respect_retry_after_header) else None
+        return self.get_backoff_time() if wanted is None else wanted
+
+    def increment(self, method: Optional[str] = None, url: Optional[str] = None, response: Any = None,
+                  error: Optional[Exception] = None, _pool: Any = None, _stacktrace: Any = None) -> 'PacificaRetry':
+        state = _current_call()
+        if state is not None:
+            state.failed(error if error is not None else response)
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        assert isinstance(retry, PacificaRetry)
+        if state is not None:
+            failure = 'HTTP {}'.format(response.status) if error is None and response is not None else (
+                _cause(error) if error is not None else 'failed')
+            LOGGER.info('%s: %s; attempt %d failed, trying again in %.2f s', state.what, failure, state.attempts,
+                         retry.pause(response))
+        return retry
 
     def sleep(self, response: Any = None) -> None:
         state = _current_call()
-        if state is None:
-            return super().sleep(response)
-        wanted = self.get_retry_after(response) if (response is not None and self.respect_retry_after_header) else None
-        if wanted is None:
-            wanted = self.get_backoff_time()
-        if wanted >= state.remaining():
-            raise _DeadlineExpired()
+        wanted = self.pause(response)
+        if state is not None and wanted >= state.remaining():
+            raise _DeadlineExpired()  # the retry budget is spent: no time for another attempt
         if wanted > 0:
             time.sleep(wanted)
 
 
 def retry_policy(config: TransferConfig, repeatable_methods: Collection[str] = IDEMPOTENT_METHODS) -> Retry:
-    """Return the immutable retry object for a session of ``config``.
+    """Return the retry object for a session of ``config``.
 
     ``repeatable_methods`` are retried after read errors and retry statuses;
-    every method is retried after a failure to connect.
+    every method is retried after a failure before the request was sent.
     """
-    cap = config.retry_after_max
-    policy_cls = type('PacificaRetry', (PacificaRetry,), {'RETRY_AFTER_CAP': cap})
-    return policy_cls(
+    return PacificaRetry(
         total=config.retries,
         connect=config.retries,
         read=config.retries,
@@ -314,6 +385,7 @@ def retry_policy(config: TransferConfig, repeatable_methods: Collection[str] = I
         raise_on_status=False,
         raise_on_redirect=False,
         respect_retry_after_header=True,
+        config=config,
     )
 
 
@@ -348,21 +420,89 @@ def _describe(method: str, url: str) -> str:
 
 def map_transport_error(err: BaseException, method: str, url: str, state: Optional[_CallState] = None,
                         limit: Optional[float] = None, secrets: Sequence[str] = ()) -> TransportError:
-    """Turn a requests/urllib3/socket failure into the library's exception.
+    """Turn a requests/urllib3/socket failure into the library's exception, naming its cause.
 
-    ``secrets`` are texts (from the ``auth`` dict) blanked out of the message.
+    The message says what failed (method and URL), why (connection refused,
+    host name not resolved, TLS failure, timeout, ...), and how many attempts
+    took how long; ``secrets`` are blanked out of it.
     """
     what = _describe(method, url)
-    if (state is not None and state.expired) or isinstance(err, _DeadlineExpired):
-        return RequestTimeout('{} did not complete within its deadline of {:g} s'.format(what, limit or 0))
+    last = state.last_failure if state is not None else None
+    if isinstance(last, BaseException) and not isinstance(last, PacificaError) and (
+            (isinstance(err, _DeadlineExpired) and not _expired(state))
+            or (_expired(state) and state is not None and state.sock is None and _never_sent(last))):
+        # The retries stopped because the next one would not fit the deadline, or the deadline passed
+        # while no connection could even be made (a slow resolver): report what kept failing.
+        err = last
+    elif _expired(state) or isinstance(err, _DeadlineExpired):
+        since = '; the last attempt: {}'.format(_failure_text(last, secrets)) if last is not None else ''
+        return RequestTimeout('{} did not complete within its deadline of {:g} s ({}{})'.format(
+            what, limit or 0, state.tally() if state is not None else '1 attempt', since))
+    tally = ' ({})'.format(state.tally()) if state is not None else ''
+    text = '{} failed: {}{}'.format(what, _failure_text(err, secrets), tally)
     if any(_is_timeout(cause) for cause in _causes(err)):
         # requests reports a read timeout whose retries ran out as a ConnectionError
         # (MaxRetryError(reason=ReadTimeoutError)); it is still a timeout.
-        return RequestTimeout('{} timed out: {}'.format(what, _reason(err, secrets)))
+        return RequestTimeout(text)
     if isinstance(err, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, ConnectionError,
-                        ProtocolError)):
-        return ServerConnectionError('{} failed: {}'.format(what, _reason(err, secrets)))
-    return TransportError('{} failed: {}'.format(what, _reason(err, secrets)))
+                        ProtocolError, NewConnectionError, Urllib3SSLError, ssl.SSLError)):
+        return ServerConnectionError(text)
+    return TransportError(text)
+
+
+def _expired(state: Optional[_CallState]) -> bool:
+    """True when the watchdog ended the call (its deadline passed during an attempt)."""
+    return state is not None and state.expired
+
+
+def _never_sent(err: BaseException) -> bool:
+    """True for a failure before any byte of the request was sent: no connection, no TLS session."""
+    return any(isinstance(cause, (NewConnectionError, Urllib3SSLError, ssl.SSLError)) for cause in _causes(err))
+
+
+def _failure_text(failure: Any, secrets: Sequence[str]) -> str:
+    if isinstance(failure, BaseException):
+        return redact(_cause(failure), secrets)
+    status = getattr(failure, 'status', None)
+    return 'HTTP {}'.format(status) if status is not None else str(failure)
+
+
+def _cause(err: BaseException) -> str:
+    """What went wrong, in words: the innermost useful reason of a requests/urllib3/socket error."""
+    chain = _causes(err)
+    for item in chain:
+        if isinstance(item, NameResolutionError):
+            host = getattr(getattr(item, 'conn', None), 'host', None) or '?'
+            return 'the host name {!r} could not be resolved ({})'.format(host, _os_reason(item))
+        if isinstance(item, NewConnectionError):
+            inner = item.__cause__ or item.__context__
+            where = _where(item)
+            if isinstance(inner, ConnectionRefusedError):
+                return 'connection refused by {}'.format(where)
+            return 'could not connect to {} ({})'.format(where, _os_reason(item))
+        if isinstance(item, (Urllib3SSLError, ssl.SSLError)):
+            return 'TLS failure: {}'.format(_innermost(item))
+    reason = chain[-1]
+    return '{}: {}'.format(type(reason).__name__, reason) if str(reason) else type(reason).__name__
+
+
+def _where(err: NewConnectionError) -> str:
+    conn = getattr(err, 'conn', None)
+    host, port = getattr(conn, 'host', None), getattr(conn, 'port', None)
+    return '{}:{}'.format(host, port) if host else 'the server'
+
+
+def _os_reason(err: BaseException) -> str:
+    inner = err.__cause__ or err.__context__
+    if isinstance(inner, OSError) and inner.strerror:
+        return inner.strerror
+    return str(inner or err)
+
+
+def _innermost(err: BaseException) -> str:
+    while isinstance(err.args[0] if err.args else None, BaseException):
+        err = err.args[0]
+    return str(err)
 
 
 def _is_timeout(err: BaseException) -> bool:
@@ -387,40 +527,41 @@ def _causes(err: BaseException, depth: int = 5) -> List[BaseException]:
     return chain
 
 
-def _reason(err: BaseException, secrets: Sequence[str] = ()) -> str:
-    """The innermost useful reason of a requests/urllib3 error, without URLs' secrets."""
-    reason = _causes(err)[-1]
-    text = '{}: {}'.format(type(reason).__name__, reason) if str(reason) else type(reason).__name__
-    text = _strip_credentials(text)
-    for secret in secrets:
-        text = text.replace(secret, '***')
-    return text
-
-
-def _strip_credentials(text: str) -> str:
-    """Remove ``user:pass@`` from any URL mentioned in ``text``."""
-    out = []
-    for word in text.split(' '):
-        out.append(redact_url(word) if '://' in word and '@' in word else word)
-    return ' '.join(out)
-
-
-def status_error(resp: requests.Response, what: str, secrets: Sequence[str] = ()) -> HTTPStatusError:
-    """Build the HTTPStatusError for an unacceptable reply, without the caller's secrets in the body.
-
-    Servers echo request headers in error pages; the secrets are ``secrets``
-    or, for a reply that came through :class:`CommonBase`, those it recorded.
-    """
-    body = _scrub(_body_excerpt(resp), secrets or getattr(resp, _SECRETS_ATTRIBUTE, ()))
+def status_error(resp: requests.Response, what: str) -> HTTPStatusError:
+    """Build the HTTPStatusError for an unacceptable reply, its reason phrase and body redacted."""
+    secrets = reply_secrets(resp)
+    body = excerpt(_reply_text(resp), secrets)
+    reason = redact(resp.reason or '', secrets)
     return HTTPStatusError(
-        '{} answered HTTP {} {}{}'.format(what, resp.status_code, resp.reason or '',
-                                          ': ' + body if body else '').rstrip(),
+        '{} answered HTTP {} {}{}'.format(what, resp.status_code, reason, ': ' + body if body else '').rstrip(),
         status_code=resp.status_code, body=body, url=redact_url(resp.url or ''))
 
 
-def _body_excerpt(resp: requests.Response) -> str:
+def reply_excerpt(resp: requests.Response, streamed: bool = False) -> str:
+    """The start of a reply's body, redacted; a streamed body is read only that far."""
+    if streamed:
+        try:
+            data = resp.raw.read(EXCERPT_LIMIT, decode_content=True) or b''
+        except Exception:  # noqa: BLE001 - an unreadable body must not hide the status
+            data = b''
+        return excerpt(data.decode('utf-8', 'replace'), reply_secrets(resp))
+    return excerpt(_reply_text(resp), reply_secrets(resp))
+
+
+def reply_redact(resp: requests.Response, text: Any) -> str:
+    """``text`` built from ``resp`` (a header, a JSON field), redacted against the secrets of its request."""
+    return excerpt(text, reply_secrets(resp))
+
+
+def reply_secrets(resp: requests.Response) -> Sequence[str]:
+    """The secrets of the request ``resp`` answers: those :class:`CommonBase` recorded, and its sensitive headers."""
+    request = getattr(resp, 'request', None)
+    return secrets_of(headers=getattr(request, 'headers', None), extra=getattr(resp, _SECRETS_ATTRIBUTE, ()))
+
+
+def _reply_text(resp: requests.Response) -> str:
     try:
-        return resp.text[:512].strip()
+        return resp.content[:EXCERPT_LIMIT * 4].decode(resp.encoding or 'utf-8', 'replace')
     except Exception:  # noqa: BLE001 - an undecodable body must not mask the status
         return ''
 
@@ -545,8 +686,9 @@ class CommonBase:
         attempts = 1
         if not stream and method.upper() in self._repeatable_methods and _resendable(kwargs.get('data')):
             attempts += self._config.retries
-        secrets = sorted(set(_secret_values(getattr(self, '_auth', None)) + _url_secrets(url)), key=len, reverse=True)
-        with deadline(limit, reply_limit) as state:
+        secrets = self._secrets(url)
+        # A bulk call has no overall deadline, but the same one as any call until its request goes out.
+        with deadline(limit, reply_limit, self._config.deadline if bulk else None, what) as state:
             for attempt in range(1, attempts + 1):
                 LOGGER.debug('%s', what)
                 try:
@@ -560,28 +702,41 @@ class CommonBase:
                     if not stream:
                         resp.content  # noqa: B018 - read the body under the deadline
                 except (requests.RequestException, OSError, _DeadlineExpired) as err:
+                    state.failed(err)
                     failure = map_transport_error(err, method, url, state, limit or reply_limit, secrets)
-                if failure is None and state is not None and state.expired:
-                    failure = RequestTimeout('{} did not complete within its deadline of {:g} s'.format(
-                        what, limit or reply_limit or 0))
+                if failure is None and state.expired:
+                    failure = RequestTimeout('{} did not complete within its deadline of {:g} s ({})'.format(
+                        what, limit or reply_limit or 0, state.tally()))
                 if failure is None:
                     LOGGER.debug('%s -> %s', what, resp.status_code)
                     if resp.status_code not in accept:
-                        raise status_error(resp, what, secrets)
+                        raise status_error(resp, what)
                     if not want_json:
                         return resp, None
                     try:
                         return resp, parse_json(resp, what)
                     except InvalidResponseError as err:
                         if not 200 <= resp.status_code < 300:
-                            raise status_error(resp, what, secrets) from None  # an error page, not a broken body
+                            raise status_error(resp, what) from None  # an error page, not a broken body
+                        state.failed(err)
                         failure = err
-                pause = _backoff(self._config, attempt)
-                if attempt == attempts or (state is not None and (state.expired or pause >= state.remaining())):
+                pause = backoff_seconds(self._config, attempt)
+                if attempt == attempts or state.expired or pause >= state.remaining():
                     raise failure
-                LOGGER.debug('%s: %s; trying again in %.2f s', what, failure, pause)
+                LOGGER.info('%s: %s; attempt %d failed, trying again in %.2f s', what, failure, state.attempts,
+                            pause)
                 time.sleep(pause)
         raise AssertionError('unreachable')  # pragma: no cover - the loop returns or raises
+
+    def _secrets(self, url: str) -> Sequence[str]:
+        """The secrets a call to ``url`` may carry: the auth dict's, the URL's password, the session's own."""
+        session = self.session
+        return secrets_of(getattr(self, '_auth', None), [url], getattr(session, 'headers', None),
+                          [getattr(session, 'auth', None), getattr(session, 'cookies', None)])
+
+    def _redact(self, text: Any, url: str) -> str:
+        """``text`` built from a reply of ``url`` (a JSON document, a field of it), redacted and shortened."""
+        return excerpt(text, self._secrets(url))
 
 
 def _resendable(data: Any) -> bool:
@@ -589,58 +744,8 @@ def _resendable(data: Any) -> bool:
     return data is None or isinstance(data, (bytes, bytearray, str, dict, list, tuple))
 
 
-def _backoff(config: TransferConfig, attempt: int) -> float:
-    """Seconds to wait before attempt ``attempt + 1``, by the rule in the module docstring."""
-    return 0.0 if attempt < 2 else min(config.backoff_max, config.backoff_factor * 2 ** (attempt - 1))
-
-
 #: Where a reply keeps the secrets of its request, so that errors built from it can blank them.
 _SECRETS_ATTRIBUTE = '_pacifica_secrets'
-
-
-def _url_secrets(url: str) -> List[str]:
-    """A URL's password, alone and as HTTP Basic sends it with its user name."""
-    try:
-        parts = urlsplit(str(url))
-        user, password = parts.username, parts.password
-    except ValueError:
-        return []
-    if not password:
-        return []
-    pair = '{}:{}'.format(unquote(user or ''), unquote(password))
-    return [unquote(password), password, base64.b64encode(pair.encode('latin-1', 'replace')).decode()]
-
-
-def _secret_values(auth: Optional[Mapping[str, Any]]) -> List[str]:
-    """The texts inside the secret entries of an ``auth`` dict (passwords, tokens, key paths)."""
-    found: List[str] = []
-
-    def walk(value: Any, depth: int) -> None:
-        if depth > 4:
-            return
-        if isinstance(value, bytes):
-            value = value.decode('utf-8', 'replace')
-        if isinstance(value, str):
-            if len(value) >= 3:
-                found.append(value)
-            found.extend(word for word in value.split()[1:] if len(word) >= 4)  # 'Bearer <token>'
-        elif isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, str) for v in value):
-            found.extend(v for v in value if len(v) >= 3)  # (user, password), also as Basic sends it
-            found.append(base64.b64encode('{}:{}'.format(*value).encode('latin-1', 'replace')).decode())
-        elif isinstance(value, Mapping):
-            for item in value.values():
-                walk(item, depth + 1)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                walk(item, depth + 1)
-        elif hasattr(value, '__dict__'):  # a requests auth object such as HTTPBasicAuth
-            for item in vars(value).values():
-                walk(item, depth + 1)
-
-    for key, value in (auth or {}).items():
-        if key in SECRET_AUTH_KEYS:
-            walk(value, 0)
-    return sorted(found, key=len, reverse=True)
 
 
 def parse_json(resp: requests.Response, what: str) -> Any:
@@ -648,12 +753,5 @@ def parse_json(resp: requests.Response, what: str) -> Any:
     try:
         return json.loads(resp.content)
     except (ValueError, UnicodeDecodeError) as err:
-        excerpt = _scrub(repr(resp.content[:200]), getattr(resp, _SECRETS_ATTRIBUTE, ()))
         raise InvalidResponseError('{} answered HTTP {} with a body that is not JSON ({}): {}'.format(
-            what, resp.status_code, err, excerpt)) from None
-
-
-def _scrub(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, '***')
-    return text
+            what, resp.status_code, err, reply_excerpt(resp))) from None

@@ -14,7 +14,10 @@ from pacifica._client.exceptions import (
     CartDownloadError, CartFailedError, CartRequestError, CartTimeoutError, ConfigurationError, HTTPStatusError,
     RequestTimeout, TransportError,
 )
-from pacifica._client.http import RETRY_STATUSES, CommonBase, check_url, join_url, redact_auth, redact_url
+from pacifica._client.http import (
+    RETRY_STATUSES, CommonBase, check_url, join_url, reply_excerpt, reply_redact,
+)
+from pacifica._client.redact import redact_auth, redact_url
 from pacifica._client.keywords import drop_unknown_keywords
 
 from ._records import CartFile
@@ -23,28 +26,9 @@ LOGGER = logging.getLogger(__name__)
 
 #: Every status: the cart calls judge the reply themselves.
 ANY_STATUS = range(100, 600)
-#: How much of a server-supplied message an exception repeats.
-MESSAGE_LIMIT = 500
 #: Keywords CartAPI understands.
 CART_API_KEYWORDS = frozenset({'cart_api_url', 'proto', 'addr', 'port', 'auth', 'session', 'extra_args',
                                'timeout', 'config'})
-
-
-def _excerpt(text: Optional[str]) -> str:
-    text = (text or '').strip()
-    return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT] + '...'
-
-
-def _body_excerpt(resp: requests.Response, streamed: bool = False) -> str:
-    """A short, decoded piece of an error reply; a streamed one is read only that far."""
-    try:
-        if streamed:
-            data = resp.raw.read(MESSAGE_LIMIT, decode_content=True) or b''
-        else:
-            data = resp.content or b''
-    except Exception:  # noqa: BLE001 - an unreadable body must not hide the status
-        return ''
-    return _excerpt(data[:MESSAGE_LIMIT].decode('utf-8', 'replace'))
 
 
 def _cart_body(files: Iterable[CartFile], extra_args: Mapping[str, Any]) -> Tuple[bytes, int]:
@@ -155,7 +139,7 @@ class CartAPI(CommonBase):
                                  headers={'Content-Type': 'application/json'})
         except HTTPStatusError as err:
             raise CartRequestError('cart request POST {} answered HTTP {}, not 201{}'.format(
-                redact_url(cart_url), err.status_code, ': ' + _excerpt(err.body) if err.body else '')) from None
+                redact_url(cart_url), err.status_code, ': ' + err.body if err.body else '')) from None
         LOGGER.debug('cart %s requested with %d file(s), HTTP %s', redact_url(cart_url), count, resp.status_code)
         return cart_url
 
@@ -185,10 +169,12 @@ class CartAPI(CommonBase):
                     raise
                 raise CartTimeoutError('cart {} was not ready within {:g} s (last status {!r}; the next poll '
                                        'did not finish in time: {})'.format(where, timeout, last, err)) from None
-            status = last = resp.headers.get('X-Pacifica-Status', '')
-            message = _excerpt(resp.headers.get('X-Pacifica-Message'))
+            state = resp.headers.get('X-Pacifica-Status', '')
+            # What is shown is redacted; the decisions below read the header itself.
+            status = last = reply_redact(resp, state)
+            message = reply_redact(resp, resp.headers.get('X-Pacifica-Message', ''))
             LOGGER.debug('cart %s: HTTP %s, status %r, message %r', where, resp.status_code, status, message)
-            if resp.status_code == 204 and status == 'ready':
+            if resp.status_code == 204 and state == 'ready':
                 return cart_url
             if resp.status_code in RETRY_STATUSES:
                 # The core already retried; cartd (or a proxy) is busy, which says nothing about the cart.
@@ -197,14 +183,16 @@ class CartAPI(CommonBase):
             elif resp.status_code == 404:
                 raise CartFailedError('cart {} is unknown to cartd (HEAD answered 404){}'.format(
                     where, ': ' + message if message else ''))
-            elif status == 'error' or resp.status_code != 204:
+            elif state == 'error' or resp.status_code != 204:
                 raise CartFailedError('cart {} failed (HEAD answered HTTP {}, status {!r}){}'.format(
                     where, resp.status_code, status or None, ': ' + message if message else ''))
             left = deadline - time.monotonic()
             if left <= 0:
                 raise CartTimeoutError('cart {} was not ready within {:g} s (last status {!r}{})'.format(
                     where, timeout, status or None, ', ' + message if message else ''))
-            time.sleep(min(self._config.poll_interval, left))
+            pause = min(self._config.poll_interval, left)
+            LOGGER.debug('cart %s is not ready; next poll in %.1f s', where, pause)
+            time.sleep(pause)
 
     def open_cart(self, cart_url: str, filename: str) -> requests.Response:
         """Start ``GET cart_url?filename=...`` and return the streamed reply (status 200).
@@ -215,7 +203,7 @@ class CartAPI(CommonBase):
         resp = self._request('GET', cart_url, accept=ANY_STATUS, bulk=True, stream=True,
                              params={'filename': filename})
         if resp.status_code != 200:
-            body = _body_excerpt(resp, streamed=True)
+            body = reply_excerpt(resp, streamed=True)
             resp.close()
             reason = 'the cart is not ready' if resp.status_code == 202 else 'download refused'
             raise CartDownloadError('cart {} GET answered HTTP {} ({}){}'.format(
@@ -228,5 +216,5 @@ class CartAPI(CommonBase):
         resp = self._request('DELETE', cart_url, accept=ANY_STATUS)
         if resp.status_code not in (200, 204, 404):
             raise CartFailedError('cart {} DELETE answered HTTP {}: {}'.format(
-                redact_url(cart_url), resp.status_code, _body_excerpt(resp)))
+                redact_url(cart_url), resp.status_code, reply_excerpt(resp)))
         LOGGER.debug('cart %s deleted (HTTP %s)', redact_url(cart_url), resp.status_code)

@@ -13,8 +13,8 @@ import os
 from typing import Any, Dict, List, Optional, Sequence
 
 from pacifica._client.cli import (
-    EXIT_OK, Console, Progress, add_server_options, client_config, exit_codes_help, human_bytes, new_parser,
-    positive_seconds, run, show_url,
+    EXIT_OK, Console, Progress, add_server_options, calling, client_config, exit_codes_help, human_bytes,
+    new_parser, positive_seconds, run, show_url,
 )
 from pacifica._client.exceptions import ConfigurationError
 
@@ -92,15 +92,17 @@ def _download(args: argparse.Namespace, console: Console) -> int:
     if event is None:
         console.note('reading transaction {} from {}'.format(args.transaction_id, show_url(
             policy_base_url(args.policy_url))))
-        record = fetch_transaction(args.transaction_id, policy_url=args.policy_url, config=config)
+        with calling('policy'):
+            record = fetch_transaction(args.transaction_id, policy_url=args.policy_url, config=config)
     console.note('waiting up to {:g} s for the cart'.format(args.timeout))
     progress = _FirstByteProgress(console)
     completed = False
     try:
-        if event is None:
-            downloader.transactioninfo(args.destination, record, callback=progress.update, timeout=args.timeout)
-        else:
-            downloader.cloudevent(args.destination, event, callback=progress.update, timeout=args.timeout)
+        with calling('cart'):
+            if event is None:
+                downloader.transactioninfo(args.destination, record, callback=progress.update, timeout=args.timeout)
+            else:
+                downloader.cloudevent(args.destination, event, callback=progress.update, timeout=args.timeout)
         completed = True
     finally:
         progress.close(completed)

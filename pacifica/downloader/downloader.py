@@ -50,7 +50,7 @@ from urllib3.exceptions import ReadTimeoutError
 from pacifica._client.exceptions import (
     ArchiveError, ConfigurationError, PacificaError, RecordError, RequestTimeout, UsageError,
 )
-from pacifica._client.http import _strip_credentials, redact_url
+from pacifica._client.redact import redact, redact_url
 from pacifica._client.keywords import drop_unknown_keywords
 
 from ._extract import Extraction, Parts, Progress, Target, scan_existing
@@ -401,7 +401,7 @@ def _body_readinto(resp: Any) -> Callable[[bytearray], int]:
                 raise RequestTimeout('the cart stream stalled after {} bytes: {}'.format(
                     done, type(err).__name__)) from None
             raise ArchiveError('the cart stream broke off after {} bytes: {}: {}'.format(
-                done, type(err).__name__, _strip_credentials(str(err)))) from None
+                done, type(err).__name__, redact(str(err)))) from None
         received[0] += filled
         return filled
     return readinto

@@ -23,9 +23,6 @@ LOGGER = logging.getLogger(__name__)
 
 #: Path of a transaction's record below the policy server's base URL.
 TRANSACTION_PATH = '/status/transactions/by_id/{}'
-#: How much of an unexpected reply an error message repeats.
-_REPLY_EXCERPT = 300
-
 
 class TransactionInfo:
     """Turns a transaction info into the file list of a cart request."""
@@ -115,14 +112,10 @@ class _PolicyStatus(CommonBase):
             return record
         if isinstance(record, dict) and str(record.get('status', '')).startswith('404'):
             message = record.get('message')
-            raise UnknownTransactionError(unknown + (': {}'.format(message) if message else ''), transaction_id)
+            raise UnknownTransactionError(unknown + (': {}'.format(self._redact(message, url)) if message else ''),
+                                          transaction_id)
         raise InvalidResponseError('GET {} answered no transaction record (no "files" object): {}'.format(
-            redact_url(url), _excerpt(record)))
-
-
-def _excerpt(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= _REPLY_EXCERPT else text[:_REPLY_EXCERPT] + '...'
+            redact_url(url), self._redact(repr(record), url)))
 
 
 __all__ = ['TransactionInfo', 'fetch_transaction', 'policy_base_url', 'check_transaction_id', 'TRANSACTION_PATH']

@@ -14,10 +14,10 @@ import re
 from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Optional, Sequence
 
 from pacifica._client.cli import (
-    EXIT_OK, Console, Progress, add_server_options, client_config, human_bytes, new_parser, positive_seconds, run,
-    show_url,
+    EXIT_OK, Console, Hinted, Progress, add_server_options, calling, client_config, human_bytes, new_parser,
+    positive_seconds, run, show_url,
 )
-from pacifica._client.exceptions import BundleError, ConfigurationError, InvalidMetadataError
+from pacifica._client.exceptions import BundleError, ConfigurationError, InvalidMetadataError, PolicyRejectedError
 
 from .bundler import Bundler
 from .metadata import MetaData, MetaObj, metadata_decode
@@ -231,8 +231,8 @@ def _walk(full: str, given: str) -> Iterator[str]:
 class _Tee:
     """Stands in for the Bundler: every byte it hands on is counted and copied to ``copy``.
 
-    The uploader reads the bundle through it (whichever of ``iter_bytes`` or
-    ``stream`` it uses), so the saved file is exactly what was sent.
+    The uploader reads the bundle through its ``iter_bytes``, so the saved
+    file is exactly what was sent.
     """
 
     def __init__(self, bundler: Bundler, copy: Optional[BinaryIO], progress: Progress) -> None:
@@ -254,30 +254,10 @@ class _Tee:
         self._progress.update(self.sent)
 
     def iter_bytes(self, callback: Optional[Callable[..., Any]] = None) -> Iterator[Any]:
+        self._progress.update(0)  # the bytes begin to flow: the rate counts from here
         for chunk in self._bundler.iter_bytes(callback):
             self._pass_on(chunk)
             yield chunk
-
-    def stream(self, fileobj: Any, callback: Optional[Callable[..., Any]] = None, sleeptime: float = 5) -> Any:
-        return self._bundler.stream(_TeeWriter(fileobj, self._pass_on), callback, sleeptime)
-
-
-class _TeeWriter:
-    """A writable file that passes each write to ``target`` and to ``observe``."""
-
-    def __init__(self, target: Any, observe: Callable[[Any], None]) -> None:
-        self._target = target
-        self._observe = observe
-
-    def write(self, data: Any) -> int:
-        self._target.write(data)
-        self._observe(data)
-        return len(data)
-
-    def flush(self) -> None:
-        flush = getattr(self._target, 'flush', None)
-        if flush is not None:
-            flush()
 
 
 class _SaveFile:
@@ -325,6 +305,18 @@ def _ingest_kwargs(args: argparse.Namespace) -> Dict[str, str]:
     return kwargs
 
 
+def _validate(policy: PolicyQuery, metadata: MetaData) -> None:
+    """Ask the policy server; a refusal of metadata without a submitter says how to name one."""
+    try:
+        with calling('policy'):
+            policy.validate_metadata(metadata)
+    except PolicyRejectedError as err:
+        if _has_value(metadata, SUBMITTER_TABLE):
+            raise
+        raise Hinted(err, 'the metadata names no submitter: pass --user ID|NETWORK_ID or --meta {}=ID'.format(
+            SUBMITTER_TABLE)) from err
+
+
 def _upload(args: argparse.Namespace, console: Console) -> int:
     if args.no_upload and not args.save:
         raise ConfigurationError('--no-upload needs --save FILE (otherwise there is nothing to do)')
@@ -334,15 +326,16 @@ def _upload(args: argparse.Namespace, console: Console) -> int:
     metadata = build_metadata(args.meta_file, args.meta)
     policy: Optional[PolicyQuery] = None
     if args.user is not None or not args.no_upload:
-        policy = PolicyQuery(args.user if args.user is not None else -1, config=client_config(args),
-                             **_policy_kwargs(args))
+        with calling('policy'):  # a network id is looked up at once
+            policy = PolicyQuery(args.user if args.user is not None else -1, config=client_config(args),
+                                 **_policy_kwargs(args))
     if args.user is not None and policy is not None and not _has_value(metadata, SUBMITTER_TABLE):
         set_value(metadata, MetaObj(destinationTable=SUBMITTER_TABLE, value=policy.get_user()))
     check_complete(metadata)
     if policy is not None and not args.no_upload:
         console.note('checking the metadata with the policy server{}'.format(
             ' at ' + show_url(args.policy_url) if args.policy_url else ''))
-        policy.validate_metadata(metadata)
+        _validate(policy, metadata)
 
     bundler = Bundler(metadata, file_data, hashfunc=args.hashfunc)
     total = bundler.content_length()
@@ -361,7 +354,8 @@ def _upload(args: argparse.Namespace, console: Console) -> int:
             job_id = None
         else:
             uploader = Uploader(config=client_config(args), **_ingest_kwargs(args))
-            job_id = uploader.upload_bundle(tee)
+            with calling('ingest'):
+                job_id = uploader.upload_bundle(tee)
         if tee.sent != total:
             raise BundleError('the bundle was {} bytes, not the {} announced'.format(tee.sent, total))
         completed = True
@@ -375,7 +369,8 @@ def _upload(args: argparse.Namespace, console: Console) -> int:
     console.result('job_id: {}'.format(job_id))
     if args.wait:
         console.note('waiting up to {:g} s for ingest job {}'.format(args.timeout, job_id))
-        state = uploader.wait(job_id, timeout=args.timeout)
+        with calling('ingest'):
+            state = uploader.wait(job_id, timeout=args.timeout)
         console.result('state: {} ({}, {}%)'.format(state.get('state'), state.get('task'),
                                                     _percent_text(state.get('task_percent'))))
     return EXIT_OK

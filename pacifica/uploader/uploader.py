@@ -21,7 +21,7 @@ from pacifica._client.exceptions import (
     JobTimeoutError, RequestTimeout, ServerConnectionError, TransportError, UploadLengthError,
     UploadRejectedError, UploadStatusError,
 )
-from pacifica._client.http import redact_auth, redact_url
+from pacifica._client.redact import redact_auth, redact_document, redact_url
 from pacifica._client.keywords import drop_unknown_keywords
 
 from .common import CommonBase
@@ -291,9 +291,9 @@ class Uploader(CommonBase):
             raise UploadStatusError(str(err), err.status_code, err.body, err.url) from None
         job_id = reply.get('job_id') if isinstance(reply, dict) else None
         if job_id is None:
-            raise UploadRejectedError('Ingest answered the upload to {} without a job_id: {!r}'.format(
-                redact_url(self._upload_url), reply)[:1000])
-        LOGGER.debug('Upload started ingest job %s', job_id)
+            raise UploadRejectedError('Ingest answered the upload to {} without a job_id: {}'.format(
+                redact_url(self._upload_url), self._redact(repr(reply), self._upload_url)))
+        LOGGER.debug('Upload started ingest job %s', self._redact(job_id, self._upload_url))
         return job_id
 
     # -- job state ------------------------------------------------------------
@@ -306,8 +306,8 @@ class Uploader(CommonBase):
         if not isinstance(state, dict):
             raise InvalidResponseError('Ingest answered the state of job {} with a JSON {}, not an object'.format(
                 job_id, type(state).__name__))
-        LOGGER.debug('Ingest job %s: %s %s %s%%', job_id, state.get('state'), state.get('task'),
-                     state.get('task_percent'))
+        LOGGER.debug('Ingest job %s: %s', job_id, self._redact('{} {} {}%'.format(
+            state.get('state'), state.get('task'), state.get('task_percent')), self._status_url))
         return state
 
     def wait(self, job_id: Any, timeout: Optional[float] = None, interval: float = 1.0) -> Dict[str, Any]:
@@ -335,13 +335,19 @@ class Uploader(CommonBase):
             else:
                 last_error = None
                 if state.get('state') == 'FAILED':
-                    raise self._failed(job_id, state)
+                    raise self._failed(job_id, self._shown(state))
                 if state.get('task') == FINAL_TASK and _percent(state.get('task_percent')) >= 100:
                     return state
             now = time.monotonic()
             if deadline_at is not None and now >= deadline_at:
-                raise self._timed_out(job_id, timeout, state) from last_error
-            time.sleep(interval if deadline_at is None else min(interval, deadline_at - now))
+                raise self._timed_out(job_id, timeout, self._shown(state), last_error) from last_error
+            pause = interval if deadline_at is None else min(interval, deadline_at - now)
+            LOGGER.debug('Ingest job %s has not finished; next poll in %.1f s', job_id, pause)
+            time.sleep(pause)
+
+    def _shown(self, state: Any) -> Any:
+        """A state document as an exception may keep and show it: every text in it redacted."""
+        return redact_document(state, self._secrets(self._status_url))
 
     @staticmethod
     def _failed(job_id: Any, state: Dict[str, Any]) -> IngestJobFailedError:
@@ -349,11 +355,14 @@ class Uploader(CommonBase):
             job_id, state.get('task'), str(state.get('exception') or 'no exception text')), job_id, state)
 
     @staticmethod
-    def _timed_out(job_id: Any, timeout: Any, state: Optional[Dict[str, Any]]) -> JobTimeoutError:
+    def _timed_out(job_id: Any, timeout: Any, state: Optional[Dict[str, Any]],
+                   last_error: Optional[TransportError]) -> JobTimeoutError:
         if state is None:
             where = 'no state could be read'
         else:
             where = 'last state {} in task {!r} at {}%'.format(state.get('state'), state.get('task'),
                                                                state.get('task_percent'))
+        if last_error is not None:
+            where += '; the last poll: {}'.format(last_error)
         return JobTimeoutError('ingest job {} did not finish within {:g} s ({})'.format(job_id, float(timeout), where),
                                job_id, state)

@@ -26,9 +26,11 @@ SECRET_TOKEN = 'tok-5ecr3t-Xk2'
 SECRET_KEY_DIR = 'secret-dir-Hh7'
 SECRET_KEY_NAME = 'client-5ecr3t.key'
 SECRET_URL_PASSWORD = 'urlpw-5ecr3t-Jm4'
+#: A session cookie (requests sends it in the Cookie header).
+SECRET_COOKIE = 'cookie-5ecr3t-Vb6'
 #: The user names the suite pairs the passwords with (HTTP Basic sends base64('user:password')).
 SECRET_USER, SECRET_URL_USER = 'alice', 'bob'
-KNOWN_SECRETS = (SECRET_PASSWORD, SECRET_TOKEN, SECRET_KEY_DIR, SECRET_KEY_NAME, SECRET_URL_PASSWORD,
+KNOWN_SECRETS = (SECRET_PASSWORD, SECRET_TOKEN, SECRET_KEY_DIR, SECRET_KEY_NAME, SECRET_URL_PASSWORD, SECRET_COOKIE,
                  base64.b64encode('{}:{}'.format(SECRET_USER, SECRET_PASSWORD).encode()).decode(),
                  base64.b64encode('{}:{}'.format(SECRET_URL_USER, SECRET_URL_PASSWORD).encode()).decode())
 
@@ -54,6 +56,7 @@ def secret_auth_dict(key_root: str) -> dict:
         'auth': (SECRET_USER, SECRET_PASSWORD),
         'headers': {'Authorization': 'Bearer ' + SECRET_TOKEN},
         'cert': (cert, key),
+        'cookies': {'session': SECRET_COOKIE},
     }
 
 
@@ -66,9 +69,9 @@ def _texts_of(err: BaseException) -> Iterator[str]:
         yield repr(err)
         for arg in getattr(err, 'args', ()):
             yield repr(arg)
-        for name in ('body', 'url', 'server_exception', 'member', 'problems', 'reply', 'state'):
-            if hasattr(err, name):
-                yield repr(getattr(err, name))
+        # Every attribute (body, url, reply, state, server_exception, problems, notes, ...), not a fixed list.
+        for value in getattr(err, '__dict__', {}).values():
+            yield repr(value)
         cause = err.__cause__
         if cause is None and not err.__suppress_context__:
             cause = err.__context__

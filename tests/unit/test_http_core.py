@@ -11,7 +11,8 @@ from pacifica._client.exceptions import (
     ConfigurationError, HTTPStatusError, InvalidResponseError, PacificaError,
     RequestTimeout, ServerConnectionError,
 )
-from pacifica._client.http import CommonBase, redact_auth, redact_url
+from pacifica._client.http import CommonBase
+from pacifica._client.redact import redact_auth, redact_url
 from tests.helpers.server import Raw, Reply
 
 FAST = TransferConfig(connect_timeout=1, read_timeout=1, backoff_factor=0.01, call_deadline=3)

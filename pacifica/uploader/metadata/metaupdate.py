@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Mapping, Optional, Set
 
 from pacifica._client.exceptions import InvalidResponseError, MissingQueryResultsError
+from pacifica._client.redact import excerpt, secrets_of
 
 from .metadata import MetaData
 from .policyquery import _CLIENT_KEYWORDS, PolicyQuery
@@ -80,8 +81,8 @@ class MetaUpdate(MetaData):
             try:
                 value = row[item.valueField]
             except (KeyError, IndexError, TypeError):
-                raise InvalidResponseError('Policy rows for metaID {!r} lack its valueField {!r}: {!r}'.format(
-                    meta_id, item.valueField, row)[:1000]) from None
+                raise InvalidResponseError('Policy rows for metaID {!r} lack its valueField {!r}: {}'.format(
+                    meta_id, item.valueField, excerpt(repr(row), secrets_of(self.get_auth())))) from None
             item = item._replace(value=value)
         self[meta_id] = item
 

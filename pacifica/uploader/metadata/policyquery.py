@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional
 from pacifica._client.endpoints import POLICY_SERVER
 from pacifica._client.exceptions import (InvalidResponseError, MetadataDecodeError, PolicyRejectedError,
                                          UnknownUserError, UsageError)
-from pacifica._client.http import (
-    IDEMPOTENT_METHODS, redact_auth, redact_url, status_error,
-)
+from pacifica._client.http import IDEMPOTENT_METHODS, reply_redact, status_error
+from pacifica._client.redact import excerpt, redact_auth, redact_document, redact_url
 
 from ..common import CommonBase
 from .metadata import MetaData, metadata_encode
@@ -154,8 +153,8 @@ class PolicyQuery(CommonBase):
         rows = self._request_json('POST', self._uploader_url, data=body.encode('utf-8'),
                                   headers={'Content-Type': 'application/json'})
         if not isinstance(rows, list):
-            raise InvalidResponseError('Policy answered the query {} with a JSON {}, not a list: {!r}'.format(
-                body, type(rows).__name__, rows)[:1000])
+            raise InvalidResponseError('Policy answered the query {} with a JSON {}, not a list: {}'.format(
+                body, type(rows).__name__, self._redact(repr(rows), self._uploader_url)))
         LOGGER.debug('Policy query returned %d row(s)', len(rows))
         return rows
 
@@ -181,11 +180,12 @@ class PolicyQuery(CommonBase):
         if resp.status_code != 200:
             if not (isinstance(reply, dict) and 'status' in reply and 'message' in reply):
                 raise status_error(resp, what)
-            LOGGER.debug('Policy refused the metadata: HTTP %s %s', resp.status_code, reply.get('message'))
+            LOGGER.debug('Policy refused the metadata: HTTP %s %s', resp.status_code,
+                         reply_redact(resp, reply.get('message')))
             return reply
         if not isinstance(reply, dict):
-            raise InvalidResponseError('{} answered a JSON {}, not an object: {!r}'.format(
-                what, type(reply).__name__, reply)[:1000])
+            raise InvalidResponseError('{} answered a JSON {}, not an object: {}'.format(
+                what, type(reply).__name__, reply_redact(resp, repr(reply))))
         return reply
 
     def validate_metadata(self, md_obj: MetaData) -> None:
@@ -193,9 +193,10 @@ class PolicyQuery(CommonBase):
         reply = self.valid_metadata(md_obj)
         if reply.get('status') == 'success':
             return
-        message = reply.get('message') or reply.get('status') or 'no reason given'
-        raise PolicyRejectedError('Policy rejected the metadata ({}): {}'.format(reply.get('status'), message),
-                                  reply=reply)
+        secrets = self._secrets(self._ingest_url)
+        message = excerpt(reply.get('message') or reply.get('status') or 'no reason given', secrets)
+        raise PolicyRejectedError('Policy rejected the metadata ({}): {}'.format(
+            excerpt(reply.get('status'), secrets), message), reply=redact_document(reply, secrets))
 
 
 def _user_id_or_none(user: Any) -> Optional[int]:

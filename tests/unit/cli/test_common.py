@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from typing import List
 
 import pytest
@@ -56,6 +57,26 @@ def test_close_prints_the_totals_and_ignores_later_updates() -> None:
     last = out.getvalue().splitlines()[-1]
     assert last == 'upload: 2.0 KiB in 0:02 (1.0 KiB/s)'
     assert out.getvalue().count('in 0:02') == 1
+
+
+def _rates(text: str):
+    return re.findall(r'(\d+\.\d \w+/s)', text)
+
+
+def test_the_running_rate_and_the_final_rate_agree_and_leave_out_the_waits() -> None:
+    """The cart takes 10 s to stage, then 3 MiB move at 1 MiB/s, then the server takes 5 s to answer."""
+    progress, clock, out = make_progress('lines', interval=0)
+    clock.now += 10
+    progress.update(0)  # the data begins to flow
+    for mib in (1, 2, 3):
+        clock.now += 1
+        progress.update(mib * 1024 * 1024)
+    clock.now += 5
+    progress.close()
+    *running, final = out.getvalue().splitlines()
+    assert _rates(running[-1]) == ['1.0 MiB/s'] and _rates(final) == ['1.0 MiB/s'], out.getvalue()
+    assert final == 'upload: 3.0 MiB in 0:03 (1.0 MiB/s), 0:18 in all'
+    assert not [line for line in running if line.startswith('upload: 0 B')]  # the start itself shows nothing
 
 
 def test_a_failed_transfer_never_reads_as_complete() -> None:
