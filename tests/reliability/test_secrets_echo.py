@@ -17,12 +17,11 @@ from typing import Any, Callable, Dict, List
 import pytest
 
 from pacifica._client.exceptions import (
-    CartDownloadError, CartFailedError, CartRequestError, CartTimeoutError, ConfigurationError, HTTPStatusError,
-    IngestJobFailedError, InvalidResponseError, PolicyRejectedError, RecordError, UploadRejectedError,
+    CartDownloadError, CartFailedError, CartRequestError, CartTimeoutError, HTTPStatusError,
+    IngestJobFailedError, InvalidResponseError, PolicyRejectedError, UnknownTransactionError, UploadRejectedError,
 )
 from pacifica._client.redact import excerpt, redact, secrets_of
-from pacifica.downloader import CartAPI
-from pacifica.downloader.cli import TransactionRecords
+from pacifica.downloader import CartAPI, fetch_transaction
 from pacifica.uploader import Uploader
 from pacifica.uploader.metadata import MetaData, MetaObj
 from pacifica.uploader.metadata.policyquery import PolicyQuery
@@ -117,8 +116,9 @@ def _metadata() -> MetaData:
     return MetaData([MetaObj(destinationTable='Transactions.submitter', value='10')])
 
 
-def _records(server, client_auth) -> TransactionRecords:
-    return TransactionRecords(_base(server, client_auth), config=FAST, auth=client_auth['auth'])
+def _fetch(server, client_auth, transaction_id: int) -> dict:
+    return fetch_transaction(transaction_id, policy_url=_base(server, client_auth), config=FAST,
+                             auth=client_auth['auth'])
 
 
 def _cart_url(server, client_auth) -> str:
@@ -156,10 +156,10 @@ CASES: List[Any] = [
     ('cartd DELETE', ('DELETE', '*'), echo(500),
      lambda s, a: _cart(s, a).delete_cart(_cart_url(s, a)), CartFailedError),
     ('policy transaction record, not a record', ('GET', '/status/transactions/by_id/5'), echo(200, quoting),
-     lambda s, a: _records(s, a).transaction(5), RecordError),
+     lambda s, a: _fetch(s, a, 5), InvalidResponseError),
     ('policy transaction record, unknown', ('GET', '/status/transactions/by_id/5'),
      echo(200, lambda req: dict(quoting(req), status='404 Not Found')),
-     lambda s, a: _records(s, a).transaction(5), ConfigurationError),
+     lambda s, a: _fetch(s, a, 5), UnknownTransactionError),
 ]
 
 
