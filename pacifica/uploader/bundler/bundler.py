@@ -58,6 +58,7 @@ from pacifica._client.exceptions import (ConfigurationError, FileChangedError, I
                                          MetadataEncodeError, UnsupportedHashError, UsageError)
 from pacifica._client.fileio import write_all
 from pacifica._client.keywords import drop_unknown_keywords
+from pacifica._client.rules import new_hash, seconds
 
 from ..metadata import FileObj, MetaData, metadata_encode
 from ._readahead_worker import OPEN_FLAGS
@@ -68,7 +69,7 @@ from .filedata import CORE_KEYS, METADATA_MEMBER, check_file_data
 from .tarformat import (BLOCK_SIZE, end_of_archive_length, fast_header_length, packed_header, padding_length,
                         tobuf_header)
 
-__all__ = ['Bundler', 'HashFileObj', 'SHAKE_DIGEST_BYTES']
+__all__ = ['Bundler', 'HashFileObj', 'MIN_REPORT_INTERVAL', 'SHAKE_DIGEST_BYTES']
 
 LOGGER = logging.getLogger(__name__)
 
@@ -84,6 +85,8 @@ _ALMOST_ONE = math.nextafter(1.0, 0.0)
 _METADATA_SLICE = 2048
 #: Bound on the per-bundler caches of ISO times and subdirectories.
 _CACHE_LIMIT = 65536
+#: Seconds between two progress reports at least: what a ``sleeptime`` below it (0 included) gets.
+MIN_REPORT_INTERVAL = 0.05
 #: Keywords Bundler() understands.
 _KEYWORDS = frozenset({'hashfunc', 'config'})
 
@@ -281,7 +284,7 @@ class Bundler:
             raise UnsupportedHashError('{!r} is not in hashlib.algorithms_available ({})'.format(
                 hashstr, ', '.join(sorted(hashlib.algorithms_available))))
         try:
-            self._hash_prototype = hashlib.new(hashstr, usedforsecurity=False)
+            self._hash_prototype = new_hash(hashstr)
         except ValueError as error:
             raise UnsupportedHashError('{!r} is listed by hashlib but cannot be used here: {}'.format(
                 hashstr, error)) from None
@@ -341,16 +344,20 @@ class Bundler:
     def _setup_notify_thread(self, callback: ProgressCallback, sleeptime: float = 5) -> threading.Thread:
         """Start the thread that reports progress to ``callback`` every ``sleeptime`` seconds.
 
-        It waits on an Event, so the end of the stream wakes it at once; it then
-        reports 1.0 if the bundle is complete (and nothing if it failed).
+        0.3.1 took any ``sleeptime`` >= 0. Below :data:`MIN_REPORT_INTERVAL`
+        (0 included: "as often as useful") the thread reports every
+        MIN_REPORT_INTERVAL seconds instead of spinning; infinity means no
+        report before the last. The thread waits on an Event, so the end of the
+        stream wakes it at once; it then reports 1.0 if the bundle is complete
+        (and nothing if it failed).
         """
-        if isinstance(sleeptime, bool) or not isinstance(sleeptime, (int, float)) or not sleeptime > 0:
-            raise ConfigurationError('sleeptime must be a positive number of seconds, not {!r}'.format(sleeptime))
+        interval = seconds(sleeptime, name='sleeptime', zero=True, infinite=True)
+        pause = None if math.isinf(interval) else max(interval, MIN_REPORT_INTERVAL)
         stop = self._notify_stop = threading.Event()
 
         def notify() -> None:
             try:
-                while not stop.wait(sleeptime):
+                while not stop.wait(pause):
                     callback(self._fraction_done())
                 if self._complete:
                     callback(1.0)
@@ -600,7 +607,7 @@ class Bundler:
         infos: List[Any] = []
         # (position in infos, file_data, hash object, its last job) of files still being hashed
         hashing: List[Tuple[int, dict, Any, int]] = []
-        new_hash = self._hash_prototype.copy
+        fresh_hash = self._hash_prototype.copy
         digest = self._digest
         build_file_info = self._build_file_info
         read_small_file = _read_small_file
@@ -628,7 +635,7 @@ class Bundler:
                         data, placed = target, fits
                 if data is None:
                     data = read_small_file(file_data['path'], size, name)
-                    hashval = new_hash()
+                    hashval = fresh_hash()
                     hashval.update(data)
                     hexsum = digest(hashval)
                 self._done_size += size
@@ -643,7 +650,7 @@ class Bundler:
                     yield from _put(out, data)
                     yield from _put(out, _NULS[:pad])
             else:
-                hashval = new_hash()
+                hashval = fresh_hash()
                 jobs_before = hasher.submitted if hasher is not None else 0
                 yield from _put(out, header)
                 yield from self._copy_member_data(out, file_data, hashval)
@@ -685,8 +692,10 @@ class Bundler:
     def iter_bytes(self, callback: Optional[ProgressCallback] = None, sleeptime: float = 5) -> Iterator[Chunk]:
         """The bytes stream() writes, as chunks (memoryviews valid until the next one is requested).
 
-        ``callback`` gets the fraction done every ``sleeptime`` seconds from a
-        background thread, and exactly 1.0 once the last chunk was taken.
+        ``callback`` gets the fraction done every ``sleeptime`` seconds (0: as
+        often as useful, every :data:`MIN_REPORT_INTERVAL`; infinity: never
+        before the end) from a background thread, and exactly 1.0 once the last
+        chunk was taken.
         """
         notify_thread = None
         if callable(callback):
@@ -713,7 +722,8 @@ class Bundler:
         """Write the tar to ``fileobj`` (only ``write`` is used: pipes and sockets work).
 
         ``callback``, when callable, gets the fraction done (0..1) every
-        ``sleeptime`` seconds from a background thread and 1.0 at the end.
+        ``sleeptime`` seconds from a background thread and 1.0 at the end
+        (``sleeptime`` as in :meth:`iter_bytes`).
         """
         write = fileobj.write
         # io objects copy or send what they are given; anything else might keep the reused buffer.
