@@ -16,6 +16,7 @@ from pacifica._client.exceptions import (
 )
 from pacifica._client.http import RETRY_STATUSES, CommonBase, check_url, join_url, redact_auth, redact_url
 from pacifica._client.keywords import drop_unknown_keywords
+from pacifica._client.rules import seconds
 
 from ._records import CartFile
 
@@ -168,9 +169,7 @@ class CartAPI(CommonBase):
         ``X-Pacifica-Message``. A busy answer (429, 502, 503, 504 after the
         core's retries) is not a verdict on the cart: polling goes on.
         """
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
-            raise ConfigurationError('timeout must be a number of seconds >= 0, not {!r}'.format(timeout))
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + seconds(timeout, name='timeout')
         where = redact_url(cart_url)
         last = None
         while True:
