@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import hashlib
 import os
 import queue
 import stat
@@ -30,6 +29,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set,
 
 from pacifica._client.exceptions import UnsafeArchiveError, VerificationError
 from pacifica._client.fileio import reserve_space, write_all
+from pacifica._client.rules import new_hash
 
 from ._records import FileEntry
 from ._tarstream import Member, TarStreamReader
@@ -51,13 +51,15 @@ _UTIME_FD = os.utime in os.supports_fd
 
 def _hidden_name(name: str, suffix: str) -> str:
     if len(name.encode('utf-8', 'surrogateescape')) > SHORT_NAME_LIMIT:
-        name = hashlib.sha1(name.encode('utf-8', 'surrogateescape')).hexdigest()
+        digest = new_hash('sha1')
+        digest.update(name.encode('utf-8', 'surrogateescape'))
+        name = digest.hexdigest()
     return '.{}{}'.format(name, suffix)
 
 
 def file_digest(path: str, hashtype: str) -> str:
     """Hex digest of a file on disk."""
-    hasher = hashlib.new(hashtype)
+    hasher = new_hash(hashtype)
     with open(path, 'rb', buffering=0) as handle:
         buf = bytearray(_HASH_READ_SIZE)
         view = memoryview(buf)
@@ -296,7 +298,7 @@ class Extraction:
         self.target.directory(rel[:-1], create=True)
         self.written.append(rel)  # before the file exists, so that abort() always removes it
         self.unverified.add(rel)
-        hasher = hashlib.new(entry.hashtype) if entry is not None else None
+        hasher = new_hash(entry.hashtype) if entry is not None else None
         writer = self._writer
         assert writer is not None
         self._part = part = writer.begin(self.hidden_path(rel, PART_SUFFIX), member.mtime, member.size)

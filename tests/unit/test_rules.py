@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import fractions
+import functools
 import hashlib
 import io
 
@@ -16,7 +17,7 @@ from pacifica.downloader import Downloader
 from pacifica.downloader.cartapi import CartAPI
 from pacifica.uploader import Uploader
 from pacifica.uploader.bundler import Bundler
-from tests.helpers.cartd import transaction_info
+from tests.helpers.cartd import CartServer, transaction_info
 from tests.unit.bundler.support import valid_metadata
 
 NOWHERE = 'http://127.0.0.1:9'  # nothing may be sent: every value here is refused before any request
@@ -142,6 +143,42 @@ def test_new_hash_without_the_keyword(monkeypatch):
     hasher = new_hash('md5')
     hasher.update(b'abc')
     assert hasher.hexdigest() == '900150983cd24fb0d6963f7d28e17f72'
+
+
+def fips_mode(monkeypatch):
+    """hashlib as under a FIPS-mode OpenSSL: MD5 only where it protects nothing (usedforsecurity=False)."""
+    real_new = hashlib.new
+
+    def new(name, data=b'', **kwargs):
+        if name.lower() == 'md5' and kwargs.get('usedforsecurity', True):
+            raise ValueError('[digital envelope routines] unsupported')
+        return real_new(name, data, **kwargs)
+
+    monkeypatch.setattr(hashlib, 'new', new)
+    monkeypatch.setattr(hashlib, 'md5', functools.partial(new, 'md5'))
+
+
+def test_md5_checksums_on_a_fips_mode_python_upload_and_download(server, tmp_path, monkeypatch):
+    """Records with MD5 sums are checked, downloaded, verified and resumed; bundles are hashed with MD5."""
+    files = {7: ('a', 'one.txt', b'first file'), 8: ('', 'two.bin', bytes(range(256)))}
+    record = transaction_info(files, hashtype='md5')
+    cartd = CartServer(server, tmp_path / 'cartd')
+    for file_id, (_, _, content) in files.items():
+        cartd.add_file(file_id, content)
+    fips_mode(monkeypatch)
+    with pytest.raises(ValueError):
+        hashlib.md5(b'x')  # the stand-in is strict
+    dest = str(tmp_path / 'dest')
+    down = Downloader(cart_api_url=cartd.url, config=TransferConfig(poll_interval=0.01))
+    down.transactioninfo(dest, record)
+    assert (tmp_path / 'dest' / 'data' / 'a' / 'one.txt').read_bytes() == b'first file'
+    requests = len(cartd.server.requests)
+    down.transactioninfo(dest, record)  # every file is on disk: each is verified by its MD5 sum, none fetched
+    assert len(cartd.server.requests) == requests
+    entry = {'name': 'data/x', 'size': 3, 'mtime': 0, 'fileobj': io.BytesIO(b'abc')}
+    md = valid_metadata()
+    Bundler(md, [entry], hashfunc='md5').stream(io.BytesIO())
+    assert md[-1].hashsum == '900150983cd24fb0d6963f7d28e17f72'
 
 
 def test_new_hash_of_an_unknown_name_is_a_value_error():
