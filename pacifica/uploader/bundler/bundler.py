@@ -18,7 +18,9 @@ How the data moves, top to bottom (:meth:`Bundler._tar_chunks`), per entry:
 3. Everything else (large files, ``fileobj`` entries) is read straight into
    the output buffer (``readinto``, so every byte is copied once, by the
    read); large reads are hashed on the :class:`~.pipeline.AsyncHasher` thread
-   while the next piece is read.
+   while the next piece is read. A ``fileobj`` needs nothing but ``read()``:
+   text, objects without ``readinto``, and those whose first ``readinto``
+   call shows it is only an inherited stub are copied with ``read()``.
 4. A full output buffer goes to the sink. The file's FileObj for
    ``metadata.txt`` is built from caches (ISO time by mtime, subdir by
    directory, mime type by extension).
@@ -215,6 +217,45 @@ def _read_small_file(path: Any, size: int, name: str) -> bytes:
     if problem is not None:
         raise changed_file_error(problem, path, name, size)
     return data
+
+
+#: What a first readinto call raises when the object only inherited the method (io.RawIOBase's
+#: stub raises NotImplementedError) or cannot serve it: such an object is read with read().
+_READINTO_MISSING = (NotImplementedError, AttributeError, io.UnsupportedOperation)
+
+
+class _ReadintoMissing(Exception):
+    """The first readinto call of a file object failed before reading anything."""
+
+
+def _checked_readinto(readinto: Callable[[Any], Optional[int]]) -> Callable[[Any], Optional[int]]:
+    """``readinto`` whose first call, if it fails as in :data:`_READINTO_MISSING`, raises _ReadintoMissing.
+
+    Nothing was read then, so the member can start over with read(); once a
+    call succeeded, later errors are the object's own and pass through.
+    """
+    proven = False
+
+    def call(buffer: Any) -> Optional[int]:
+        nonlocal proven
+        if proven:
+            return readinto(buffer)
+        try:
+            count = readinto(buffer)
+        except _READINTO_MISSING as error:
+            raise _ReadintoMissing() from error
+        proven = True
+        return count
+    return call
+
+
+def _as_bytes(data: Any) -> Any:
+    """What a read() returned, as something with a byte length: str encoded as UTF-8, buffers as bytes views."""
+    if isinstance(data, (bytes, type(None))):
+        return data
+    if isinstance(data, str):
+        return data.encode('utf-8')
+    return memoryview(data).cast('B')
 
 
 def _give_up_read_ahead(read_ahead: ReadAhead, lost: ReadAheadLost) -> None:
@@ -527,12 +568,10 @@ class Bundler:
 
     def _copy_read(self, out: _Output, read: Callable[[int], Any], size: int, hashval: Any,
                    name: str) -> Iterator[memoryview]:
-        """Copy from an object with only read() (str is encoded as UTF-8), exactly ``size`` bytes."""
+        """Copy exactly ``size`` bytes with read(), which may return str (encoded as UTF-8) or any buffer."""
         remaining = size
         while True:
-            data = read(min(remaining, self._chunk_size) if remaining else 1)
-            if isinstance(data, str):
-                data = data.encode('utf-8')
+            data = _as_bytes(read(min(remaining, self._chunk_size) if remaining else 1))
             if not data:
                 if remaining:
                     raise FileChangedError('{!r} ended after {} of its {} bytes: it shrank while it was '
@@ -557,9 +596,12 @@ class Bundler:
         self._rewind(fileobj)
         readinto = getattr(fileobj, 'readinto', None)
         if callable(readinto) and not isinstance(fileobj, io.TextIOBase):
-            yield from self._copy_readinto(out, readinto, size, hashval, name)
-        else:
-            yield from self._copy_read(out, fileobj.read, size, hashval, name)
+            try:
+                yield from self._copy_readinto(out, _checked_readinto(readinto), size, hashval, name)
+                return
+            except _ReadintoMissing as missing:
+                LOGGER.debug('%r: readinto failed at once (%r), reading it with read()', name, missing.__cause__)
+        yield from self._copy_read(out, fileobj.read, size, hashval, name)
 
     def _rewind(self, fileobj: Any) -> None:
         """Seek a file object back to where the first stream() found it, so that streaming twice works."""
