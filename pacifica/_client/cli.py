@@ -39,6 +39,7 @@ from .exceptions import (
     UnknownTransactionError, UploadRejectedError,
 )
 from .redact import redact, redact_url
+from .rules import seconds
 from .version import __version__
 
 EXIT_OK = 0
@@ -234,14 +235,11 @@ def _http_url(text: str) -> str:
 
 
 def positive_seconds(text: str) -> float:
-    """argparse type: a positive number of seconds."""
+    """argparse type: a positive, finite number of seconds (the library's rule for timeouts)."""
     try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0 or value == float('inf'):
-        raise argparse.ArgumentTypeError('{!r} is not a positive number of seconds'.format(text))
-    return value
+        return seconds(float(text), name='the value')
+    except ValueError:  # not a number, or refused by the rule (ConfigurationError is a ValueError)
+        raise argparse.ArgumentTypeError('{!r} is not a positive number of seconds'.format(text)) from None
 
 
 # --------------------------------------------------------------------------

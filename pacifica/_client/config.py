@@ -8,10 +8,10 @@ classes also take is a shortcut that replaces only the two timeouts.
 from __future__ import annotations
 
 import dataclasses
-import math
-from typing import Any, Optional, Tuple, Union
+from typing import Optional, Tuple, Union
 
 from .exceptions import ConfigurationError
+from .rules import seconds, seconds_or_none
 
 #: Seconds to wait for a TCP (and TLS) connection.
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -33,17 +33,6 @@ DEFAULT_POLL_INTERVAL = 1.0
 DEFAULT_READ_AHEAD: Optional[bool] = None
 
 TimeoutArg = Union[None, float, int, Tuple[float, float]]
-
-
-def _positive(name: str, value: Any) -> float:
-    """Return value as a float, or raise ConfigurationError naming it."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigurationError('{} must be a number of seconds, not {!r}'.format(name, value)) from None
-    if not number > 0 or math.isinf(number):
-        raise ConfigurationError('{} must be a positive, finite number of seconds, not {!r}'.format(name, value))
-    return number
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,14 +62,14 @@ class TransferConfig:
 
     def __post_init__(self) -> None:
         """Validate every field, so a bad value fails here and not mid-transfer."""
+        # A socket timeout or poll interval of 0 would busy-loop, infinity would hang: both refused.
         for name in ('connect_timeout', 'read_timeout', 'poll_interval'):
-            object.__setattr__(self, name, _positive(name, getattr(self, name)))
-        if self.call_deadline is not None:
-            object.__setattr__(self, 'call_deadline', _positive('call_deadline', self.call_deadline))
+            object.__setattr__(self, name, seconds(getattr(self, name), name=name))
+        object.__setattr__(self, 'call_deadline', seconds_or_none(
+            self.call_deadline, name='call_deadline', none_means='connect_timeout + read_timeout'))
+        # No backoff (0) is a choice; an endless one is not.
         for name in ('backoff_factor', 'backoff_max', 'retry_after_max'):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value < 0 or math.isinf(value):
-                raise ConfigurationError('{} must be a finite number >= 0, not {!r}'.format(name, value))
+            object.__setattr__(self, name, seconds(getattr(self, name), name=name, zero=True))
         if not isinstance(self.retries, int) or self.retries < 0:
             raise ConfigurationError('retries must be an integer >= 0, not {!r}'.format(self.retries))
         if not (self.read_ahead is None or isinstance(self.read_ahead, bool)):
@@ -112,7 +101,9 @@ class TransferConfig:
             if len(timeout) != 2:
                 raise ConfigurationError('timeout must be seconds or a (connect, read) pair, not {!r}'.format(timeout))
             connect, read = timeout
+            names = ('timeout[0] (connect)', 'timeout[1] (read)')
         else:
             connect = read = timeout
-        return dataclasses.replace(self, connect_timeout=_positive('connect timeout', connect),
-                                   read_timeout=_positive('read timeout', read))
+            names = ('timeout', 'timeout')
+        return dataclasses.replace(self, connect_timeout=seconds(connect, name=names[0]),
+                                   read_timeout=seconds(read, name=names[1]))

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import hashlib
 import os
 import queue
 import stat
@@ -37,6 +36,7 @@ from pacifica._client.exceptions import (
     ChecksumMismatch, FileMissing, SizeMismatch, UnsafeArchiveError, VerificationDetail, VerificationError,
 )
 from pacifica._client.fileio import reserve_space, write_all
+from pacifica._client.rules import new_hash
 
 from ._records import FileEntry, modification_time
 from ._tarstream import Member, TarStreamReader
@@ -58,13 +58,15 @@ _UTIME_FD = os.utime in os.supports_fd
 
 def _hidden_name(name: str, suffix: str) -> str:
     if len(name.encode('utf-8', 'surrogateescape')) > SHORT_NAME_LIMIT:
-        name = hashlib.sha1(name.encode('utf-8', 'surrogateescape')).hexdigest()
+        digest = new_hash('sha1')
+        digest.update(name.encode('utf-8', 'surrogateescape'))
+        name = digest.hexdigest()
     return '.{}{}'.format(name, suffix)
 
 
 def file_digest(path: str, hashtype: str) -> str:
     """Hex digest of a file on disk."""
-    hasher = hashlib.new(hashtype)
+    hasher = new_hash(hashtype)
     with open(path, 'rb', buffering=0) as handle:
         buf = bytearray(_HASH_READ_SIZE)
         view = memoryview(buf)
@@ -338,7 +340,7 @@ class Extraction:
         self.target.directory(rel[:-1], create=True)
         self.written.append(rel)  # before the file exists, so that abort() always removes it
         self.unverified.add(rel)
-        hasher = hashlib.new(entry.hashtype) if entry is not None else None
+        hasher = new_hash(entry.hashtype) if entry is not None else None
         writer = self._writer
         assert writer is not None
         self._part = part = writer.begin(self.hidden_path(rel, PART_SUFFIX), _file_mtime(entry, member), member.size)
@@ -365,7 +367,7 @@ class Extraction:
         Reading on keeps the stream in step, so the members after it are
         still written and checked.
         """
-        hasher = hashlib.new(entry.hashtype)
+        hasher = new_hash(entry.hashtype)
         for piece in reader.data(member):
             hasher.update(piece)
         self.problems.append(SizeMismatch(_shown(entry), entry.hashtype, entry.hashsum, hasher.hexdigest(),

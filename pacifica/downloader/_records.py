@@ -8,12 +8,12 @@ the error names the field and the file.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import math
 import os
 from typing import Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Tuple
 
 from pacifica._client.exceptions import RecordError
+from pacifica._client.rules import new_hash
 
 #: The dict shape cartd expects for each file of a cart request.
 CartFile = Dict[str, Any]
@@ -116,7 +116,7 @@ def file_entry(file_id: Any, obj: Any, what: str, cache: Optional[_PartsCache] =
     hashtype = _field(obj, 'hashtype', what, _nonempty_str, 'a non-empty string')
     hashsum = _field(obj, 'hashsum', what, _nonempty_str, 'a non-empty string')
     try:
-        hashlib.new(hashtype)
+        new_hash(hashtype)
     except (ValueError, TypeError):
         raise RecordError('{}: field {!r} names a hash this Python lacks: {!r}'.format(
             what, 'hashtype', hashtype)) from None

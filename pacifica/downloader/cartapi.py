@@ -19,6 +19,7 @@ from pacifica._client.http import (
 )
 from pacifica._client.redact import redact_auth, redact_url
 from pacifica._client.keywords import drop_unknown_keywords
+from pacifica._client.rules import seconds
 
 from ._records import CartFile
 
@@ -152,9 +153,7 @@ class CartAPI(CommonBase):
         ``X-Pacifica-Message``. A busy answer (429, 502, 503, 504 after the
         core's retries) is not a verdict on the cart: polling goes on.
         """
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
-            raise ConfigurationError('timeout must be a number of seconds >= 0, not {!r}'.format(timeout))
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + seconds(timeout, name='timeout')
         where = redact_url(cart_url)
         last = None
         while True:

@@ -52,6 +52,7 @@ from pacifica._client.exceptions import (
 )
 from pacifica._client.redact import redact, redact_url
 from pacifica._client.keywords import drop_unknown_keywords
+from pacifica._client.rules import seconds
 
 from ._extract import Extraction, Parts, Progress, Target, scan_existing
 from ._records import FileEntry, cloudevent_entries, path_parts, transaction_entries, yield_cart_files
@@ -102,13 +103,12 @@ def _filename_parts(filename: Any) -> Parts:
 
 
 def _timeout(value: Any) -> float:
+    """The ``timeout`` option; as 0.4.x ran int(timeout) on it, a number in a string is taken too."""
     try:
-        seconds = float(value) if not isinstance(value, bool) else -1.0
-    except (TypeError, ValueError):
-        seconds = -1.0
-    if not seconds >= 0 or seconds == float('inf'):
-        raise ConfigurationError('timeout must be a number of seconds >= 0, not {!r}'.format(value))
-    return seconds
+        value = float(value) if isinstance(value, str) else value
+    except ValueError:
+        pass  # refused below, with the rule's message
+    return seconds(value, name='timeout')
 
 
 def _unique_entries(entries: Sequence[FileEntry]) -> List[FileEntry]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 import stat
 import time
@@ -23,6 +24,7 @@ from pacifica._client.exceptions import (
 )
 from pacifica._client.redact import redact_auth, redact_document, redact_url
 from pacifica._client.keywords import drop_unknown_keywords
+from pacifica._client.rules import seconds, seconds_or_none
 
 from .common import CommonBase
 
@@ -188,16 +190,6 @@ def _percent(value: Any) -> float:
         return 0.0
 
 
-def _seconds(name: str, value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigurationError('{} must be a number of seconds, not {!r}'.format(name, value)) from None
-    if not number > 0:
-        raise ConfigurationError('{} must be a positive number of seconds, not {!r}'.format(name, value))
-    return number
-
-
 class Uploader(CommonBase):
     """Client of one Ingest server: upload bundles and follow the jobs they start.
 
@@ -310,17 +302,21 @@ class Uploader(CommonBase):
             state.get('state'), state.get('task'), state.get('task_percent')), self._status_url))
         return state
 
-    def wait(self, job_id: Any, timeout: Optional[float] = None, interval: float = 1.0) -> Dict[str, Any]:
+    def wait(self, job_id: Any, timeout: Optional[float] = None, interval: Optional[float] = None) -> Dict[str, Any]:
         """Poll the job every ``interval`` seconds until it ends; return its final state on success.
 
-        Success is task ``ingest metadata`` at 100 percent. IngestJobFailedError
-        (with the server's exception text) when the job ends FAILED;
-        JobTimeoutError when ``timeout`` seconds pass first. A poll that fails
-        on the network or with a 5xx (after the core's retries) is tried again
-        until the deadline; without a timeout, two failed polls in a row raise.
+        ``interval`` defaults to the config's ``poll_interval``. ``timeout``
+        None (or infinity) sets no limit. Success is task ``ingest metadata``
+        at 100 percent. IngestJobFailedError (with the server's exception text)
+        when the job ends FAILED; JobTimeoutError when ``timeout`` seconds pass
+        first. A poll that fails on the network or with a 5xx (after the core's
+        retries) is tried again until the deadline; without a timeout, two
+        failed polls in a row raise.
         """
-        interval = _seconds('interval', interval)
-        deadline_at = None if timeout is None else time.monotonic() + _seconds('timeout', timeout)
+        # An interval of 0 would hammer the server: refused, as in TransferConfig.poll_interval.
+        pause = self._config.poll_interval if interval is None else seconds(interval, name='interval')
+        limit = seconds_or_none(timeout, name='timeout', none_means='no limit', infinite=True)
+        deadline_at = None if limit is None or math.isinf(limit) else time.monotonic() + limit
         state: Optional[Dict[str, Any]] = None
         last_error: Optional[TransportError] = None
         while True:
@@ -341,9 +337,9 @@ class Uploader(CommonBase):
             now = time.monotonic()
             if deadline_at is not None and now >= deadline_at:
                 raise self._timed_out(job_id, timeout, self._shown(state), last_error) from last_error
-            pause = interval if deadline_at is None else min(interval, deadline_at - now)
-            LOGGER.debug('Ingest job %s has not finished; next poll in %.1f s', job_id, pause)
-            time.sleep(pause)
+            next_poll = pause if deadline_at is None else min(pause, deadline_at - now)
+            LOGGER.debug('Ingest job %s has not finished; next poll in %.1f s', job_id, next_poll)
+            time.sleep(next_poll)
 
     def _shown(self, state: Any) -> Any:
         """A state document as an exception may keep and show it: every text in it redacted."""

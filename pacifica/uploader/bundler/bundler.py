@@ -18,7 +18,9 @@ How the data moves, top to bottom (:meth:`Bundler._tar_chunks`), per entry:
 3. Everything else (large files, ``fileobj`` entries) is read straight into
    the output buffer (``readinto``, so every byte is copied once, by the
    read); large reads are hashed on the :class:`~.pipeline.AsyncHasher` thread
-   while the next piece is read.
+   while the next piece is read. A ``fileobj`` needs nothing but ``read()``:
+   text, objects without ``readinto``, and those whose first ``readinto``
+   call shows it is only an inherited stub are copied with ``read()``.
 4. A full output buffer goes to the sink. The file's FileObj for
    ``metadata.txt`` is built from caches (ISO time by mtime, subdir by
    directory, mime type by extension).
@@ -58,6 +60,7 @@ from pacifica._client.exceptions import (ConfigurationError, FileChangedError, I
                                          MetadataEncodeError, UnsupportedHashError, UsageError)
 from pacifica._client.fileio import write_all
 from pacifica._client.keywords import drop_unknown_keywords
+from pacifica._client.rules import new_hash, seconds
 
 from ..metadata import FileObj, MetaData, metadata_encode
 from ._readahead_worker import OPEN_FLAGS
@@ -68,7 +71,7 @@ from .filedata import CORE_KEYS, METADATA_MEMBER, check_file_data
 from .tarformat import (BLOCK_SIZE, end_of_archive_length, fast_header_length, packed_header, padding_length,
                         tobuf_header)
 
-__all__ = ['Bundler', 'HashFileObj', 'SHAKE_DIGEST_BYTES']
+__all__ = ['Bundler', 'HashFileObj', 'MIN_REPORT_INTERVAL', 'SHAKE_DIGEST_BYTES']
 
 LOGGER = logging.getLogger(__name__)
 
@@ -84,6 +87,8 @@ _ALMOST_ONE = math.nextafter(1.0, 0.0)
 _METADATA_SLICE = 2048
 #: Bound on the per-bundler caches of ISO times and subdirectories.
 _CACHE_LIMIT = 65536
+#: Seconds between two progress reports at least: what a ``sleeptime`` below it (0 included) gets.
+MIN_REPORT_INTERVAL = 0.05
 #: Keywords Bundler() understands.
 _KEYWORDS = frozenset({'hashfunc', 'config'})
 
@@ -214,6 +219,45 @@ def _read_small_file(path: Any, size: int, name: str) -> bytes:
     return data
 
 
+#: What a first readinto call raises when the object only inherited the method (io.RawIOBase's
+#: stub raises NotImplementedError) or cannot serve it: such an object is read with read().
+_READINTO_MISSING = (NotImplementedError, AttributeError, io.UnsupportedOperation)
+
+
+class _ReadintoMissing(Exception):
+    """The first readinto call of a file object failed before reading anything."""
+
+
+def _checked_readinto(readinto: Callable[[Any], Optional[int]]) -> Callable[[Any], Optional[int]]:
+    """``readinto`` whose first call, if it fails as in :data:`_READINTO_MISSING`, raises _ReadintoMissing.
+
+    Nothing was read then, so the member can start over with read(); once a
+    call succeeded, later errors are the object's own and pass through.
+    """
+    proven = False
+
+    def call(buffer: Any) -> Optional[int]:
+        nonlocal proven
+        if proven:
+            return readinto(buffer)
+        try:
+            count = readinto(buffer)
+        except _READINTO_MISSING as error:
+            raise _ReadintoMissing() from error
+        proven = True
+        return count
+    return call
+
+
+def _as_bytes(data: Any) -> Any:
+    """What a read() returned, as something with a byte length: str encoded as UTF-8, buffers as bytes views."""
+    if isinstance(data, (bytes, type(None))):
+        return data
+    if isinstance(data, str):
+        return data.encode('utf-8')
+    return memoryview(data).cast('B')
+
+
 def _give_up_read_ahead(read_ahead: ReadAhead, lost: ReadAheadLost) -> None:
     """Stop a read-ahead process that failed; the bundle goes on reading in this process."""
     LOGGER.warning('The read-ahead process failed (%s); reading the remaining small files in this process', lost)
@@ -281,7 +325,7 @@ class Bundler:
             raise UnsupportedHashError('{!r} is not in hashlib.algorithms_available ({})'.format(
                 hashstr, ', '.join(sorted(hashlib.algorithms_available))))
         try:
-            self._hash_prototype = hashlib.new(hashstr, usedforsecurity=False)
+            self._hash_prototype = new_hash(hashstr)
         except ValueError as error:
             raise UnsupportedHashError('{!r} is listed by hashlib but cannot be used here: {}'.format(
                 hashstr, error)) from None
@@ -341,16 +385,22 @@ class Bundler:
     def _setup_notify_thread(self, callback: ProgressCallback, sleeptime: float = 5) -> threading.Thread:
         """Start the thread that reports progress to ``callback`` every ``sleeptime`` seconds.
 
-        It waits on an Event, so the end of the stream wakes it at once; it then
-        reports 1.0 if the bundle is complete (and nothing if it failed).
+        0.3.1 took any ``sleeptime`` >= 0, and ``True``/``False`` as 1 and 0. Below :data:`MIN_REPORT_INTERVAL`
+        (0 included: "as often as useful") the thread reports every
+        MIN_REPORT_INTERVAL seconds instead of spinning; infinity means no
+        report before the last. The thread waits on an Event, so the end of the
+        stream wakes it at once; it then reports 1.0 if the bundle is complete
+        (and nothing if it failed).
         """
-        if isinstance(sleeptime, bool) or not isinstance(sleeptime, (int, float)) or not sleeptime > 0:
-            raise ConfigurationError('sleeptime must be a positive number of seconds, not {!r}'.format(sleeptime))
+        if isinstance(sleeptime, bool):
+            sleeptime = int(sleeptime)  # 0.3.1 passed it to time.sleep(), which sleeps True as 1 s
+        interval = seconds(sleeptime, name='sleeptime', zero=True, infinite=True)
+        pause = None if math.isinf(interval) else max(interval, MIN_REPORT_INTERVAL)
         stop = self._notify_stop = threading.Event()
 
         def notify() -> None:
             try:
-                while not stop.wait(sleeptime):
+                while not stop.wait(pause):
                     callback(self._fraction_done())
                 if self._complete:
                     callback(1.0)
@@ -520,12 +570,10 @@ class Bundler:
 
     def _copy_read(self, out: _Output, read: Callable[[int], Any], size: int, hashval: Any,
                    name: str) -> Iterator[memoryview]:
-        """Copy from an object with only read() (str is encoded as UTF-8), exactly ``size`` bytes."""
+        """Copy exactly ``size`` bytes with read(), which may return str (encoded as UTF-8) or any buffer."""
         remaining = size
         while True:
-            data = read(min(remaining, self._chunk_size) if remaining else 1)
-            if isinstance(data, str):
-                data = data.encode('utf-8')
+            data = _as_bytes(read(min(remaining, self._chunk_size) if remaining else 1))
             if not data:
                 if remaining:
                     raise FileChangedError('{!r} ended after {} of its {} bytes: it shrank while it was '
@@ -550,9 +598,12 @@ class Bundler:
         self._rewind(fileobj)
         readinto = getattr(fileobj, 'readinto', None)
         if callable(readinto) and not isinstance(fileobj, io.TextIOBase):
-            yield from self._copy_readinto(out, readinto, size, hashval, name)
-        else:
-            yield from self._copy_read(out, fileobj.read, size, hashval, name)
+            try:
+                yield from self._copy_readinto(out, _checked_readinto(readinto), size, hashval, name)
+                return
+            except _ReadintoMissing as missing:
+                LOGGER.debug('%r: readinto failed at once (%r), reading it with read()', name, missing.__cause__)
+        yield from self._copy_read(out, fileobj.read, size, hashval, name)
 
     def _rewind(self, fileobj: Any) -> None:
         """Seek a file object back to where the first stream() found it, so that streaming twice works."""
@@ -600,7 +651,7 @@ class Bundler:
         infos: List[Any] = []
         # (position in infos, file_data, hash object, its last job) of files still being hashed
         hashing: List[Tuple[int, dict, Any, int]] = []
-        new_hash = self._hash_prototype.copy
+        fresh_hash = self._hash_prototype.copy
         digest = self._digest
         build_file_info = self._build_file_info
         read_small_file = _read_small_file
@@ -628,7 +679,7 @@ class Bundler:
                         data, placed = target, fits
                 if data is None:
                     data = read_small_file(file_data['path'], size, name)
-                    hashval = new_hash()
+                    hashval = fresh_hash()
                     hashval.update(data)
                     hexsum = digest(hashval)
                 self._done_size += size
@@ -643,7 +694,7 @@ class Bundler:
                     yield from _put(out, data)
                     yield from _put(out, _NULS[:pad])
             else:
-                hashval = new_hash()
+                hashval = fresh_hash()
                 jobs_before = hasher.submitted if hasher is not None else 0
                 yield from _put(out, header)
                 yield from self._copy_member_data(out, file_data, hashval)
@@ -685,8 +736,10 @@ class Bundler:
     def iter_bytes(self, callback: Optional[ProgressCallback] = None, sleeptime: float = 5) -> Iterator[Chunk]:
         """The bytes stream() writes, as chunks (memoryviews valid until the next one is requested).
 
-        ``callback`` gets the fraction done every ``sleeptime`` seconds from a
-        background thread, and exactly 1.0 once the last chunk was taken.
+        ``callback`` gets the fraction done every ``sleeptime`` seconds (0: as
+        often as useful, every :data:`MIN_REPORT_INTERVAL`; infinity: never
+        before the end) from a background thread, and exactly 1.0 once the last
+        chunk was taken.
         """
         notify_thread = None
         if callable(callback):
@@ -713,7 +766,8 @@ class Bundler:
         """Write the tar to ``fileobj`` (only ``write`` is used: pipes and sockets work).
 
         ``callback``, when callable, gets the fraction done (0..1) every
-        ``sleeptime`` seconds from a background thread and 1.0 at the end.
+        ``sleeptime`` seconds from a background thread and 1.0 at the end
+        (``sleeptime`` as in :meth:`iter_bytes`).
         """
         write = fileobj.write
         # io objects copy or send what they are given; anything else might keep the reused buffer.

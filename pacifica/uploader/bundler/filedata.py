@@ -9,6 +9,7 @@ reports a bag.
 """
 from __future__ import annotations
 
+import io
 import math
 import os
 import stat
@@ -77,13 +78,30 @@ def _check_mtime(mtime: Any) -> Optional[str]:
     return None
 
 
+#: Reading methods of io's base classes that read nothing by themselves.
+_IO_READ_STUBS = (io.RawIOBase.read, io.RawIOBase.readinto, io.BufferedIOBase.read, io.BufferedIOBase.readinto)
+
+
+def _default_readable_of_a_reader(kind: type) -> bool:
+    """True when ``kind`` implements read() or readinto() itself but not readable().
+
+    io.IOBase.readable answers False for every class that does not override
+    it, such as an io.RawIOBase subclass with just read(): from such a class
+    that says nothing (0.3.1 never asked). io's own write-only classes inherit
+    both the default readable() and stub read methods: their False is right.
+    """
+    if getattr(kind, 'readable', None) is not io.IOBase.readable:
+        return False
+    return any(getattr(kind, method, None) not in _IO_READ_STUBS for method in ('read', 'readinto'))
+
+
 def _check_fileobj(fileobj: Any) -> Optional[str]:
     if not callable(getattr(fileobj, 'read', None)):
         return "'fileobj' has no read() method: {!r}".format(type(fileobj).__name__)
     if getattr(fileobj, 'closed', False) is True:
         return "'fileobj' is closed"
     readable = getattr(fileobj, 'readable', None)
-    if callable(readable):
+    if callable(readable) and not _default_readable_of_a_reader(type(fileobj)):
         try:
             if not readable():
                 return "'fileobj' is not open for reading"

@@ -10,6 +10,7 @@ import pytest
 
 from pacifica._client.exceptions import ConfigurationError, FileChangedError
 from pacifica.uploader.bundler import Bundler
+from pacifica.uploader.bundler.bundler import MIN_REPORT_INTERVAL
 
 from .support import MTIME, bundle_bytes
 
@@ -85,11 +86,68 @@ def test_non_callable_callback_is_ignored(md):
     assert bundle_bytes(bundler, callback='not callable', sleeptime=0)
 
 
-@pytest.mark.parametrize('sleeptime', [0, -1, 'soon', None])
+@pytest.mark.parametrize('sleeptime', [-1, 'soon', None, float('nan'), float('-inf')])
 def test_a_useless_sleeptime_is_refused(md, sleeptime):
     bundler = Bundler(md, [{'name': 'data/a', 'size': 1, 'mtime': MTIME, 'fileobj': io.BytesIO(b'a')}])
-    with pytest.raises(ConfigurationError, match='sleeptime'):
+    with pytest.raises(ConfigurationError, match='sleeptime must be a number of seconds >= 0'):
         bundler.stream(io.BytesIO(), callback=lambda fraction: None, sleeptime=sleeptime)
+
+
+class ReportGate:
+    """A source that holds back its last bytes until the progress callback has reported ``reports`` times."""
+
+    def __init__(self, data: bytes, reports: int) -> None:
+        self.seen: list = []
+        self._data, self._wanted, self._enough = io.BytesIO(data), reports, threading.Event()
+
+    def callback(self, fraction: float) -> None:
+        self.seen.append(fraction)
+        if len(self.seen) >= self._wanted:
+            self._enough.set()
+
+    def read(self, size: int = -1) -> bytes:
+        if self._data.tell() == len(self._data.getbuffer()) - 1:
+            assert self._enough.wait(30), 'no progress report came'
+        return self._data.read(min(size, 1) if size >= 0 else 1)
+
+
+@pytest.mark.parametrize('sleeptime', [0, 0.0, 1e-9])
+def test_sleeptime_zero_reports_as_often_as_useful_without_spinning(md, sleeptime):
+    """pacifica-uploader 0.3.1's own test calls stream(fd, callback=cb, sleeptime=0)."""
+    gate = ReportGate(b'0123456789', reports=3)
+    bundler = Bundler(md, [{'name': 'data/a', 'size': 10, 'mtime': MTIME, 'fileobj': gate}])
+    started = time.monotonic()
+    bundler.stream(io.BytesIO(), callback=gate.callback, sleeptime=sleeptime)
+    elapsed = time.monotonic() - started
+    assert gate.seen[-1] == 1.0 and len(gate.seen) >= 4
+    assert all(0.0 <= value < 1.0 for value in gate.seen[:-1]), 'reports while the last byte is held back'
+    # A spinning thread would report thousands of times; a floor of MIN_REPORT_INTERVAL at most this many.
+    assert len(gate.seen) <= elapsed / MIN_REPORT_INTERVAL + 2
+
+
+def test_infinite_sleeptime_reports_only_the_end(md):
+    seen = []
+    bundler = Bundler(md, [{'name': 'data/slow', 'size': 3000, 'mtime': MTIME, 'fileobj': SlowSource(3000)}])
+    bundler.stream(io.BytesIO(), callback=seen.append, sleeptime=float('inf'))
+    assert seen == [1.0]
+
+
+def test_upstream_text_files_with_sleeptime_zero(md, tmp_path):
+    """What 0.3.1's test_bundler_basic_with_cb does: text-mode files, sleeptime=0, into a temporary file."""
+    entries = []
+    for number in range(3):
+        path = tmp_path / '{}.txt'.format(number)
+        path.write_bytes('{}: line of text\n'.format(number).encode('utf-8') * (number + 1))
+        entries.append({'fileobj': open(path, 'r'), 'name': 'data/data_{0}/{0}.txt'.format(number),
+                        'size': path.stat().st_size, 'mtime': path.stat().st_mtime})
+    seen = []
+    try:
+        with open(tmp_path / 'bundle.tar', 'wb') as bundle:
+            Bundler(md, entries).stream(bundle, callback=seen.append, sleeptime=0)
+    finally:
+        for entry in entries:
+            entry['fileobj'].close()
+    assert seen and seen[-1] == 1.0
 
 
 def test_setup_notify_thread_helper(md):

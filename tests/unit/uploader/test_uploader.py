@@ -15,7 +15,10 @@ from pacifica.uploader import (
 )
 from pacifica.uploader import uploader as uploader_module
 from pacifica.uploader.uploader import LOGGER
+from pacifica.uploader.bundler import Bundler
+from tests.helpers.ingestd import IngestServer
 from tests.helpers.server import Raw, Reply, reset_connection
+from tests.unit.bundler.support import valid_metadata
 from tests.unit.uploader.conftest import FAST, job_state
 
 NO_RETRY = TransferConfig(connect_timeout=2, read_timeout=2, call_deadline=4, retries=0, chunk_size=4096)
@@ -395,7 +398,37 @@ def test_wait_unknown_job_fails_at_once(server):
     assert server.count('GET', '/get_state') == 1
 
 
-@pytest.mark.parametrize('kwargs', [{'interval': 0}, {'interval': 'often'}, {'timeout': -1}])
+def ingest_job(server, progress_polls):
+    """An ingest stand-in holding one job that reports done at poll ``progress_polls + 1``; its id."""
+    ingest = IngestServer(server, progress_polls=progress_polls)
+    bundle = Bundler(valid_metadata(), [{'name': 'data/a.txt', 'size': 3, 'mtime': 0, 'fileobj': io.BytesIO(b'abc')}])
+    return ingest, make_uploader(server).upload_bundle(bundle)
+
+
+@pytest.mark.parametrize('config, interval, pause', [
+    (TransferConfig(poll_interval=7.5), None, 7.5),
+    (TransferConfig(poll_interval=7.5), 0.25, 0.25),
+    (TransferConfig(), None, 1.0),
+])
+def test_wait_polls_every_config_poll_interval_unless_given_one(server, monkeypatch, config, interval, pause):
+    """docs/configuration.rst: poll_interval is the time between two polls of an ingest job."""
+    ingest, job_id = ingest_job(server, progress_polls=3)
+    naps = []
+    monkeypatch.setattr(time, 'sleep', naps.append)  # counts the pauses instead of sitting them out
+    state = make_uploader(server, config=config).wait(job_id, timeout=3600, interval=interval)
+    assert state['task'] == 'ingest metadata' and ingest.job(job_id).polls == 4
+    assert naps == [pause] * 3
+
+
+@pytest.mark.parametrize('timeout', [None, float('inf')])
+def test_wait_without_a_limit(server, timeout):
+    _, job_id = ingest_job(server, progress_polls=1)
+    state = make_uploader(server, config=TransferConfig(poll_interval=0.01)).wait(job_id, timeout=timeout)
+    assert state['task_percent'] == '100.0'
+
+
+@pytest.mark.parametrize('kwargs', [{'interval': 0}, {'interval': 'often'}, {'timeout': -1}, {'timeout': 0},
+                                    {'timeout': True}, {'interval': float('inf')}, {'timeout': float('nan')}])
 def test_wait_bad_arguments(server, kwargs):
     with pytest.raises(ConfigurationError):
         make_uploader(server).wait(9, **kwargs)
