@@ -104,10 +104,12 @@ def _filename_parts(filename: Any) -> Parts:
 
 def _timeout(value: Any) -> float:
     """The ``timeout`` option; as 0.4.x ran int(timeout) on it, a number in a string is taken too."""
-    try:
-        value = float(value) if isinstance(value, str) else value
-    except ValueError:
-        pass  # refused below, with the rule's message
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            # int('soon') raised ValueError in 0.4.x: text is a value that cannot be used, not a wrong type.
+            raise ConfigurationError('timeout must be a number of seconds > 0, not {!r}'.format(value)) from None
     return seconds(value, name='timeout')
 
 
