@@ -18,6 +18,7 @@ from pacifica._client.http import (
     RETRY_STATUSES, CommonBase, check_url, join_url, reply_excerpt, reply_redact,
 )
 from pacifica._client.redact import redact_auth, redact_url
+from pacifica._client.config import TransferConfig
 from pacifica._client.keywords import drop_unknown_keywords
 from pacifica._client.rules import seconds
 
@@ -110,6 +111,15 @@ class CartAPI(CommonBase):
     def auth(self) -> Dict[str, Any]:
         """The dict of extra requests keyword arguments sent with every request."""
         return self._auth
+
+    @auth.setter
+    def auth(self, auth: Dict[str, Any]) -> None:
+        self._configure({'auth': auth, 'config': self._config})
+
+    @property
+    def config(self) -> TransferConfig:
+        """The :class:`~pacifica._client.config.TransferConfig` this client runs with (timeout included)."""
+        return self._config
 
     @property
     def cart_api_url(self) -> str:

@@ -188,7 +188,7 @@ class Downloader:
 
     @auth.setter
     def auth(self, auth: Dict[str, Any]) -> None:
-        self.cart_api._configure({'auth': auth, 'config': self.cart_api._config})
+        self.cart_api.auth = auth
 
     # -- public download methods -------------------------------------------
     def transactioninfo(self, *args: Any, **kwargs: Any) -> Optional[List[str]]:
@@ -346,7 +346,7 @@ class Downloader:
                 pass
         extraction = Extraction(target, entries, prefixes, progress)
         resp = self.cart_api.open_cart(cart_url, filename)
-        chunk_size = self.cart_api._config.chunk_size
+        chunk_size = self.cart_api.config.chunk_size
         receiver = Receiver(_body_readinto(resp), chunk_size)
         try:
             extraction.run(TarStreamReader(receiver.read, chunk_size), receiver.give_back)
