@@ -9,17 +9,25 @@
   damage, they protect no secret, so they are made with
   ``usedforsecurity=False``: a FIPS-mode Python then still computes the MD5 or
   SHA-1 sums that Pacifica records, on upload and on download alike.
+- :func:`is_absolute`, :func:`is_plain_name`, :func:`relative_parts`: what a
+  safe relative path is. Records, the ``filename`` option and cart members all
+  name files below the download folder; a name that could leave it (``..``,
+  an absolute path, a NUL byte, and on Windows a drive or a backslash) is
+  refused by the same rule wherever it comes from.
+- :func:`is_whole_number`: an int that is no bool (a count or a size).
 """
 from __future__ import annotations
 
 import hashlib
 import math
 import numbers
-from typing import Any, Optional
+import os
+from typing import Any, Optional, Tuple
 
 from .exceptions import ConfigurationError, UsageError
 
-__all__ = ['seconds', 'seconds_or_none', 'new_hash']
+__all__ = ['seconds', 'seconds_or_none', 'new_hash', 'is_absolute', 'is_plain_name', 'relative_parts',
+           'is_whole_number']
 
 
 def _accepted(zero: bool, infinite: bool, none_means: Optional[str]) -> str:
@@ -72,3 +80,43 @@ def new_hash(name: str) -> Any:
         return hashlib.new(name, usedforsecurity=False)
     except TypeError:
         return hashlib.new(name)
+
+
+def is_whole_number(value: Any) -> bool:
+    """Whether ``value`` is an int and no bool (True is no count of bytes)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+#: Characters that make a path component unsafe here: NUL everywhere, and on Windows the separators of
+#: its other path syntaxes (a backslash, or a colon for a drive or an alternate data stream).
+_UNSAFE_CHARACTERS = ('\x00', '\\', ':') if os.name == 'nt' else ('\x00',)
+
+
+def is_absolute(path: str) -> bool:
+    """Whether ``path`` names a place from the root (or, on Windows, a drive) rather than below a folder."""
+    return path.startswith('/') or (os.name == 'nt' and (path.startswith('\\') or path[1:2] == ':'))
+
+
+def is_plain_name(part: str) -> bool:
+    """Whether ``part`` is one path component that stays in its folder on this system.
+
+    Not empty, not ``.`` or ``..``, no ``/``, and none of the unsafe
+    characters (NUL; on Windows also a backslash or a colon).
+    """
+    return part not in ('', '.', '..') and '/' not in part and not any(
+        char in part for char in _UNSAFE_CHARACTERS)
+
+
+def relative_parts(path: str) -> Tuple[str, ...]:
+    """The components of a ``/``-separated path, each a plain name; ValueError naming the first unsafe one.
+
+    Empty and ``.`` components vanish, as they do when tar or cartd stores
+    the path, so a leading ``/`` is dropped too: callers to whom an absolute
+    path means something else check :func:`is_absolute` first. The result
+    may be empty (the path names the folder itself).
+    """
+    parts = tuple(part for part in path.split('/') if part not in ('', '.'))
+    for part in parts:
+        if not is_plain_name(part):
+            raise ValueError('path {!r} has an unsafe component {!r}'.format(path, part))
+    return parts

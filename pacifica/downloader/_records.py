@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import datetime
 import math
-import os
-from typing import Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from pacifica._client.exceptions import RecordError
-from pacifica._client.rules import new_hash
+from pacifica._client.rules import is_plain_name, is_whole_number, new_hash, relative_parts
 
 #: The dict shape cartd expects for each file of a cart request.
 CartFile = Dict[str, Any]
@@ -48,21 +47,17 @@ class FileEntry(NamedTuple):
         return {'id': self.id, 'path': self.path, 'hashtype': self.hashtype, 'hashsum': self.hashsum}
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def path_parts(path: str, what: str) -> Tuple[str, ...]:
-    """Split a ``/``-separated relative path into safe components.
+    """Split a ``/``-separated relative path into safe components (:func:`~pacifica._client.rules.relative_parts`).
 
     Empty and ``.`` components vanish, as they do when cartd stores the file;
-    ``..``, NUL bytes and (on Windows) drive or backslash syntax raise
-    RecordError, since such a path could only point outside the download.
+    an unsafe component (``..``, NUL, on Windows a drive or a backslash)
+    raises RecordError, since such a path could only point outside the download.
     """
-    parts = tuple(part for part in path.split('/') if part not in ('', '.'))
-    for part in parts:
-        if part == '..' or '\x00' in part or (os.name == 'nt' and ('\\' in part or ':' in part)):
-            raise RecordError('{}: path {!r} has an unsafe component {!r}'.format(what, path, part))
+    try:
+        parts = relative_parts(path)
+    except ValueError as err:
+        raise RecordError('{}: {}'.format(what, err)) from None
     if not parts:
         raise RecordError('{}: path {!r} names no file'.format(what, path))
     return parts
@@ -96,7 +91,7 @@ class _PartsCache:
 
     def parts(self, subdir: str, name: str, what: str) -> Tuple[str, ...]:
         """``path_parts('<subdir>/<name>', what)``, built from shared pieces when ``name`` is a plain name."""
-        if '/' in name or name in ('.', '..') or '\x00' in name or (os.name == 'nt' and ('\\' in name or ':' in name)):
+        if not is_plain_name(name):
             return path_parts('{}/{}'.format(subdir, name), what)
         dir_parts = self._dirs.get(subdir)
         if dir_parts is None:
@@ -108,7 +103,7 @@ def file_entry(file_id: Any, obj: Any, what: str, cache: Optional[_PartsCache] =
     """Check one file object (transaction info value or cloud event item) and return its entry."""
     if not isinstance(obj, Mapping):
         raise RecordError('{}: must be an object, not {}'.format(what, type(obj).__name__))
-    if not (_is_int(file_id) or _nonempty_str(file_id)):
+    if not (is_whole_number(file_id) or _nonempty_str(file_id)):
         raise RecordError('{}: the file id must be an integer or a string, not {!r}'.format(what, file_id))
     name = _field(obj, 'name', what, _nonempty_str, 'a non-empty string')
     # Records of files at the top of a transaction may have no subdir; the old downloader took it as ''.
@@ -121,7 +116,7 @@ def file_entry(file_id: Any, obj: Any, what: str, cache: Optional[_PartsCache] =
         raise RecordError('{}: field {!r} names a hash this Python lacks: {!r}'.format(
             what, 'hashtype', hashtype)) from None
     size = obj.get('size')
-    if size is not None and not (_is_int(size) and size >= 0):
+    if size is not None and not (is_whole_number(size) and size >= 0):
         raise RecordError('{}: field {!r} must be a whole number of bytes, not {!r}'.format(what, 'size', size))
     parts = (cache or _PartsCache()).parts(subdir, name, what)
     return FileEntry(file_id, subdir, name, hashtype, hashsum, size, parts, obj.get('mtime'))
@@ -191,6 +186,23 @@ def cloudevent_entries(event: Any) -> List[FileEntry]:
         what = 'cloud event data[{}] (file {!r})'.format(index, obj.get('_id', obj.get('name')))
         entries.append(file_entry(_field(obj, '_id', what, lambda value: True, ''), obj, what, cache))
     return entries
+
+
+def unique_entries(entries: Sequence[FileEntry]) -> List[FileEntry]:
+    """Drop exact repeats; refuse two different files for one path, or a file where a directory must be."""
+    by_parts: Dict[Tuple[str, ...], FileEntry] = {}
+    for entry in entries:
+        other = by_parts.get(entry.parts)
+        if other is None:
+            by_parts[entry.parts] = entry
+        elif other != entry:
+            raise RecordError('files {!r} and {!r} both go to {!r}'.format(other.id, entry.id, '/'.join(entry.parts)))
+    for parts, entry in by_parts.items():
+        for depth in range(1, len(parts)):
+            if parts[:depth] in by_parts:
+                raise RecordError('file {!r} ({!r}) sits below file {!r}, which cannot also be a directory'.format(
+                    entry.id, '/'.join(parts), by_parts[parts[:depth]].id))
+    return list(by_parts.values())
 
 
 def yield_cart_files(entries: List[FileEntry]) -> Callable[[], Iterator[CartFile]]:

@@ -6,10 +6,11 @@ understands exactly that family (ustar, pax ``x``/``g`` records, GNU ``L``/``K``
 long names, base-256 sizes), reads the stream in large chunks and hands member
 data out as memoryview slices of those chunks, so nothing is copied twice.
 
-``read`` may hand out chunks of reusable buffers: the reader calls
-``release(chunk)`` once it has moved past a chunk and handed out every
-slice of it, so the owner can refill that buffer (see
-:mod:`pacifica.downloader.downloader` for the whole data path).
+``read`` may hand out chunks of reusable buffers: the reader is done with a
+chunk when it calls ``read`` for the next one (it keeps no reference to an
+earlier chunk; header bytes are copied out), so the owner may refill that
+buffer then, once the slices handed out of it are used up (see
+:mod:`pacifica.downloader.cartfetch` for the whole data path).
 
 It only *reports* members; deciding whether a member may be written is the
 extractor's job. Malformed or truncated input raises
@@ -29,6 +30,11 @@ META_LIMIT = 1024 * 1024
 
 REGULAR_TYPES = frozenset({b'0', b'\x00', b'7'})
 DIRECTORY_TYPE = b'5'
+#: Hard and symbolic links, devices and FIFOs: no data follows them in the stream, whatever their size field
+#: says. Every other type is followed by ``size`` bytes: regular and sparse files, unknown types (as tarfile
+#: reads them), and directories, whose size is 0 in the tars cartd writes (a nonzero one is skipped, never
+#: taken for the next header).
+NO_DATA_TYPES = frozenset({b'1', b'2', b'3', b'4', b'6'})
 #: What each refused type is, for messages.
 TYPE_NAMES = {
     b'1': 'a hard link', b'2': 'a symbolic link', b'3': 'a character device', b'4': 'a block device',
@@ -105,15 +111,13 @@ class TarStreamReader:
     """Iterate over the members of a tar stream read through ``read(size)``.
 
     ``read`` returns up to ``size`` bytes (any bytes-like object) and
-    ``b''`` at the end (like a raw HTTP body). ``release``, when given, gets
-    each chunk back once the reader is done with it. After :meth:`members` yields a regular file, the caller may
-    consume its data with :meth:`data`; whatever it leaves is skipped.
+    ``b''`` at the end (like a raw HTTP body). After :meth:`members` yields a
+    regular file, the caller may consume its data with :meth:`data`;
+    whatever it leaves is skipped.
     """
 
-    def __init__(self, read: Callable[[int], Any], chunk_size: int = 1024 * 1024,
-                 release: Optional[Callable[[memoryview], None]] = None) -> None:
+    def __init__(self, read: Callable[[int], Any], chunk_size: int = 1024 * 1024) -> None:
         self._read = read
-        self.release = release
         self._chunk_size = chunk_size
         self._view = memoryview(b'')
         self._pos = 0
@@ -123,8 +127,6 @@ class TarStreamReader:
 
     # -- buffer ----------------------------------------------------------
     def _fill(self) -> bool:
-        if self.release is not None and len(self._view):
-            self.release(self._view)
         self._view = memoryview(b'')
         data = self._read(self._chunk_size)
         if not data:
@@ -193,54 +195,29 @@ class TarStreamReader:
                 return
             self._check_sum(header, previous)
             type_flag = header[156:157]
-            size = _number(header[124:136], 'size')
             if type_flag in (b'x', b'g', b'L', b'K'):
-                if size > META_LIMIT:
-                    raise ArchiveError('extended header of {} bytes after {} is too large'.format(size, previous))
-                data = self._take(size, 'an extended header after', previous)
-                self._skip(-size % BLOCK, 'an extended header after', previous)
+                data = self._extended_header(header, previous)
                 if type_flag == b'x':
                     pax.update(_pax_records(data, previous))
                 elif type_flag == b'L':
                     long_name = _text(data.split(b'\x00', 1)[0])
                 continue  # 'g' (global) and 'K' (link target) change nothing this reader uses
-            name = self._name(header, pax, long_name)
-            if 'size' in pax:
-                try:
-                    size = int(pax['size'])
-                except ValueError:
-                    raise ArchiveError('pax size of {!r} is not a number'.format(name)) from None
-            mtime = float(_number(header[136:148], 'mtime'))
-            if 'mtime' in pax:
-                try:
-                    mtime = float(pax['mtime'])
-                except ValueError:
-                    raise ArchiveError('pax mtime of {!r} is not a number'.format(name)) from None
-            if type_flag == b'\x00' and name.endswith('/'):
-                type_flag = DIRECTORY_TYPE  # old tar: a plain entry with a trailing slash is a directory
-            if any(key.startswith('GNU.sparse.') for key in pax):
-                type_flag = b'S'
+            member = _member(header, type_flag, pax, long_name)
             pax, long_name = {}, None
-            member = Member(name, type_flag, size, mtime)
-            # links, devices, FIFOs and directories carry no data in the stream
-            has_data = member.is_file or type_flag not in TYPE_NAMES
-            self._pending = size if has_data else 0
-            self._padding = -size % BLOCK if has_data else 0
-            previous = repr(name)
+            has_data = member.type not in NO_DATA_TYPES
+            self._pending = member.size if has_data else 0
+            self._padding = -member.size % BLOCK if has_data else 0
+            previous = repr(member.name)
             yield member
 
-    @staticmethod
-    def _name(header: bytes, pax: Dict[str, str], long_name: Optional[str]) -> str:
-        if 'path' in pax:
-            return pax['path']
-        if long_name is not None:
-            return long_name
-        name = header[0:100].split(b'\x00', 1)[0]
-        if header[257:263] == b'ustar\x00':
-            prefix = header[345:500].split(b'\x00', 1)[0]
-            if prefix:
-                name = prefix + b'/' + name
-        return _text(name)
+    def _extended_header(self, header: bytes, previous: str) -> bytes:
+        """The data of a pax or GNU extended header, its padding skipped."""
+        size = _number(header[124:136], 'size')
+        if size > META_LIMIT:
+            raise ArchiveError('extended header of {} bytes after {} is too large'.format(size, previous))
+        data = self._take(size, 'an extended header after', previous)
+        self._skip(-size % BLOCK, 'an extended header after', previous)
+        return data
 
     @staticmethod
     def _check_sum(header: bytes, previous: str) -> None:
@@ -250,3 +227,38 @@ class TarStreamReader:
         if stored != unsigned and stored != sum(_SIGNED_HEADER.unpack(header)) + 8 * 32:
             raise ArchiveError('tar header after {} has a bad checksum (not a tar stream, or corrupted)'.format(
                 previous))
+
+
+def _name(header: bytes, pax: Dict[str, str], long_name: Optional[str]) -> str:
+    if 'path' in pax:
+        return pax['path']
+    if long_name is not None:
+        return long_name
+    name = header[0:100].split(b'\x00', 1)[0]
+    if header[257:263] == b'ustar\x00':
+        prefix = header[345:500].split(b'\x00', 1)[0]
+        if prefix:
+            name = prefix + b'/' + name
+    return _text(name)
+
+
+def _member(header: bytes, type_flag: bytes, pax: Dict[str, str], long_name: Optional[str]) -> Member:
+    """The member a header describes, with the pax records and GNU long name that came before it applied."""
+    name = _name(header, pax, long_name)
+    size = _number(header[124:136], 'size')
+    if 'size' in pax:
+        try:
+            size = int(pax['size'])
+        except ValueError:
+            raise ArchiveError('pax size of {!r} is not a number'.format(name)) from None
+    mtime = float(_number(header[136:148], 'mtime'))
+    if 'mtime' in pax:
+        try:
+            mtime = float(pax['mtime'])
+        except ValueError:
+            raise ArchiveError('pax mtime of {!r} is not a number'.format(name)) from None
+    if type_flag == b'\x00' and name.endswith('/'):
+        type_flag = DIRECTORY_TYPE  # old tar: a plain entry with a trailing slash is a directory
+    if any(key.startswith('GNU.sparse.') for key in pax):
+        type_flag = b'S'
+    return Member(name, type_flag, size, mtime)

@@ -14,52 +14,24 @@ helper             ``_download_from_url(cart_url, filename)``       ``_download_
 The download methods tell the two apart by their first argument: a record
 (a dict) means the seed form, a path means the 0.4.x form.
 
-The data path of one download, top to bottom:
-
-1. The record becomes a list of :class:`~._records.FileEntry` tuples that
-   reuse the record's strings (memory stays near the caller's own record).
-   Files already downloaded and verified are set aside (resume).
-2. cartd is asked for a cart of the rest (``CartAPI.setup_cart``) and polled
-   until it is ready.
-3. :class:`Receiver` reads the tar stream on its own thread with
-   ``readinto`` into four reusable buffers of ``chunk_size`` bytes; no bytes
-   object is allocated per read.
-4. On the calling thread, :class:`~._tarstream.TarStreamReader` parses the
-   headers and hands each member's data out as memoryview slices of those
-   buffers; :class:`~._extract.Extraction` hashes every slice and passes it
-   to :class:`~._extract.PartWriter`, which writes big members on a third
-   thread. Hashing, socket reads and writes release the GIL, so on two
-   cores they overlap.
-5. A buffer goes back to the receiver only after the writer has written the
-   last slice of it (``PartWriter.recycle``), so no byte is copied between
-   the socket and the ``write`` call.
-6. When the stream ends, every file is checked, then renamed into place.
+Everything else, from the cart request to verified files in place, is
+:class:`~.cartfetch.CartFetch`'s (its module tells the data path top to
+bottom); the records become file entries in :mod:`._records`.
 """
 from __future__ import annotations
 
-import http.client
-import logging
 import os
-import queue
-import socket
-import threading
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Set, Tuple
 
-from urllib3.exceptions import ReadTimeoutError
-
-from pacifica._client.exceptions import (
-    ArchiveError, ConfigurationError, PacificaError, RecordError, RequestTimeout, UsageError,
-)
-from pacifica._client.redact import redact, redact_url
+from pacifica._client.exceptions import ConfigurationError, RecordError, UsageError
 from pacifica._client.keywords import drop_unknown_keywords
-from pacifica._client.rules import seconds
+from pacifica._client.redact import redact_url
+from pacifica._client.rules import is_absolute, seconds
 
-from ._extract import Extraction, Parts, Progress, Target, scan_existing
-from ._records import FileEntry, cloudevent_entries, path_parts, transaction_entries, yield_cart_files
-from ._tarstream import TarStreamReader
+from ._records import FileEntry, cloudevent_entries, path_parts, transaction_entries, unique_entries
+from ._target import Parts, Target
 from .cartapi import CART_API_KEYWORDS, CartAPI
-
-LOGGER = logging.getLogger(__name__)
+from .cartfetch import CartFetch
 
 #: Keyword options of the download methods, with their defaults.
 DOWNLOAD_DEFAULTS: Dict[str, Any] = {'filename': 'data', 'timeout': 120, 'callback': None, 'delete_cart': False}
@@ -94,7 +66,7 @@ def _filename_parts(filename: Any) -> Parts:
     """The ``filename`` option as directory components below the location."""
     if not isinstance(filename, str) or not filename:
         raise ConfigurationError('filename must be a non-empty string, not {!r}'.format(filename))
-    if filename.startswith('/') or (os.name == 'nt' and (filename.startswith('\\') or filename[1:2] == ':')):
+    if is_absolute(filename):
         raise ConfigurationError('filename {!r} must be relative to the download location'.format(filename))
     try:
         return path_parts(filename, 'filename')
@@ -111,23 +83,6 @@ def _timeout(value: Any) -> float:
             # int('soon') raised ValueError in 0.4.x: text is a value that cannot be used, not a wrong type.
             raise ConfigurationError('timeout must be a number of seconds > 0, not {!r}'.format(value)) from None
     return seconds(value, name='timeout')
-
-
-def _unique_entries(entries: Sequence[FileEntry]) -> List[FileEntry]:
-    """Drop exact repeats; refuse two different files for one path, or a file where a directory must be."""
-    by_parts: Dict[Parts, FileEntry] = {}
-    for entry in entries:
-        other = by_parts.get(entry.parts)
-        if other is None:
-            by_parts[entry.parts] = entry
-        elif other != entry:
-            raise RecordError('files {!r} and {!r} both go to {!r}'.format(other.id, entry.id, '/'.join(entry.parts)))
-    for parts, entry in by_parts.items():
-        for depth in range(1, len(parts)):
-            if parts[:depth] in by_parts:
-                raise RecordError('file {!r} ({!r}) sits below file {!r}, which cannot also be a directory'.format(
-                    entry.id, '/'.join(parts), by_parts[parts[:depth]].id))
-    return list(by_parts.values())
 
 
 class _Call(NamedTuple):
@@ -246,7 +201,7 @@ class Downloader:
         call = _Call(self._resolve_location(location, '_download_from_url'), None,
                      {'filename': 'data' if filename is None else filename}, location is not None)
         target = Target(call.location, _filename_parts(call.options['filename']))
-        placed = self._fetch(target, cart_url, call.options['filename'], None, (), None)
+        placed = CartFetch(self.cart_api, target, call.options['filename']).receive(cart_url, None)
         self.paths_written = [target.path(parts) for parts in placed]
         return call.result(self.paths_written)
 
@@ -310,165 +265,6 @@ class Downloader:
         filename = options['filename']
         target = Target(location, _filename_parts(filename))
         timeout = _timeout(options['timeout'])
-        entries = _unique_entries(entries)
-        existing = scan_existing(target, entries)
-        if existing.in_place or existing.parked:
-            LOGGER.info('%d of %d file(s) already downloaded and verified under %s', len(existing.in_place) +
-                        len(existing.parked), len(entries), target.root)
-        if not existing.missing:
-            Extraction(target, [], [target.filename_parts]).commit(existing.parked)
-            return [target.path(entry.parts) for entry in entries]
-        cart_url = self.cart_api.setup_cart(yield_cart_files(existing.missing))
-        self.cart_api.wait_for_cart(cart_url, timeout)
-        self._fetch(target, cart_url, filename, existing.missing, existing.parked, options['callback'])
-        if options['delete_cart']:
-            try:
-                self.cart_api.delete_cart(cart_url)
-            except PacificaError as err:  # the files are complete; only the server keeps a copy
-                LOGGER.warning('download verified, but the cart could not be deleted: %s', err)
+        entries = unique_entries(entries)
+        CartFetch(self.cart_api, target, filename, options['callback']).fetch(entries, timeout, options['delete_cart'])
         return [target.path(entry.parts) for entry in entries]
-
-    def _fetch(self, target: Target, cart_url: str, filename: str, entries: Optional[Sequence[FileEntry]],
-               parked: Sequence[FileEntry], progress: Optional[Progress]) -> List[Parts]:
-        """Stream the cart into ``target``; every file verified before any takes its final name.
-
-        Returns the files now in place, as path parts below ``target``. On
-        failure the directories made for the download are removed again,
-        unless they hold something (such as a verified file kept for the
-        next call).
-        """
-        cart_uid = cart_url.rstrip('/').rsplit('/', 1)[-1]
-        prefixes = [target.filename_parts, (cart_uid,)]
-        if '.tar' in filename:  # cartd names the top directory after the filename minus every '.tar'
-            try:
-                prefixes.append(path_parts(filename.replace('.tar', ''), 'filename'))
-            except RecordError:
-                pass
-        extraction = Extraction(target, entries, prefixes, progress)
-        resp = self.cart_api.open_cart(cart_url, filename)
-        chunk_size = self.cart_api.config.chunk_size
-        receiver = Receiver(_body_readinto(resp), chunk_size)
-        try:
-            extraction.run(TarStreamReader(receiver.read, chunk_size), receiver.give_back)
-            extraction.verify()
-            placed = extraction.commit(parked)
-        except BaseException:
-            receiver.stop(resp)
-            extraction.abort()
-            target.remove_created()  # those holding verified files for a resume stay
-            raise
-        finally:
-            resp.close()
-        LOGGER.debug('cart %s: %d file(s) in place under %s', redact_url(cart_url), len(placed), target.root)
-        return placed
-
-
-def _body_readinto(resp: Any) -> Callable[[bytearray], int]:
-    """``readinto(buffer)``: fill ``buffer`` from the reply body (short only at the end); errors in the tree.
-
-    When the body needs no decoding, the bytes go from the socket straight
-    into ``buffer`` through http.client's ``readinto`` (which also undoes
-    chunked transfer encoding), bypassing urllib3's read path and its
-    per-read allocations. Otherwise urllib3 decodes and the result is copied in.
-    """
-    raw = resp.raw
-    fp: Any = getattr(raw, '_fp', None)
-    encoding = resp.headers.get('Content-Encoding', 'identity').strip().lower()
-    direct = (isinstance(fp, http.client.HTTPResponse) and encoding in ('', 'identity')
-              and not getattr(raw, '_fp_bytes_read', 0))
-    received = [0]
-
-    def fill(view: memoryview) -> int:
-        if direct:
-            count = fp.readinto(view)
-            if not count and fp.length:  # http.client ends a short Content-Length body quietly
-                raise http.client.IncompleteRead(b'', fp.length)
-            return count
-        data = raw.read(len(view), decode_content=True)
-        view[:len(data)] = data
-        return len(data)
-
-    def readinto(buffer: bytearray) -> int:
-        view = memoryview(buffer)
-        filled = 0
-        try:
-            while filled < len(view):
-                count = fill(view[filled:])
-                if not count:
-                    break
-                filled += count
-        except Exception as err:  # noqa: BLE001 - urllib3/http.client/socket errors of many kinds
-            done = received[0] + filled
-            if isinstance(err, (ReadTimeoutError, TimeoutError, socket.timeout)):
-                raise RequestTimeout('the cart stream stalled after {} bytes: {}'.format(
-                    done, type(err).__name__)) from None
-            raise ArchiveError('the cart stream broke off after {} bytes: {}: {}'.format(
-                done, type(err).__name__, redact(str(err)))) from None
-        received[0] += filled
-        return filled
-    return readinto
-
-
-class Receiver:
-    """Receive the cart on a second thread, into a few reusable buffers, while the caller hashes and writes.
-
-    Socket reads, hashing and file writes all release the GIL, so on two
-    cores receiving overlaps with the rest. The receiving thread fills a
-    free buffer completely, queues it, and takes the next free one; the
-    consumer hands each buffer back with :meth:`give_back` once nothing
-    refers to its bytes any more. Memory is ``buffers * chunk_size``, and
-    no buffer is allocated (or page-faulted in) per read.
-    """
-
-    def __init__(self, readinto: Callable[[bytearray], int], chunk_size: int, buffers: int = 4) -> None:
-        self._readinto = readinto
-        self._free: 'queue.Queue[bytearray]' = queue.Queue()
-        for _ in range(buffers):
-            self._free.put(bytearray(chunk_size))
-        self._filled: 'queue.Queue[Tuple[Any, int]]' = queue.Queue()  # at most ``buffers`` items
-        self._stopped = threading.Event()
-        self._finished = False
-        self._thread = threading.Thread(target=self._run, name='pacifica-cart-receiver', daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            while not self._stopped.is_set():
-                try:
-                    buffer = self._free.get(timeout=0.1)
-                except queue.Empty:
-                    continue
-                count = self._readinto(buffer)
-                self._filled.put((buffer, count))
-                if not count:
-                    return
-        except BaseException as err:  # noqa: BLE001 - handed to the consuming thread
-            self._filled.put((err, 0))
-
-    def read(self, _size: int) -> Any:
-        """The next filled chunk as a memoryview, ``b''`` at the end; errors are re-raised here."""
-        if self._finished:
-            return b''
-        item, count = self._filled.get()
-        if isinstance(item, BaseException):
-            self._finished = True
-            raise item
-        if not count:
-            self._finished = True
-            return b''
-        return memoryview(item)[:count]
-
-    def give_back(self, chunk: memoryview) -> None:
-        """Let the receiving thread refill the buffer under ``chunk``."""
-        self._free.put(chunk.obj)  # type: ignore[arg-type]
-
-    def stop(self, resp: Any) -> None:
-        """Abandon the stream: wake the receiving thread and let it end."""
-        self._stopped.set()
-        sock = getattr(getattr(getattr(resp, 'raw', None), '_connection', None), 'sock', None)
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self._thread.join(timeout=5)

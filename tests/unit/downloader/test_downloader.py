@@ -14,7 +14,7 @@ import pacifica.downloader
 from pacifica.downloader import (
     CartDownloadError, CartFailedError, Downloader, PacificaError, TransferConfig, UsageError, VerificationError,
 )
-from pacifica.downloader import _extract as extract_module
+from pacifica.downloader import _partwriter as partwriter_module
 from pacifica.downloader.cartapi import CartAPI
 from tests.helpers.cartd import CartServer, cloud_event, transaction_info
 
@@ -394,7 +394,7 @@ def test_full_disk_fails_the_download_and_leaves_nothing(server, tmp_path, dest,
     """No space for a big file: the OSError reaches the caller; no part file and no final name remain."""
     def disk_full(fd, size, path=None):
         raise OSError(errno.ENOSPC, 'No space left on device (reserving {} bytes)'.format(size), path)
-    monkeypatch.setattr(extract_module, 'reserve_space', disk_full)
+    monkeypatch.setattr(partwriter_module, 'reserve_space', disk_full)
     content = os.urandom(2 << 20)
     big = {202: ('big', 'full.bin', content)}
     cart_server = CartServer(server, tmp_path / 'cartd-full')

@@ -233,15 +233,15 @@ def test_big_file_whose_writes_were_dropped_is_not_parked_as_verified(cartd, des
     held its writes; those are dropped by the abort. The part must be
     deleted, not kept as ``.pacifica-verified`` for the next call to reuse.
     """
-    from pacifica.downloader import _extract
+    from pacifica.downloader import _partwriter
 
-    real_write = _extract._PartFile.write
+    real_write = _partwriter._PartFile.write
 
     def stalled_write(part, piece):
         time.sleep(0.2)  # the writer thread is still busy when the bad member arrives
         real_write(part, piece)
 
-    monkeypatch.setattr(_extract._PartFile, 'write', stalled_write)
+    monkeypatch.setattr(_partwriter._PartFile, 'write', stalled_write)
     big = os.urandom(3 << 20)
     files = {1: ('sub', 'big.bin', big)}
     members = [member('data', tarfile.DIRTYPE), member('data/sub', tarfile.DIRTYPE), member('data/sub/big.bin'),

@@ -1,0 +1,197 @@
+"""The download folder ``<location>/<filename>/``: its directories, the hidden names, and what is already there.
+
+Every directory at or below the folder is checked with ``lstat`` before it
+is used: a symbolic link or a non-directory where a directory belongs is
+refused, never followed. A file is written under a hidden name beside its
+final one (``.<name>.pacifica-part`` while it arrives,
+``.<name>.pacifica-verified`` once a failed download parked it), so that no
+half-written or unchecked file ever carries its final name.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from typing import Dict, List, Optional, Sequence, Set, Tuple
+
+from pacifica._client.exceptions import UnsafeArchiveError
+from pacifica._client.rules import new_hash
+
+from ._records import FileEntry
+
+#: A path below the download folder, as its components.
+Parts = Tuple[str, ...]
+
+PART_SUFFIX = '.pacifica-part'
+VERIFIED_SUFFIX = '.pacifica-verified'
+#: Longer names get a hashed hidden name, to stay within file-name length limits.
+SHORT_NAME_LIMIT = 200
+_HASH_READ_SIZE = 1024 * 1024
+
+
+def hidden_name(name: str, suffix: str) -> str:
+    """The hidden name beside ``name`` (``suffix`` is :data:`PART_SUFFIX` or :data:`VERIFIED_SUFFIX`)."""
+    if len(name.encode('utf-8', 'surrogateescape')) > SHORT_NAME_LIMIT:
+        digest = new_hash('sha1')
+        digest.update(name.encode('utf-8', 'surrogateescape'))
+        name = digest.hexdigest()
+    return '.{}{}'.format(name, suffix)
+
+
+def file_digest(path: str, hashtype: str) -> str:
+    """Hex digest of a file on disk."""
+    hasher = new_hash(hashtype)
+    with open(path, 'rb', buffering=0) as handle:
+        buf = bytearray(_HASH_READ_SIZE)
+        view = memoryview(buf)
+        while True:
+            count = handle.readinto(buf)
+            if not count:
+                break
+            hasher.update(view[:count])
+    return hasher.hexdigest()
+
+
+class Target:
+    """The download folder ``<location>/<filename>``, created component by component.
+
+    The directories it makes are listed in :attr:`created`, so that a failed
+    download can take them away again (:meth:`remove_created`).
+    """
+
+    def __init__(self, location: str, filename_parts: Parts) -> None:
+        self.location = location
+        self.filename_parts = filename_parts
+        self.root = os.path.join(location, *filename_parts)
+        self._known: Dict[Parts, bool] = {}  # relative to location -> exists as a real directory
+        self._dir_paths: Dict[Parts, str] = {(): self.root}
+        self._location_made = False
+        #: Directories this object made, each after its parent.
+        self.created: List[str] = []
+
+    def path(self, parts: Parts) -> str:
+        """Path of ``parts`` relative to the target root."""
+        dir_parts = parts[:-1]
+        dir_path = self._dir_paths.get(dir_parts)
+        if dir_path is None:
+            dir_path = self._dir_paths[dir_parts] = os.path.join(self.root, *dir_parts)
+        return os.path.join(dir_path, parts[-1]) if parts else self.root
+
+    def hidden_path(self, parts: Parts, suffix: str) -> str:
+        """Where the part (or parked) file of ``parts`` lives: a hidden name beside the final one."""
+        return self.path(parts[:-1] + (hidden_name(parts[-1], suffix),))
+
+    def _probe(self, rel: Parts, create: bool) -> bool:
+        """Whether ``location/rel`` is a real directory (made when ``create``)."""
+        known = self._known.get(rel)
+        if known or (known is False and not create):
+            return known
+        path = os.path.join(self.location, *rel)
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            if not create:
+                self._known[rel] = False
+                return False
+            try:
+                os.mkdir(path)
+            except FileExistsError:  # made by someone else meanwhile: check what it is
+                info = os.lstat(path)
+            else:
+                self.created.append(path)
+                self._known[rel] = True
+                return True
+        _check_dir(info, path)
+        self._known[rel] = True
+        return True
+
+    def directory(self, dir_parts: Parts, create: bool) -> bool:
+        """Check (and with ``create`` make) the target directory ``dir_parts``; False if it is missing."""
+        if create and not self._location_made:
+            missing = _missing_directories(self.location)
+            os.makedirs(self.location, exist_ok=True)
+            self.created.extend(missing)
+            self._location_made = True
+        full = self.filename_parts + dir_parts
+        if self._known.get(full):
+            return True
+        for depth in range(1, len(full) + 1):
+            if not self._probe(full[:depth], create):
+                return False
+        return True
+
+    def remove_created(self) -> None:
+        """Remove the directories :attr:`created` lists that are empty, deepest first; keep any with content."""
+        for path in reversed(self.created):
+            try:
+                os.rmdir(path)
+            except OSError:  # not empty (a parked file, someone else's file) or already gone
+                pass
+        self.created = []
+
+
+def _check_dir(info: os.stat_result, path: str) -> None:
+    if stat.S_ISLNK(info.st_mode):
+        raise UnsafeArchiveError('{} is a symbolic link; refusing to write through it'.format(path), path)
+    if not stat.S_ISDIR(info.st_mode):
+        raise UnsafeArchiveError('{} exists and is not a directory'.format(path), path)
+
+
+def _missing_directories(path: str) -> List[str]:
+    """``path`` and those of its ancestors that do not exist, outermost first."""
+    missing: List[str] = []
+    path = os.path.normpath(path)
+    while path and not os.path.lexists(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return missing[::-1]
+
+
+class ExistingFiles:
+    """What a previous call left: files already in place or parked as verified, and the rest."""
+
+    def __init__(self) -> None:
+        self.in_place: List[FileEntry] = []
+        self.parked: List[FileEntry] = []
+        self.missing: List[FileEntry] = []
+
+
+def scan_existing(target: Target, entries: Sequence[FileEntry]) -> ExistingFiles:
+    """Sort ``entries`` by whether a correct copy already exists (resume support).
+
+    A file counts as present only if its hash matches; a stale or corrupt one
+    is downloaded again. Each directory is listed once, so a fresh download
+    into an empty directory costs almost nothing.
+    """
+    found = ExistingFiles()
+    listings: Dict[Parts, Optional[Set[str]]] = {}
+    for entry in entries:
+        dir_parts, name = entry.parts[:-1], entry.parts[-1]
+        if dir_parts not in listings:
+            listings[dir_parts] = set(os.listdir(target.path(dir_parts))) if target.directory(
+                dir_parts, create=False) else None
+        names = listings[dir_parts]
+        if names is None:
+            found.missing.append(entry)
+        elif name in names and _holds(target.path(entry.parts), entry):
+            found.in_place.append(entry)
+        elif hidden_name(name, VERIFIED_SUFFIX) in names and _holds(
+                target.hidden_path(entry.parts, VERIFIED_SUFFIX), entry):
+            found.parked.append(entry)
+        else:
+            found.missing.append(entry)
+    return found
+
+
+def _holds(path: str, entry: FileEntry) -> bool:
+    """Whether ``path`` is a regular file with the entry's content."""
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        raise UnsafeArchiveError('{} is a symbolic link; refusing to replace or read it'.format(path), path)
+    if not stat.S_ISREG(info.st_mode):
+        raise UnsafeArchiveError('{} exists and is not a regular file'.format(path), path)
+    if entry.size is not None and info.st_size != entry.size:
+        return False
+    return file_digest(path, entry.hashtype) == entry.hashsum.lower()
