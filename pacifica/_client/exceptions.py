@@ -334,10 +334,14 @@ class VerificationDetail(tuple):
     ``path`` is the file's ``<subdir>/<name>``; ``hashtype`` and ``expected``
     the record's hash; ``found`` the digest of what arrived (None when nothing
     did); ``expected_size`` the record's size and ``actual_size`` the bytes
-    that arrived (None where unknown). It is also the ``(path, expected,
-    found)`` triple that ``problems`` held before these types existed, with
-    ``'missing'`` in the third place for a file that never arrived.
+    that arrived (None where unknown). What went wrong is the detail's type,
+    never a text; it is also the ``(path, expected, found)`` triple that
+    ``problems`` held before these types existed, with
+    :attr:`LEGACY_NOT_FOUND` in the third place for a file that never arrived.
     """
+
+    #: ``found`` in the triple view when nothing arrived (what earlier releases put there).
+    LEGACY_NOT_FOUND = 'missing'
 
     path: str
     hashtype: str
@@ -348,7 +352,7 @@ class VerificationDetail(tuple):
 
     def __new__(cls, path: str, hashtype: str, expected: str, found: Optional[str] = None,
                 expected_size: Optional[int] = None, actual_size: Optional[int] = None) -> 'VerificationDetail':
-        detail = super().__new__(cls, (path, expected, 'missing' if found is None else found))
+        detail = super().__new__(cls, (path, expected, cls.LEGACY_NOT_FOUND if found is None else found))
         detail.path, detail.hashtype, detail.expected, detail.found = path, hashtype, expected, found
         detail.expected_size, detail.actual_size = expected_size, actual_size
         return detail
@@ -395,7 +399,7 @@ def _as_detail(problem: Any) -> VerificationDetail:
     if isinstance(problem, VerificationDetail):
         return problem
     path, expected, found = problem
-    if found == 'missing':
+    if found == VerificationDetail.LEGACY_NOT_FOUND:
         return FileMissing(path, '', expected)
     return ChecksumMismatch(path, '', expected, found)
 
