@@ -22,6 +22,7 @@ import hashlib
 import math
 import numbers
 import os
+import re
 from typing import Any, Optional, Tuple
 
 from .exceptions import ConfigurationError, UsageError
@@ -89,7 +90,7 @@ def is_whole_number(value: Any) -> bool:
 
 #: Characters that make a path component unsafe here: NUL everywhere, and on Windows the separators of
 #: its other path syntaxes (a backslash, or a colon for a drive or an alternate data stream).
-_UNSAFE_CHARACTERS = ('\x00', '\\', ':') if os.name == 'nt' else ('\x00',)
+_UNSAFE_CHARACTER = re.compile('[\x00\\\\:]' if os.name == 'nt' else '\x00')
 
 
 def is_absolute(path: str) -> bool:
@@ -103,8 +104,7 @@ def is_plain_name(part: str) -> bool:
     Not empty, not ``.`` or ``..``, no ``/``, and none of the unsafe
     characters (NUL; on Windows also a backslash or a colon).
     """
-    return part not in ('', '.', '..') and '/' not in part and not any(
-        char in part for char in _UNSAFE_CHARACTERS)
+    return part not in ('', '.', '..') and '/' not in part and _UNSAFE_CHARACTER.search(part) is None
 
 
 def relative_parts(path: str) -> Tuple[str, ...]:
@@ -116,7 +116,7 @@ def relative_parts(path: str) -> Tuple[str, ...]:
     may be empty (the path names the folder itself).
     """
     parts = tuple(part for part in path.split('/') if part not in ('', '.'))
-    for part in parts:
-        if not is_plain_name(part):
-            raise ValueError('path {!r} has an unsafe component {!r}'.format(path, part))
+    if '..' in parts or _UNSAFE_CHARACTER.search(path) is not None:  # one look at the whole path, not per part
+        unsafe = next(part for part in parts if not is_plain_name(part))
+        raise ValueError('path {!r} has an unsafe component {!r}'.format(path, unsafe))
     return parts

@@ -9,13 +9,14 @@ Rules, whatever the cart sends:
   existing symbolic link (or non-directory) where a directory of the target
   should be is refused, never followed.
 - Each file is written to ``.<name>.pacifica-part`` beside its final name
-  (:mod:`._target`, :mod:`._partwriter`) and hashed while it is written. Once complete it gets the modification time
-  the record gives it (else the cart member's, as ``tar -x`` would). A
-  member whose size differs from the record's is hashed to its end but never
-  written. Every problem (wrong hash, wrong size, file not delivered) is
-  collected and the stream read on, so that one :class:`VerificationError`
-  lists them all. Final names appear only after the whole cart was read and
-  every file verified; then each part is renamed into place.
+  (:mod:`._target`, :mod:`._partwriter`) and hashed while it is written.
+  Once complete it gets the modification time the record gives it (else the
+  cart member's, as ``tar -x`` would). A member whose size differs from the
+  record's is hashed to its end but never written. Every problem (wrong
+  hash, wrong size, file not delivered) is collected and the stream read on,
+  so that one :class:`VerificationError` lists them all. Final names appear
+  only after the whole cart was read and every file verified; then each part
+  is renamed into place.
 - On any failure, unverified parts are deleted and verified ones are kept as
   ``.<name>.pacifica-verified`` (hidden, never under the final name), so that
   the next call with the same record re-checks and reuses them instead of
