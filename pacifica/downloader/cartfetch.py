@@ -56,7 +56,8 @@ class CartFetch:
 
     ``filename`` is the download methods' option (the cart's file name at
     cartd, and the folder below the location); ``progress`` is called with
-    ``(bytes_done, bytes_total or None)``.
+    ``(bytes_done, bytes_total or None)``. One object serves one cart:
+    make a new one for the next.
     """
 
     def __init__(self, cart_api: CartAPI, target: Target, filename: str,
