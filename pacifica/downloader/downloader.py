@@ -29,6 +29,7 @@ from pacifica._client.redact import redact_url
 from pacifica._client.rules import is_absolute, seconds
 
 from ._records import FileEntry, cloudevent_entries, path_parts, transaction_entries, unique_entries
+from ._extract import ProgressCallback
 from ._target import Parts, Target
 from .cartapi import CART_API_KEYWORDS, CartAPI
 from .cartfetch import CartFetch
@@ -85,18 +86,22 @@ def _timeout(value: Any) -> float:
     return seconds(value, name='timeout')
 
 
-class _Call(NamedTuple):
-    """One download call's arguments, sorted: where to, what, with which options, and in which convention."""
+def _answer(location_given: bool, paths: List[str]) -> Optional[List[str]]:
+    """What a call returns: None in the 0.4.x convention (``sys.exit(result)`` must mean success)."""
+    return None if location_given else list(paths)
 
-    location: str
-    record: Any
-    options: Dict[str, Any]
+
+class _Call(NamedTuple):
+    """One download call, parsed and checked: where the files go, which files, the options, the convention."""
+
+    target: Target
+    filename: str
+    entries: List[FileEntry]
+    timeout: float
+    callback: Optional[ProgressCallback]
+    delete_cart: bool
     #: True in the 0.4.x convention, where the call names the location.
     location_given: bool
-
-    def result(self, paths: List[str]) -> Optional[List[str]]:
-        """What the call returns: None in the 0.4.x convention (``sys.exit(result)`` must mean success)."""
-        return None if self.location_given else list(paths)
 
 
 class Downloader:
@@ -198,12 +203,11 @@ class Downloader:
             raise UsageError('_download_from_url() takes (cart_url, filename) or (location, cart_url, filename)')
         if not _looks_like_url(cart_url):
             raise UsageError('_download_from_url() needs the cart URL, got {!r}'.format(cart_url))
-        call = _Call(self._resolve_location(location, '_download_from_url'), None,
-                     {'filename': 'data' if filename is None else filename}, location is not None)
-        target = Target(call.location, _filename_parts(call.options['filename']))
-        placed = CartFetch(self.cart_api, target, call.options['filename']).receive(cart_url, None)
+        filename = 'data' if filename is None else filename
+        target = Target(self._resolve_location(location, '_download_from_url'), _filename_parts(filename))
+        placed = CartFetch(self.cart_api, target, filename).receive(cart_url, None)
         self.paths_written = [target.path(parts) for parts in placed]
-        return call.result(self.paths_written)
+        return _answer(location is not None, self.paths_written)
 
     # -- argument handling -------------------------------------------------
     def _resolve_location(self, location: Any, method: str) -> str:
@@ -215,56 +219,67 @@ class Downloader:
                 'as Downloader(location, cart_api_url)'.format(method))
         return _location(location)
 
-    def _split_call(self, method: str, record_name: str, args: Tuple[Any, ...], kwargs: Mapping[str, Any]) -> _Call:
-        """Sort a download call's arguments into location, record and options, for either convention."""
-        options = dict(kwargs)
-        location = options.pop('location', None)
-        record = options.pop(record_name, _MISSING)
-        positional = list(args)
-        if positional and isinstance(positional[0], Mapping):  # seed form: (record, filename='data')
-            if record is not _MISSING:
-                raise UsageError('{}() got {} twice'.format(method, record_name))
-            record = positional.pop(0)
-            if positional:
-                if 'filename' in options:
-                    raise UsageError('{}() got filename twice'.format(method))
-                options['filename'] = positional.pop(0)
-        elif positional:  # 0.4.x form: (location, record, **options)
-            if not _is_path(positional[0]):
-                raise UsageError('{}() takes a {} dict or a download location first, not {}'.format(
-                    method, record_name, type(positional[0]).__name__))
-            if location is not None:
-                raise UsageError('{}() got location twice'.format(method))
-            location = positional.pop(0)
-            if positional:
-                if record is not _MISSING:
-                    raise UsageError('{}() got {} twice'.format(method, record_name))
-                record = positional.pop(0)
-        if positional:
-            raise UsageError('{}() got too many positional arguments'.format(method))
-        if record is _MISSING:
-            raise UsageError('{}() needs the {} to download'.format(method, record_name))
+    def _parse_call(self, method: str, record_name: str, entries_of: Callable[[Any], List[FileEntry]],
+                    args: Tuple[Any, ...], kwargs: Mapping[str, Any]) -> _Call:
+        """Parse a download call of either convention, its record and its options, once."""
+        location, record, options = _sort_arguments(method, record_name, args, kwargs)
         merged = dict(DOWNLOAD_DEFAULTS)
         # the warning points at the caller of transactioninfo()/cloudevent(), past _download_record
         merged.update(drop_unknown_keywords('{}()'.format(method), options, _option_names(record_name),
                                             stacklevel=4))
         if merged['callback'] is not None and not callable(merged['callback']):
             raise ConfigurationError('callback must be callable, not {!r}'.format(merged['callback']))
-        return _Call(self._resolve_location(location, method), record, merged, location is not None)
+        root = self._resolve_location(location, method)
+        entries = entries_of(record)
+        target = Target(root, _filename_parts(merged['filename']))
+        timeout = _timeout(merged['timeout'])
+        return _Call(target, merged['filename'], unique_entries(entries), timeout, merged['callback'],
+                     merged['delete_cart'], location is not None)
 
     # -- the download ------------------------------------------------------
     def _download_record(self, method: str, record_name: str, entries_of: Callable[[Any], List[FileEntry]],
                          args: Tuple[Any, ...], kwargs: Mapping[str, Any]) -> Optional[List[str]]:
-        """One download method: sort the arguments, download the record's files, answer per convention."""
+        """One download method: parse the call, fetch the record's files, answer per convention."""
         self.paths_written = []
-        call = self._split_call(method, record_name, args, kwargs)
-        self.paths_written = self._download_entries(call.location, entries_of(call.record), call.options)
-        return call.result(self.paths_written)
+        call = self._parse_call(method, record_name, entries_of, args, kwargs)
+        CartFetch(self.cart_api, call.target, call.filename, call.callback).fetch(
+            call.entries, call.timeout, call.delete_cart)
+        self.paths_written = [call.target.path(entry.parts) for entry in call.entries]
+        return _answer(call.location_given, self.paths_written)
 
-    def _download_entries(self, location: str, entries: List[FileEntry], options: Mapping[str, Any]) -> List[str]:
-        filename = options['filename']
-        target = Target(location, _filename_parts(filename))
-        timeout = _timeout(options['timeout'])
-        entries = unique_entries(entries)
-        CartFetch(self.cart_api, target, filename, options['callback']).fetch(entries, timeout, options['delete_cart'])
-        return [target.path(entry.parts) for entry in entries]
+
+def _sort_arguments(method: str, record_name: str, args: Tuple[Any, ...],
+                    kwargs: Mapping[str, Any]) -> Tuple[Any, Any, Dict[str, Any]]:
+    """Sort a download call's arguments into location (None: the constructor's), record and options.
+
+    A record (a mapping) first is the seed form ``(record, filename)``; a
+    path first is the 0.4.x form ``(location, record, **options)``.
+    """
+    options = dict(kwargs)
+    location = options.pop('location', None)
+    record = options.pop(record_name, _MISSING)
+    positional = list(args)
+    if positional and isinstance(positional[0], Mapping):  # seed form: (record, filename='data')
+        if record is not _MISSING:
+            raise UsageError('{}() got {} twice'.format(method, record_name))
+        record = positional.pop(0)
+        if positional:
+            if 'filename' in options:
+                raise UsageError('{}() got filename twice'.format(method))
+            options['filename'] = positional.pop(0)
+    elif positional:  # 0.4.x form: (location, record, **options)
+        if not _is_path(positional[0]):
+            raise UsageError('{}() takes a {} dict or a download location first, not {}'.format(
+                method, record_name, type(positional[0]).__name__))
+        if location is not None:
+            raise UsageError('{}() got location twice'.format(method))
+        location = positional.pop(0)
+        if positional:
+            if record is not _MISSING:
+                raise UsageError('{}() got {} twice'.format(method, record_name))
+            record = positional.pop(0)
+    if positional:
+        raise UsageError('{}() got too many positional arguments'.format(method))
+    if record is _MISSING:
+        raise UsageError('{}() needs the {} to download'.format(method, record_name))
+    return location, record, options
