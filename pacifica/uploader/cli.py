@@ -14,9 +14,10 @@ import re
 from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Optional, Sequence
 
 from pacifica._client.cli import (
-    EXIT_OK, Console, Hinted, Progress, add_server_options, calling, client_config, human_bytes, new_parser,
+    EXIT_OK, Console, Hinted, add_server_options, calling, client_config, new_parser,
     positive_seconds, run, show_url,
 )
+from pacifica._client.progress import Progress, human_bytes
 from pacifica._client.exceptions import BundleError, ConfigurationError, InvalidMetadataError, PolicyRejectedError
 
 from .bundler import Bundler
