@@ -17,6 +17,12 @@ from .redact import redact_url
 
 #: The policy server's address parts (environment prefix ``POLICY``).
 POLICY_SERVER: Tuple[Tuple[str, Any], ...] = (('proto', 'http'), ('addr', '127.0.0.1'), ('port', 8181))
+#: The policy endpoints below that address: the upload form's queries and the metadata check.
+POLICY_PATHS: Tuple[Tuple[str, str], ...] = (('uploader_path', '/uploader'), ('ingest_path', '/ingest'))
+#: The ingest server's address parts (environment prefix ``INGEST``).
+INGEST_SERVER: Tuple[Tuple[str, Any], ...] = (('proto', 'http'), ('port', 8066), ('addr', '127.0.0.1'))
+#: The ingest endpoints below that address: the upload POST and the job state GET.
+INGEST_PATHS: Tuple[Tuple[str, str], ...] = (('upload_path', '/upload'), ('status_path', '/get_state'))
 
 #: URL schemes the servers speak.
 SCHEMES = ('http', 'https')

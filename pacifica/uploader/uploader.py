@@ -25,22 +25,14 @@ from pacifica._client.exceptions import (
 from pacifica._client.redact import redact_auth, redact_document, redact_url
 from pacifica._client.keywords import drop_unknown_keywords
 from pacifica._client.rules import seconds, seconds_or_none
-from pacifica._client.endpoints import complete_url
+from pacifica._client.endpoints import INGEST_PATHS, INGEST_SERVER, complete_url
 from pacifica._client.transport import HttpClient
 
 from .common import CommonBase
 
 LOGGER = logging.getLogger(__name__)
 
-_URL_PARTS = [
-    ('proto', 'http'),
-    ('port', 8066),
-    ('addr', '127.0.0.1'),
-    ('upload_path', '/upload'),
-    ('status_path', '/get_state'),
-    ('upload_url', None),
-    ('status_url', None),
-]
+_URL_PARTS = [*INGEST_SERVER, *INGEST_PATHS, ('upload_url', None), ('status_url', None)]
 _KEYWORDS = frozenset(part for part, _ in _URL_PARTS) | {'auth', 'timeout', 'config'}
 
 #: The last task of a successful ingest job.

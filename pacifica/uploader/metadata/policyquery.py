@@ -10,10 +10,9 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional
 
-from pacifica._client.endpoints import POLICY_SERVER
+from pacifica._client.endpoints import POLICY_PATHS, POLICY_SERVER, complete_url
 from pacifica._client.exceptions import (InvalidResponseError, MetadataDecodeError, PolicyRejectedError,
                                          UnknownUserError, UsageError)
-from pacifica._client.endpoints import complete_url
 from pacifica._client.failures import describe, reply_redact, status_error
 from pacifica._client.redact import excerpt, redact_auth, redact_document, redact_url
 from pacifica._client.retry import IDEMPOTENT_METHODS
@@ -47,13 +46,7 @@ QUERY_KEYS = list(_PolicyQueryData._fields)
 NO_USER = -1
 
 #: Keywords of PolicyQuery that set the endpoint, with their defaults (env prefix POLICY).
-_URL_PARTS = [
-    *POLICY_SERVER,
-    ('uploader_path', '/uploader'),
-    ('ingest_path', '/ingest'),
-    ('uploader_url', None),
-    ('ingest_url', None),
-]
+_URL_PARTS = [*POLICY_SERVER, *POLICY_PATHS, ('uploader_url', None), ('ingest_url', None)]
 #: Keywords that configure the transport rather than the query.
 _CLIENT_KEYWORDS = frozenset(part for part, _ in _URL_PARTS) | {'auth', 'timeout', 'config'}
 
