@@ -1,10 +1,10 @@
-"""Where a server is when nothing says otherwise, for servers that clients of both packages reach.
+"""Where each server and its endpoints are when nothing says otherwise, and the URL rules.
 
-Each table lists ``(part, default)`` pairs for :func:`server_parts`,
+Each server table lists ``(part, default)`` pairs for :func:`server_parts`,
 which takes every part from a keyword, else from the environment variable
 ``<PREFIX>_<PART>``, else from the table. Keeping one table per server means
-the uploader's policy queries and the downloader's record look-ups cannot
-disagree about where the policy server is.
+the clients, and the commands' ``--*-url`` flags, cannot disagree about
+where a server or an endpoint is.
 """
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ POLICY_PATHS: Tuple[Tuple[str, str], ...] = (('uploader_path', '/uploader'), ('i
 INGEST_SERVER: Tuple[Tuple[str, Any], ...] = (('proto', 'http'), ('port', 8066), ('addr', '127.0.0.1'))
 #: The ingest endpoints below that address: the upload POST and the job state GET.
 INGEST_PATHS: Tuple[Tuple[str, str], ...] = (('upload_path', '/upload'), ('status_path', '/get_state'))
+#: The cart server's address parts (environment prefix ``CARTD``); carts live right below it.
+CARTD_SERVER: Tuple[Tuple[str, Any], ...] = (('proto', 'http'), ('port', '8081'), ('addr', '127.0.0.1'))
 
 #: URL schemes the servers speak.
 SCHEMES = ('http', 'https')

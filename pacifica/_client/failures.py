@@ -168,7 +168,7 @@ def reply_redact(resp: requests.Response, text: Any) -> str:
 
 
 def reply_secrets(resp: requests.Response) -> Sequence[str]:
-    """The secrets of the request ``resp`` answers: those :class:`CommonBase` recorded, and its sensitive headers."""
+    """The secrets of the request ``resp`` answers: those its HttpClient recorded, and its sensitive headers."""
     request = getattr(resp, 'request', None)
     return secrets_of(headers=getattr(request, 'headers', None), extra=getattr(resp, SECRETS_ATTRIBUTE, ()))
 

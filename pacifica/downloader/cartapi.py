@@ -12,7 +12,7 @@ import requests
 
 from pacifica._client.common import CommonBase
 from pacifica._client.config import TransferConfig
-from pacifica._client.endpoints import complete_url
+from pacifica._client.endpoints import CARTD_SERVER, complete_url
 from pacifica._client.exceptions import (
     CartDownloadError, CartFailedError, CartRequestError, CartTimeoutError, ConfigurationError,
     HTTPStatusError, RequestTimeout, TransportError,
@@ -83,8 +83,7 @@ class CartAPI(CommonBase):
         if cart_api_url is not None:
             kwargs['cart_api_url'] = cart_api_url
         self._http = HttpClient.from_keywords(kwargs)  # ``session``, when given, replaces its own
-        self._server_url([('proto', 'http'), ('port', '8081'), ('addr', '127.0.0.1'), ('cart_api_url', None)],
-                         'CARTD', kwargs)
+        self._server_url([*CARTD_SERVER, ('cart_api_url', None)], 'CARTD', kwargs)
         self._cart_api_url = complete_url(self._cart_api_url, self._proto, self._addr, self._port, '', 'cart API URL')
         self._extra_args = self._check_extra_args(kwargs.get('extra_args'))
         self._setup_requests_session()
