@@ -35,7 +35,7 @@ from typing import Any, Collection, Optional
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
-from .config import TransferConfig
+from .config import DEFAULT_BACKOFF_FACTOR, DEFAULT_BACKOFF_MAX, DEFAULT_RETRIES, TransferConfig
 from .deadline import DeadlineExpired, current_call
 from .failures import cause_text
 
@@ -110,27 +110,27 @@ class PacificaRetry(Retry):
             time.sleep(wanted)
 
 
+#: The policy of the default :class:`TransferConfig`, as urllib3 keeps ``Retry.DEFAULT``: after a failure
+#: before the request went out any method is retried, after it only :data:`IDEMPOTENT_METHODS`; statuses in
+#: :data:`RETRY_STATUSES` honour ``Retry-After``; no redirect is followed; a status that stays is returned
+#: (the client maps it to HTTPStatusError). Every other policy is a variant of it made with ``new()``.
+DEFAULT_POLICY = PacificaRetry(
+    total=DEFAULT_RETRIES, connect=DEFAULT_RETRIES, read=DEFAULT_RETRIES, status=DEFAULT_RETRIES, other=0,
+    redirect=0, allowed_methods=IDEMPOTENT_METHODS, status_forcelist=RETRY_STATUSES,
+    backoff_factor=DEFAULT_BACKOFF_FACTOR, backoff_max=DEFAULT_BACKOFF_MAX, raise_on_status=False,
+    raise_on_redirect=False, respect_retry_after_header=True, config=TransferConfig(),
+)
+
+
 def retry_policy(config: TransferConfig, repeatable_methods: Collection[str] = IDEMPOTENT_METHODS) -> Retry:
-    """Return the retry object for a session of ``config``.
+    """The variant of :data:`DEFAULT_POLICY` for a session of ``config``.
 
     ``repeatable_methods`` are retried after read errors and retry statuses;
     every method is retried after a failure before the request was sent.
     """
-    return PacificaRetry(
-        total=config.retries,
-        connect=config.retries,
-        read=config.retries,
-        status=config.retries,
-        other=0,
-        redirect=0,
+    budget = config.retries
+    return DEFAULT_POLICY.new(
+        total=budget, connect=budget, read=budget, status=budget,
         allowed_methods=frozenset(method.upper() for method in repeatable_methods),
-        status_forcelist=RETRY_STATUSES,
-        backoff_factor=config.backoff_factor,
-        backoff_max=config.backoff_max,
-        raise_on_status=False,
-        raise_on_redirect=False,
-        respect_retry_after_header=True,
-        config=config,
+        backoff_factor=config.backoff_factor, backoff_max=config.backoff_max, config=config,
     )
-
-
