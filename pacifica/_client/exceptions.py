@@ -52,10 +52,9 @@ clauses written against those packages keep working::
         └── VerificationError                      every file missing, of the wrong size or hash
                                                    (problems: ChecksumMismatch, SizeMismatch, FileMissing)
 
+Messages never contain credentials: see :mod:`pacifica._client.redact`.
 Each category carries the commands' exit code in ``exit_code`` (inherited in
 method resolution order): usage, server, refused/unverified, or local.
-
-Messages never contain credentials: see :mod:`pacifica._client.redact`.
 """
 from __future__ import annotations
 

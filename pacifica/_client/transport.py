@@ -74,10 +74,12 @@ class Reply:
 
     @property
     def status_code(self) -> int:
+        """The reply's HTTP status."""
         return self.response.status_code
 
     @property
     def headers(self) -> Any:
+        """The reply's headers (case-insensitive)."""
         return self.response.headers
 
 
