@@ -150,7 +150,8 @@ def set_value(metadata: MetaData, option: MetaObj) -> None:
     metadata.append(option)
 
 
-def _describe_item(item: Any) -> str:
+def _item_label(item: Any) -> str:
+    """How the user names an item on the command line: ``Table.key`` or its metaID."""
     name = getattr(item, 'metaID', None) or getattr(item, 'destinationTable', None) or '?'
     key = getattr(item, 'key', None)
     return '{}.{}'.format(name, key) if key else str(name)
@@ -160,7 +161,7 @@ def check_complete(metadata: MetaData) -> None:
     """Raise InvalidMetadataError naming what is missing, before any file is read."""
     if metadata.is_valid():
         return
-    missing = [_describe_item(item) for item in metadata
+    missing = [_item_label(item) for item in metadata
                if getattr(item, 'destinationTable', None) != 'Files' and not getattr(item, 'value', None)]
     if missing:
         raise InvalidMetadataError('metadata is incomplete, no value for: {}'.format(', '.join(missing)))
@@ -242,9 +243,6 @@ class _Tee:
         self._copy = copy
         self._progress = progress
         self.sent = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._bundler, name)
 
     def content_length(self) -> int:
         return self._bundler.content_length()
