@@ -7,14 +7,10 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Dict, Tuple
 
 import pytest
-import requests
-import urllib3
-from requests.adapters import BaseAdapter, HTTPAdapter
 
-from pacifica._client import transport
 from pacifica._client.cli import exit_code_for
 from pacifica._client.exceptions import (
     EXIT_SERVER, EXIT_USAGE, CartDownloadError, CartFailedError, CartRequestError, HTTPStatusError,
@@ -26,39 +22,10 @@ from pacifica.downloader.cartapi import CartAPI
 from pacifica.uploader.metadata import MetaData
 from pacifica.uploader.metadata.policyquery import PolicyQuery
 from pacifica.uploader.uploader import Uploader
+from tests.helpers.canned import answer_with
 
 URL = 'http://server.invalid:9'
 CART = URL + '/cart'
-#: A status, its headers and its body, per request method.
-Canned = Dict[str, Tuple[int, Dict[str, str], bytes]]
-
-
-class CannedAdapter(BaseAdapter):
-    """Answers each request from the table, as the server would have; records nothing, opens no socket."""
-
-    def __init__(self, replies: Canned) -> None:
-        super().__init__()
-        self.replies = replies
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        status, headers, body = self.replies[str(request.method)]
-        raw = urllib3.HTTPResponse(body=io.BytesIO(body), headers=headers, status=status, preload_content=False)
-        return HTTPAdapter().build_response(request, raw)
-
-    def close(self) -> None:
-        pass
-
-
-@pytest.fixture
-def answer(monkeypatch: pytest.MonkeyPatch) -> Callable[[Canned], None]:
-    """``answer({'GET': (500, {}, b'boom')})``: every client made afterwards gets those replies."""
-    def install(replies: Canned) -> None:
-        def canned_session(*args: Any, **kwargs: Any) -> requests.Session:
-            session = requests.Session()
-            session.mount('http://', CannedAdapter(replies))
-            return session
-        monkeypatch.setattr(transport, 'new_session', canned_session)
-    return install
 
 
 def _error_page(status: int) -> Tuple[int, Dict[str, str], bytes]:
@@ -100,9 +67,9 @@ CASES = [
 
 @pytest.mark.parametrize('replies, call, also, status, exit_code', [case[1:] for case in CASES],
                          ids=[case[0] for case in CASES])
-def test_a_status_caused_failure_is_an_http_status_error_with_its_status(answer, replies, call, also, status,
+def test_a_status_caused_failure_is_an_http_status_error_with_its_status(monkeypatch, replies, call, also, status,
                                                                          exit_code):
-    answer(replies)
+    answer_with(monkeypatch, replies)
     with pytest.raises(HTTPStatusError) as caught:
         call()
     assert isinstance(caught.value, also), 'raised {!r}'.format(caught.value)
@@ -122,8 +89,8 @@ def test_cart_download_error_keeps_one_status_code_and_body():
     assert 'status_code' not in vars(CartDownloadError) and '__init__' not in vars(CartDownloadError)
 
 
-def test_a_reply_carries_the_response_and_its_document(answer):
-    answer({'GET': _json(200, {'ok': 1})})
+def test_a_reply_carries_the_response_and_its_document(monkeypatch):
+    answer_with(monkeypatch, {'GET': _json(200, {'ok': 1})})
     reply = HttpClient().call('GET', URL + '/x', document=True)
     assert reply.document == {'ok': 1} and reply.status_code == 200
     assert reply.headers['Content-Type'] == 'application/json' and reply.response.status_code == 200
