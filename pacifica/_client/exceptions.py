@@ -59,7 +59,7 @@ method resolution order): usage, server, refused/unverified, or local.
 from __future__ import annotations
 
 import tarfile
-from typing import Any, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import requests
 
@@ -194,19 +194,25 @@ class RequestTimeout(TransportError, PacificaTimeoutError, requests.Timeout):
 
 
 class HTTPStatusError(TransportError, requests.HTTPError, ValueError):
-    """The server answered with a status the call cannot accept.
-
-    Also a ValueError: the old clients parsed every reply as JSON whatever
-    its status, and an error page that is not JSON raised ValueError there.
-    ``status_code`` is the HTTP status, ``body`` an excerpt of the reply text
-    and ``url`` the URL without credentials.
-    """
+    """The server answered with a status the call cannot accept: ``status_code``, ``body`` (an excerpt of the
+    reply) and ``url`` (without credentials). Also a ValueError: the old clients parsed every reply as JSON
+    whatever its status, and an error page that is not JSON raised ValueError there."""
 
     def __init__(self, message: str, status_code: int, body: str = '', url: str = '') -> None:
         super().__init__(message)
         self.status_code = status_code
         self.body = body[:EXCERPT_LIMIT]  # the one excerpt length
         self.url = url
+
+    def __reduce__(self) -> Tuple[Any, ...]:  # copy and pickle keep the status, body and url of every subclass
+        return _rebuilt, (type(self), self.args, dict(self.__dict__))
+
+
+def _rebuilt(cls: type, args: Tuple[Any, ...], state: Dict[str, Any]) -> HTTPStatusError:
+    err: HTTPStatusError = OSError.__new__(cls)  # at heart an OSError (requests.RequestException)
+    err.args = args
+    err.__dict__.update(state)
+    return err
 
 
 class InvalidResponseError(PacificaError, ValueError, KeyError, requests.exceptions.InvalidJSONError):
@@ -269,12 +275,8 @@ class UploadRejectedError(IngestError, KeyError, TypeError):
 
 
 class UploadStatusError(UploadRejectedError, HTTPStatusError):
-    """Ingest answered the upload with an error status.
-
-    Ingest's error pages are JSON objects without ``job_id``, on which 0.3.1
-    raised KeyError (ValueError for a page that is not JSON); this class is
-    those and an :class:`HTTPStatusError` with ``status_code``, ``body`` and ``url``.
-    """
+    """Ingest answered the upload with an error status: its error pages are JSON objects without ``job_id``,
+    on which 0.3.1 raised KeyError (ValueError for a page that is not JSON); this class is those too."""
 
 
 class UploadLengthError(IngestError, ValueError):

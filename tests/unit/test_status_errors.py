@@ -5,8 +5,10 @@ that builds the reply a server would have sent).
 """
 from __future__ import annotations
 
+import copy
 import io
 import json
+import pickle
 from typing import Any, Dict, Tuple
 
 import pytest
@@ -14,7 +16,7 @@ import pytest
 from pacifica._client.cli import exit_code_for
 from pacifica._client.exceptions import (
     EXIT_SERVER, EXIT_USAGE, CartDownloadError, CartFailedError, CartRequestError, HTTPStatusError,
-    UnknownTransactionError, UploadStatusError,
+    UnknownTransactionError, UnknownTransactionStatusError, UploadStatusError,
 )
 from pacifica._client.transport import HttpClient
 from pacifica.downloader import fetch_transaction
@@ -94,3 +96,18 @@ def test_a_reply_carries_the_response_and_its_document(monkeypatch):
     reply = HttpClient().call('GET', URL + '/x', document=True)
     assert reply.document == {'ok': 1} and reply.status_code == 200
     assert reply.headers['Content-Type'] == 'application/json' and reply.response.status_code == 200
+
+
+@pytest.mark.parametrize('error', [
+    HTTPStatusError('GET x answered HTTP 500', 500, 'boom', 'http://h/x'),
+    CartRequestError('cart POST answered 500', 500, 'full', 'http://h/c'),
+    CartFailedError('cart failed', 500, 'archive offline', 'http://h/c'),
+    CartDownloadError('cart GET answered 404', status_code=404, body='gone'),
+    UploadStatusError('ingest answered 500', 500, '{}', 'http://h/upload'),
+    UnknownTransactionStatusError('no transaction 7', 7, status_code=404, body='', url='http://h/t/7'),
+], ids=lambda error: type(error).__name__)
+def test_status_errors_survive_pickle_and_copy(error):
+    for clone in (pickle.loads(pickle.dumps(error)), copy.copy(error), copy.deepcopy(error)):
+        assert type(clone) is type(error) and str(clone) == str(error)
+        assert (clone.status_code, clone.body, clone.url) == (error.status_code, error.body, error.url)
+        assert getattr(clone, 'transaction_id', None) == getattr(error, 'transaction_id', None)
