@@ -22,34 +22,27 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 import sys
 import textwrap
-import threading
-import time
-from collections import deque
 from contextlib import contextmanager
-from typing import Any, Callable, Deque, Dict, Iterator, List, NoReturn, Optional, Sequence, TextIO, Tuple
+from typing import Any, Callable, Dict, Iterator, NoReturn, Optional, Sequence, TextIO, Tuple
 
 from .config import DEFAULT_RETRIES, TransferConfig
-from .exceptions import (
-    ArchiveError, BundleError, CartDownloadError, CartFailedError, CartRequestError, CartTimeoutError,
-    ConfigurationError, DownloadError, IngestError, InvalidResponseError, MetadataError,
-    PacificaError, PolicyError, RecordError, RequestTimeout, ServerConnectionError, TransportError,
-    UnknownTransactionError, UploadRejectedError,
-)
+from .endpoints import check_url
+from .exceptions import ConfigurationError, PacificaError, RequestTimeout, ServerConnectionError
+# The exit codes live with the exception categories that carry them; the commands' names for them:
+from .exceptions import EXIT_FAILED as EXIT_FAILED
+from .exceptions import EXIT_LOCAL as EXIT_LOCAL
+from .exceptions import EXIT_OK as EXIT_OK
+from .exceptions import EXIT_SERVER as EXIT_SERVER
+from .exceptions import EXIT_USAGE as EXIT_USAGE
+from .progress import PROGRESS_MODES, Progress
 from .redact import redact, redact_url
 from .rules import seconds
 from .version import __version__
 
-EXIT_OK = 0
-EXIT_LOCAL = 1
-EXIT_USAGE = 2
-EXIT_SERVER = 3
-EXIT_FAILED = 4
 #: What a command returns after Ctrl-C (the shell convention 128 + SIGINT).
 EXIT_INTERRUPTED = 130
-
 
 
 def exit_codes_help(usage: str, failed: str) -> str:
@@ -69,27 +62,6 @@ EXIT_CODES_HELP = exit_codes_help('bad option, missing input, incomplete metadat
                                   'refused: policy rejected the metadata, the ingest job failed or did not finish in '
                                   'time')
 
-#: Which exit code each kind of library error means; the first match wins.
-_EXIT_BY_ERROR: Tuple[Tuple[type, int], ...] = (
-    (ConfigurationError, EXIT_USAGE),
-    (MetadataError, EXIT_USAGE),
-    (UploadRejectedError, EXIT_SERVER),
-    (IngestError, EXIT_FAILED),
-    (UnknownTransactionError, EXIT_USAGE),
-    (PolicyError, EXIT_FAILED),
-    (RecordError, EXIT_FAILED),
-    (ArchiveError, EXIT_FAILED),
-    (CartRequestError, EXIT_SERVER),
-    (CartFailedError, EXIT_SERVER),
-    (CartTimeoutError, EXIT_SERVER),
-    (CartDownloadError, EXIT_SERVER),
-    (DownloadError, EXIT_FAILED),  # VerificationError and any future check
-    (TransportError, EXIT_SERVER),
-    (InvalidResponseError, EXIT_SERVER),
-    (BundleError, EXIT_LOCAL),
-)
-
-PROGRESS_MODES = ('auto', 'bar', 'lines', 'off')
 
 
 class Hinted(Exception):
@@ -105,13 +77,13 @@ class Hinted(Exception):
 
 
 def exit_code_for(err: BaseException) -> int:
-    """Return the exit code that tells the caller what kind of failure ``err`` is."""
+    """Return the exit code that tells the caller what kind of failure ``err`` is: its category's ``exit_code``.
+
+    Errors from outside the library (OSError, ...) are local problems.
+    """
     if isinstance(err, Hinted):
         return exit_code_for(err.error)
-    for error_class, code in _EXIT_BY_ERROR:
-        if isinstance(err, error_class):
-            return code
-    return EXIT_LOCAL
+    return err.exit_code if isinstance(err, PacificaError) else EXIT_LOCAL
 
 
 def error_text(err: BaseException) -> str:
@@ -226,8 +198,6 @@ def _count(text: str) -> int:
 
 def _http_url(text: str) -> str:
     """argparse type: an absolute http(s) URL, without a trailing slash."""
-    from .http import check_url
-
     try:
         return check_url(text, 'server URL').rstrip('/')
     except ConfigurationError as err:
@@ -240,168 +210,6 @@ def positive_seconds(text: str) -> float:
         return seconds(float(text), name='the value')
     except ValueError:  # not a number, or refused by the rule (ConfigurationError is a ValueError)
         raise argparse.ArgumentTypeError('{!r} is not a positive number of seconds'.format(text)) from None
-
-
-# --------------------------------------------------------------------------
-# Progress
-# --------------------------------------------------------------------------
-_UNITS = ('B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB')
-
-
-def human_bytes(count: float) -> str:
-    """``1536`` -> ``'1.5 KiB'``: sizes as people read them."""
-    value = float(count)
-    for unit in _UNITS:
-        if abs(value) < 1024 or unit == _UNITS[-1]:
-            return '{:.0f} {}'.format(value, unit) if unit == 'B' else '{:.1f} {}'.format(value, unit)
-        value /= 1024
-    raise AssertionError('unreachable')  # pragma: no cover
-
-
-def human_duration(seconds: float) -> str:
-    """``75`` -> ``'1:15'``, ``3725`` -> ``'1:02:05'``."""
-    whole = int(round(seconds))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return '{}:{:02d}:{:02d}'.format(hours, minutes, secs)
-    return '{}:{:02d}'.format(minutes, secs)
-
-
-class Progress:
-    """Shows how far a transfer is, on stderr.
-
-    ``bar`` mode redraws one line in place (for terminals), ``lines`` mode
-    prints a plain line now and then (for logs and pipes), ``off`` shows
-    nothing. :meth:`update` may be called from any thread, as often as the
-    data moves: output is throttled here.
-
-    Rates count only the time data moves: from the start (the display's
-    creation, or a later ``update(0)`` that says the data begins to flow,
-    after a cart was staged) to the last update (not the wait for the
-    server's answer after the last byte). The running rate covers the last
-    :attr:`RATE_WINDOW` seconds, the final one the whole transfer, by the
-    same rule, so the two agree; the final line adds the time in all when the
-    waits around the transfer took longer.
-    """
-
-    #: Seconds of history the rate is computed over.
-    RATE_WINDOW = 5.0
-    #: Least seconds between two bar redraws.
-    BAR_INTERVAL = 0.1
-
-    def __init__(self, label: str, stream: TextIO, mode: str, total: Optional[int] = None, *,
-                 line_interval: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
-        if mode not in ('bar', 'lines', 'off'):
-            raise ConfigurationError('progress mode must be bar, lines or off, not {!r}'.format(mode))
-        self.label = label
-        self.stream = stream
-        self.mode = mode
-        self.total = total
-        self.done = 0
-        self.line_interval = line_interval
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._started = clock()
-        #: (time, bytes done) from the start of the transfer, trimmed to the last RATE_WINDOW seconds.
-        self._samples: Deque[Tuple[float, int]] = deque([(self._started, 0)])
-        self._begun = self._started
-        self._last_update: Optional[float] = None
-        self._last_output = float('-inf')
-        self._drawn = False
-        self._closed = False
-
-    def update(self, done: int, total: Optional[int] = None) -> None:
-        """Record that ``done`` bytes (of ``total``, when known) have moved."""
-        with self._lock:
-            if self._closed:
-                return
-            if total:
-                self.total = total
-            now = self._clock()
-            if done == 0 and self.done == 0:  # the data begins to flow only now: nothing to show yet
-                self._begun = now
-                self._samples.clear()
-                self._samples.append((now, 0))
-                return
-            self.done = done
-            self._last_update = now
-            self._samples.append((now, done))
-            while len(self._samples) > 2 and now - self._samples[0][0] > self.RATE_WINDOW:
-                self._samples.popleft()
-            interval = self.BAR_INTERVAL if self.mode == 'bar' else self.line_interval
-            if self.mode != 'off' and now - self._last_output >= interval:
-                self._last_output = now
-                self._emit(now)
-
-    def close(self, completed: bool = True) -> None:
-        """Finish the display: a last line with the totals, or just end the bar on failure."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            if self.mode == 'off':
-                return
-            if completed:
-                summary = self._summary(self._clock())
-            else:
-                summary = '{}: stopped after {}'.format(self.label, human_bytes(self.done))
-            self._write_line(summary)
-
-    def _summary(self, now: float) -> str:
-        """``'download: 3.0 MiB in 0:03 (1.0 MiB/s), 0:18 in all'``: the transfer's own time and rate."""
-        in_all = now - self._started
-        span = (self._last_update if self._last_update is not None else now) - self._begun
-        rate = self.done / span if span > 0 else 0.0
-        text = '{}: {} in {} ({}/s)'.format(self.label, human_bytes(self.done), human_duration(span), human_bytes(rate))
-        if in_all - span >= 1:
-            text += ', {} in all'.format(human_duration(in_all))
-        return text
-
-    def rate(self) -> Optional[float]:
-        """Bytes per second over the last few seconds, or None before there is any history."""
-        (first_time, first_done), (last_time, last_done) = self._samples[0], self._samples[-1]
-        span = last_time - first_time
-        if span <= 0:
-            return None
-        return (last_done - first_done) / span
-
-    def status_text(self) -> str:
-        """``'45% 12.3 MiB of 27.0 MiB, 5.1 MiB/s, ETA 0:03'`` (parts left out when unknown)."""
-        rate = self.rate()
-        parts: List[str] = []
-        if self.total:
-            parts.append('{:.0f}% {} of {}'.format(100.0 * self.done / self.total, human_bytes(self.done),
-                                                   human_bytes(self.total)))
-        else:
-            parts.append(human_bytes(self.done))
-        if rate is not None:
-            parts.append('{}/s'.format(human_bytes(rate)))
-            if self.total and rate > 0:
-                parts.append('ETA {}'.format(human_duration(max(self.total - self.done, 0) / rate)))
-        return ', '.join(parts)
-
-    def _emit(self, now: float) -> None:
-        if self.mode == 'lines':
-            self._write_line('{}: {}'.format(self.label, self.status_text()))
-            return
-        width = shutil.get_terminal_size((80, 24)).columns
-        text = '{}: {}'.format(self.label, self.status_text())
-        bar_width = min(30, width - len(text) - 4)
-        if self.total and bar_width >= 10:
-            filled = int(bar_width * min(self.done / self.total, 1.0))
-            text = '{} [{}{}]'.format(text, '#' * filled, '.' * (bar_width - filled))
-        self.stream.write('\r' + text[:width - 1].ljust(width - 1))
-        self.stream.flush()
-        self._drawn = True
-
-    def _write_line(self, text: str) -> None:
-        if self._drawn:
-            self.stream.write('\r')
-            text = text.ljust(shutil.get_terminal_size((80, 24)).columns - 1)
-            self._drawn = False
-        self.stream.write(text + '\n')
-        self.stream.flush()
 
 
 class Console:

@@ -25,7 +25,7 @@ clauses written against those packages keep working::
     │   ├── ServerConnectionError (requests.ConnectionError)
     │   ├── RequestTimeout (requests.Timeout, TimeoutError via PacificaTimeoutError)
     │   └── HTTPStatusError (requests.HTTPError, ValueError)  status_code, body, url
-    │       └── UploadStatusError                  (also UploadRejectedError) ingest refused the POST
+    │       └── every error below marked [status]: a failure an HTTP status caused
     ├── InvalidResponseError (ValueError, KeyError, requests.InvalidJSONError)  reply not JSON or wrong shape
     ├── PacificaTimeoutError (TimeoutError)
     │   ├── RequestTimeout
@@ -33,30 +33,33 @@ clauses written against those packages keep working::
     │   └── CartTimeoutError                       wait_for_cart deadline
     ├── PolicyError
     │   ├── UnknownUserError (IndexError)          network id not in metadata
-    │   ├── UnknownTransactionError (LookupError)  transaction id not in metadata
+    │   ├── UnknownTransactionError (LookupError)  policy knows no such transaction
+    │   │   └── UnknownTransactionStatusError      [status] policy answered 404
     │   └── PolicyRejectedError (ValueError)       policy refused the metadata
     ├── IngestError
     │   ├── UploadRejectedError (KeyError, TypeError)  no job_id in ingest's answer
-    │   │   └── UploadStatusError
+    │   │   └── UploadStatusError                  [status] ingest refused the POST
     │   ├── UploadLengthError (ValueError)         body not the announced Content-Length
     │   ├── IngestJobFailedError (RuntimeError)    the job ended FAILED
     │   └── JobTimeoutError
     └── DownloadError (AssertionError)
-        ├── CartRequestError                       cart POST not answered 201
-        ├── CartFailedError                        cart state error, HEAD not 204, DELETE refused
+        ├── CartRequestError                       [status] cart POST not answered 201
+        ├── CartFailedError                        [status] state error, HEAD not 204 (404: lost), DELETE refused
         ├── CartTimeoutError
-        ├── CartDownloadError (tarfile.ReadError)  GET not answered 200
+        ├── CartDownloadError (tarfile.ReadError)  [status] GET not answered 200
         ├── ArchiveError (tarfile.ReadError)       malformed or truncated tar
         │   └── UnsafeArchiveError                 member would escape or is not a plain file
         └── VerificationError                      every file missing, of the wrong size or hash
                                                    (problems: ChecksumMismatch, SizeMismatch, FileMissing)
 
 Messages never contain credentials: see :mod:`pacifica._client.redact`.
+Each category carries the commands' exit code in ``exit_code`` (inherited in
+method resolution order): usage, server, refused/unverified, or local.
 """
 from __future__ import annotations
 
 import tarfile
-from typing import Any, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import requests
 
@@ -68,20 +71,27 @@ __all__ = [
     'UnknownMetaIDError', 'InvalidMetadataError', 'MissingQueryResultsError',
     'BundleError', 'FileDataError', 'FileChangedError', 'RecordError',
     'TransportError', 'ServerConnectionError', 'RequestTimeout', 'HTTPStatusError',
-    'InvalidResponseError', 'PacificaTimeoutError', 'JobTimeoutError', 'CartTimeoutError',
-    'PolicyError', 'UnknownUserError', 'UnknownTransactionError', 'PolicyRejectedError',
+    'InvalidResponseError', 'PacificaTimeoutError', 'JobTimeoutError', 'CartTimeoutError', 'PolicyError',
+    'UnknownUserError', 'UnknownTransactionError', 'UnknownTransactionStatusError', 'PolicyRejectedError',
     'IngestError', 'UploadRejectedError', 'UploadStatusError', 'UploadLengthError', 'IngestJobFailedError',
     'DownloadError', 'CartRequestError', 'CartFailedError', 'CartDownloadError',
     'ArchiveError', 'UnsafeArchiveError', 'VerificationError',
     'VerificationDetail', 'ChecksumMismatch', 'SizeMismatch', 'FileMissing',
 ]
 
-#: How much of a server's reply body an exception keeps (and shows): the one excerpt length.
-BODY_EXCERPT_LIMIT = EXCERPT_LIMIT
+#: The commands' exit codes (each command's ``--help`` lists them).
+EXIT_OK = 0
+EXIT_LOCAL = 1
+EXIT_USAGE = 2
+EXIT_SERVER = 3
+EXIT_FAILED = 4
 
 
 class PacificaError(Exception):
     """Root of every exception this library raises on purpose."""
+
+    #: The commands' exit code for this category of failure.
+    exit_code = EXIT_LOCAL
 
     def __str__(self) -> str:
         # KeyError (a base of some subclasses) would show repr(message).
@@ -90,6 +100,7 @@ class PacificaError(Exception):
 
 class ConfigurationError(PacificaError, ValueError):
     """An argument or environment variable cannot be used as given."""
+    exit_code = EXIT_USAGE
 
 
 class UnsupportedHashError(ConfigurationError):
@@ -105,6 +116,7 @@ class UsageError(ConfigurationError, TypeError):
 
 class MetadataError(PacificaError):
     """Base of the metadata (MetaData, MetaObj, FileObj) errors."""
+    exit_code = EXIT_USAGE
 
 
 class MetadataEncodeError(MetadataError, TypeError):
@@ -132,7 +144,7 @@ class MissingQueryResultsError(InvalidMetadataError, IndexError, TypeError):
 
 
 class BundleError(PacificaError):
-    """Base of the errors found while bundling files."""
+    """Base of the errors found while bundling files (exit code: a local problem)."""
 
 
 class FileDataError(BundleError, ValueError, KeyError, TypeError, AttributeError):
@@ -161,10 +173,12 @@ class RecordError(PacificaError, ValueError, TypeError, AttributeError):
     pacifica-downloader 0.4 called ``.get`` / ``.items`` on the record's
     parts, which raised AttributeError for a part that is not a dict.
     """
+    exit_code = EXIT_FAILED
 
 
 class TransportError(PacificaError, requests.RequestException):
     """Base of the errors talking to a server."""
+    exit_code = EXIT_SERVER
 
 
 class ServerConnectionError(TransportError, requests.ConnectionError):
@@ -180,20 +194,25 @@ class RequestTimeout(TransportError, PacificaTimeoutError, requests.Timeout):
 
 
 class HTTPStatusError(TransportError, requests.HTTPError, ValueError):
-    """The server answered with a status the call cannot accept.
-
-    Also a ValueError: the old clients parsed every reply as JSON whatever
-    its status, and an error page that is not JSON raised ValueError there.
-
-    ``status_code`` is the HTTP status, ``body`` an excerpt of the reply text
-    and ``url`` the URL without credentials.
-    """
+    """The server answered with a status the call cannot accept: ``status_code``, ``body`` (an excerpt of the
+    reply) and ``url`` (without credentials). Also a ValueError: the old clients parsed every reply as JSON
+    whatever its status, and an error page that is not JSON raised ValueError there."""
 
     def __init__(self, message: str, status_code: int, body: str = '', url: str = '') -> None:
         super().__init__(message)
         self.status_code = status_code
-        self.body = body[:BODY_EXCERPT_LIMIT]
+        self.body = body[:EXCERPT_LIMIT]  # the one excerpt length
         self.url = url
+
+    def __reduce__(self) -> Tuple[Any, ...]:  # copy and pickle keep the status, body and url of every subclass
+        return _rebuilt, (type(self), self.args, dict(self.__dict__))
+
+
+def _rebuilt(cls: type, args: Tuple[Any, ...], state: Dict[str, Any]) -> HTTPStatusError:
+    err: HTTPStatusError = OSError.__new__(cls)  # at heart an OSError (requests.RequestException)
+    err.args = args
+    err.__dict__.update(state)
+    return err
 
 
 class InvalidResponseError(PacificaError, ValueError, KeyError, requests.exceptions.InvalidJSONError):
@@ -203,10 +222,12 @@ class InvalidResponseError(PacificaError, ValueError, KeyError, requests.excepti
     (with requests 2.27 or later a ``requests.exceptions.JSONDecodeError``,
     also a ``requests.RequestException``), and then took keys of it (KeyError).
     """
+    exit_code = EXIT_SERVER
 
 
 class PolicyError(PacificaError):
     """Base of the errors reported by the Policy server."""
+    exit_code = EXIT_FAILED
 
 
 class UnknownUserError(PolicyError, IndexError):
@@ -215,9 +236,19 @@ class UnknownUserError(PolicyError, IndexError):
 
 class UnknownTransactionError(PolicyError, LookupError):
     """Policy knows no transaction with the id asked for; ``transaction_id`` is that id."""
+    exit_code = EXIT_USAGE  # the id given is wrong
 
     def __init__(self, message: str, transaction_id: Any = None) -> None:
         super().__init__(message)
+        self.transaction_id = transaction_id
+
+
+class UnknownTransactionStatusError(UnknownTransactionError, HTTPStatusError):
+    """Policy said so with a status (404): also an :class:`HTTPStatusError`."""
+
+    def __init__(self, message: str, transaction_id: Any = None, *, status_code: int, body: str = '',
+                 url: str = '') -> None:
+        HTTPStatusError.__init__(self, message, status_code, body, url)
         self.transaction_id = transaction_id
 
 
@@ -231,6 +262,7 @@ class PolicyRejectedError(PolicyError, ValueError):
 
 class IngestError(PacificaError):
     """Base of the errors of an upload to, or a job on, the Ingest server."""
+    exit_code = EXIT_FAILED
 
 
 class UploadRejectedError(IngestError, KeyError, TypeError):
@@ -239,15 +271,12 @@ class UploadRejectedError(IngestError, KeyError, TypeError):
     pacifica-uploader 0.3.1 took ``reply['job_id']``: KeyError for a JSON
     object without it, TypeError for other JSON. This class is both.
     """
+    exit_code = EXIT_SERVER
 
 
 class UploadStatusError(UploadRejectedError, HTTPStatusError):
-    """Ingest answered the upload with an error status.
-
-    Ingest's error pages are JSON objects without ``job_id``, on which 0.3.1
-    raised KeyError (ValueError for a page that is not JSON); this class is
-    those and an :class:`HTTPStatusError` with ``status_code``, ``body`` and ``url``.
-    """
+    """Ingest answered the upload with an error status: its error pages are JSON objects without ``job_id``,
+    on which 0.3.1 raised KeyError (ValueError for a page that is not JSON); this class is those too."""
 
 
 class UploadLengthError(IngestError, ValueError):
@@ -289,31 +318,32 @@ class JobTimeoutError(IngestError, PacificaTimeoutError):
 
 class DownloadError(PacificaError, AssertionError):
     """Base of the download errors (AssertionError, as the old downloader raised)."""
+    exit_code = EXIT_FAILED  # VerificationError, ArchiveError and any future check
 
 
-class CartRequestError(DownloadError):
-    """The cart server did not answer the cart request with 201."""
+class CartRequestError(DownloadError, HTTPStatusError):
+    """The cart server did not answer the cart request with 201 (``status_code`` is what it answered)."""
+    exit_code = EXIT_SERVER
 
 
-class CartFailedError(DownloadError):
-    """The cart ended in state ``error``, or the cart server lost it (HEAD 404/500)."""
+class CartFailedError(DownloadError, HTTPStatusError):
+    """The cart's HEAD said state ``error`` or answered neither 204 nor a busy status (404: cartd lost the
+    cart), or its DELETE was refused; ``status_code`` is what that request answered."""
+    exit_code = EXIT_SERVER
 
 
 class CartTimeoutError(DownloadError, PacificaTimeoutError):
     """The cart was not ready before the deadline."""
+    exit_code = EXIT_SERVER
 
 
-class CartDownloadError(DownloadError, tarfile.ReadError):
-    """The cart GET answered with an error status.
+class CartDownloadError(DownloadError, tarfile.ReadError, HTTPStatusError):
+    """The cart GET answered with an error status (``status_code``, ``body``).
 
     Also a :class:`tarfile.ReadError`: pacifica-downloader 0.4 handed the
     error page to :mod:`tarfile`, which raised that.
     """
-
-    def __init__(self, message: str, status_code: int, body: str = '') -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.body = body[:BODY_EXCERPT_LIMIT]
+    exit_code = EXIT_SERVER
 
 
 class ArchiveError(DownloadError, tarfile.ReadError):
@@ -415,8 +445,7 @@ class VerificationError(DownloadError):
     def __init__(self, problems: Iterable[Any]) -> None:
         self.problems: List[VerificationDetail] = [_as_detail(problem) for problem in problems]
         lines = [problem.describe() for problem in self.problems]
-        super().__init__('{} file(s) failed verification:\n  {}'.format(
-            len(self.problems), '\n  '.join(lines)))
+        super().__init__('{} file(s) failed verification:\n  {}'.format(len(self.problems), '\n  '.join(lines)))
 
     def __reduce__(self) -> Tuple[Any, ...]:  # rebuilt from the details, not from the message
         return type(self), (self.problems,)

@@ -10,17 +10,19 @@ from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple
 
 import requests
 
-from pacifica._client.exceptions import (
-    CartDownloadError, CartFailedError, CartRequestError, CartTimeoutError, ConfigurationError, HTTPStatusError,
-    RequestTimeout, TransportError,
-)
-from pacifica._client.http import (
-    RETRY_STATUSES, CommonBase, check_url, join_url, reply_excerpt, reply_redact,
-)
-from pacifica._client.redact import redact_auth, redact_url
+from pacifica._client.common import CommonBase
 from pacifica._client.config import TransferConfig
+from pacifica._client.endpoints import CARTD_SERVER, complete_url
+from pacifica._client.exceptions import (
+    CartDownloadError, CartFailedError, CartRequestError, CartTimeoutError, ConfigurationError,
+    HTTPStatusError, RequestTimeout, TransportError,
+)
+from pacifica._client.failures import reply_excerpt, reply_redact
 from pacifica._client.keywords import drop_unknown_keywords
+from pacifica._client.redact import redact_auth, redact_url
+from pacifica._client.retry import RETRY_STATUSES
 from pacifica._client.rules import seconds
+from pacifica._client.transport import HttpClient
 
 from ._records import CartFile
 
@@ -70,6 +72,7 @@ class CartAPI(CommonBase):
     :class:`~pacifica._client.config.TransferConfig`).
     """
 
+    _http: HttpClient
     _proto: str
     _addr: str
     _port: str
@@ -79,19 +82,12 @@ class CartAPI(CommonBase):
         kwargs = drop_unknown_keywords('CartAPI()', kwargs, CART_API_KEYWORDS)
         if cart_api_url is not None:
             kwargs['cart_api_url'] = cart_api_url
-        self._configure(kwargs)
-        self._server_url([('proto', 'http'), ('port', '8081'), ('addr', '127.0.0.1'), ('cart_api_url', None)],
-                         'CARTD', kwargs)
-        if not self._cart_api_url:
-            self._cart_api_url = join_url(self._proto, self._addr, self._port)
-        check_url(self._cart_api_url, 'cart API URL')
+        self._http = HttpClient.from_keywords(kwargs)  # ``session``, when given, replaces its own
+        self._server_url([*CARTD_SERVER, ('cart_api_url', None)], 'CARTD', kwargs)
+        self._cart_api_url = complete_url(self._cart_api_url, self._proto, self._addr, self._port, '', 'cart API URL')
         self._extra_args = self._check_extra_args(kwargs.get('extra_args'))
-        session = kwargs.get('session')
-        if session is not None:
-            self.session = session
-        else:
-            self._setup_requests_session()
-        LOGGER.debug('CartAPI URL %s auth %s', redact_url(self._cart_api_url), redact_auth(self._auth))
+        self._setup_requests_session()
+        LOGGER.debug('CartAPI URL %s auth %s', redact_url(self._cart_api_url), redact_auth(self._http.auth))
 
     @staticmethod
     def _check_extra_args(extra_args: Any) -> Dict[str, Any]:
@@ -110,16 +106,16 @@ class CartAPI(CommonBase):
     @property
     def auth(self) -> Dict[str, Any]:
         """The dict of extra requests keyword arguments sent with every request."""
-        return self._auth
+        return self._http.auth
 
     @auth.setter
     def auth(self, auth: Dict[str, Any]) -> None:
-        self._configure({'auth': auth, 'config': self._config})
+        self._http.auth = auth
 
     @property
     def config(self) -> TransferConfig:
         """The :class:`~pacifica._client.config.TransferConfig` this client runs with (timeout included)."""
-        return self._config
+        return self._http.config
 
     @property
     def cart_api_url(self) -> str:
@@ -139,18 +135,19 @@ class CartAPI(CommonBase):
         """Ask cartd to stage the files ``yield_files()`` produces; return the new cart's URL.
 
         The body is ``{"fileids": [...], **extra_args}``. cartd answers 201;
-        anything else raises CartRequestError with the status and the start of
-        the reply. The POST is never sent twice once its bytes went out (each
-        arrival records a cart).
+        anything else raises CartRequestError with the status (``status_code``)
+        and the start of the reply. The POST is never sent twice once its
+        bytes went out (each arrival records a cart).
         """
         cart_url = self.new_cart_url()
         body, count = _cart_body(yield_files(), self._extra_args)
         try:
-            resp = self._request('POST', cart_url, accept=(201,), data=body,
-                                 headers={'Content-Type': 'application/json'})
+            resp = self._http.call('POST', cart_url, accept=(201,), data=body,
+                                   headers={'Content-Type': 'application/json'})
         except HTTPStatusError as err:
             raise CartRequestError('cart request POST {} answered HTTP {}, not 201{}'.format(
-                redact_url(cart_url), err.status_code, ': ' + err.body if err.body else '')) from None
+                redact_url(cart_url), err.status_code, ': ' + err.body if err.body else ''),
+                err.status_code, err.body, err.url) from None
         LOGGER.debug('cart %s requested with %d file(s), HTTP %s', redact_url(cart_url), count, resp.status_code)
         return cart_url
 
@@ -159,21 +156,22 @@ class CartAPI(CommonBase):
 
         ``timeout`` is wall-clock seconds (including the time the HEADs
         take): past it, CartTimeoutError. State ``error``, or HEAD answering
-        404 (unknown cart) or 500, raise CartFailedError with cartd's
-        ``X-Pacifica-Message``. A busy answer (429, 502, 503, 504 after the
+        another status than 204 (404: unknown cart), raise CartFailedError
+        with that status and cartd's ``X-Pacifica-Message``. A busy answer (429, 502, 503, 504 after the
         core's retries) is not a verdict on the cart: polling goes on.
         """
         deadline = time.monotonic() + seconds(timeout, name='timeout')
         where = redact_url(cart_url)
+        config = self._http.config
         last = None
         while True:
             remaining = max(deadline - time.monotonic(), 0.001)
             try:
-                resp = self._request('HEAD', cart_url, accept=ANY_STATUS, max_seconds=remaining, timeout=(
-                    min(self._config.connect_timeout, remaining), min(self._config.read_timeout, remaining)))
+                resp = self._http.call('HEAD', cart_url, accept=ANY_STATUS, max_seconds=remaining, timeout=(
+                    min(config.connect_timeout, remaining), min(config.read_timeout, remaining))).response
             except TransportError as err:
                 # A poll cut short by this wait's own deadline is the wait timing out, not a failure.
-                clipped = remaining < self._config.deadline and isinstance(err, RequestTimeout)
+                clipped = remaining < config.deadline and isinstance(err, RequestTimeout)
                 if time.monotonic() < deadline and not clipped:
                     raise
                 raise CartTimeoutError('cart {} was not ready within {:g} s (last status {!r}; the next poll '
@@ -191,15 +189,16 @@ class CartAPI(CommonBase):
                 status = last = 'busy (HTTP {})'.format(resp.status_code)
             elif resp.status_code == 404:
                 raise CartFailedError('cart {} is unknown to cartd (HEAD answered 404){}'.format(
-                    where, ': ' + message if message else ''))
+                    where, ': ' + message if message else ''), 404, message, where)
             elif state == 'error' or resp.status_code != 204:
                 raise CartFailedError('cart {} failed (HEAD answered HTTP {}, status {!r}){}'.format(
-                    where, resp.status_code, status or None, ': ' + message if message else ''))
+                    where, resp.status_code, status or None, ': ' + message if message else ''),
+                    resp.status_code, message, where)
             left = deadline - time.monotonic()
             if left <= 0:
                 raise CartTimeoutError('cart {} was not ready within {:g} s (last status {!r}{})'.format(
                     where, timeout, status or None, ', ' + message if message else ''))
-            pause = min(self._config.poll_interval, left)
+            pause = min(config.poll_interval, left)
             LOGGER.debug('cart %s is not ready; next poll in %.1f s', where, pause)
             time.sleep(pause)
 
@@ -209,21 +208,25 @@ class CartAPI(CommonBase):
         Any other status raises CartDownloadError (202 means cartd says the
         cart is not ready yet).
         """
-        resp = self._request('GET', cart_url, accept=ANY_STATUS, bulk=True, stream=True,
-                             params={'filename': filename})
+        resp = self._http.call('GET', cart_url, accept=ANY_STATUS, bulk=True, stream=True,
+                               params={'filename': filename}).response
         if resp.status_code != 200:
             body = reply_excerpt(resp, streamed=True)
             resp.close()
             reason = 'the cart is not ready' if resp.status_code == 202 else 'download refused'
             raise CartDownloadError('cart {} GET answered HTTP {} ({}){}'.format(
                 redact_url(cart_url), resp.status_code, reason, ': ' + body if body else ''),
-                status_code=resp.status_code, body=body)
+                status_code=resp.status_code, body=body, url=redact_url(cart_url))
         return resp
 
     def delete_cart(self, cart_url: str) -> None:
-        """``DELETE cart_url``: cartd removes the staged files (404 means already gone)."""
-        resp = self._request('DELETE', cart_url, accept=ANY_STATUS)
+        """``DELETE cart_url``: cartd removes the staged files (404 means already gone).
+
+        Another status raises CartFailedError.
+        """
+        resp = self._http.call('DELETE', cart_url, accept=ANY_STATUS).response
         if resp.status_code not in (200, 204, 404):
+            body = reply_excerpt(resp)
             raise CartFailedError('cart {} DELETE answered HTTP {}: {}'.format(
-                redact_url(cart_url), resp.status_code, reply_excerpt(resp)))
+                redact_url(cart_url), resp.status_code, body), resp.status_code, body, redact_url(cart_url))
         LOGGER.debug('cart %s deleted (HTTP %s)', redact_url(cart_url), resp.status_code)

@@ -13,9 +13,10 @@ import os
 from typing import Any, Dict, List, Optional, Sequence
 
 from pacifica._client.cli import (
-    EXIT_OK, Console, Progress, add_server_options, calling, client_config, exit_codes_help, human_bytes,
+    EXIT_OK, Console, add_server_options, calling, client_config, exit_codes_help,
     new_parser, positive_seconds, run, show_url,
 )
+from pacifica._client.progress import Progress, human_bytes
 from pacifica._client.exceptions import ConfigurationError
 
 from .downloader import Downloader

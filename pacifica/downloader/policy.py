@@ -11,11 +11,13 @@ import logging
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional
 
 from pacifica._client.config import TimeoutArg, TransferConfig
-from pacifica._client.endpoints import POLICY_SERVER
+from pacifica._client.endpoints import POLICY_SERVER, check_url, join_url, server_parts
 from pacifica._client.exceptions import (
-    ConfigurationError, HTTPStatusError, InvalidResponseError, UnknownTransactionError, UsageError,
+    ConfigurationError, HTTPStatusError, InvalidResponseError, UnknownTransactionError,
+    UnknownTransactionStatusError, UsageError,
 )
-from pacifica._client.http import CommonBase, check_url, join_url, redact_url
+from pacifica._client.redact import redact_url
+from pacifica._client.transport import HttpClient
 
 from ._records import CartFile, transaction_entries, yield_cart_files
 
@@ -50,9 +52,8 @@ def policy_base_url(policy_url: Optional[str] = None) -> str:
     not absolute http(s).
     """
     if not policy_url:
-        parts = CommonBase()
-        parts._server_url(POLICY_SERVER, 'POLICY', {})
-        policy_url = join_url(parts._proto, parts._addr, parts._port)
+        parts = server_parts(POLICY_SERVER, 'POLICY', {})
+        policy_url = join_url(parts['proto'], parts['addr'], parts['port'])
     return check_url(policy_url, 'policy server URL').rstrip('/')
 
 
@@ -77,8 +78,8 @@ def fetch_transaction(transaction_id: Any, *, policy_url: Optional[str] = None,
     :class:`~pacifica._client.exceptions.InvalidResponseError` for a reply
     that is not a record, and the transport errors of every call.
     """
-    return _PolicyStatus(policy_url, {'auth': auth, 'timeout': timeout, 'config': config}).transaction(
-        check_transaction_id(transaction_id))
+    transaction_id = check_transaction_id(transaction_id)
+    return _transaction(HttpClient(config, auth, timeout=timeout), policy_base_url(policy_url), transaction_id)
 
 
 def check_transaction_id(value: Any) -> int:
@@ -91,31 +92,26 @@ def check_transaction_id(value: Any) -> int:
     return int(text)
 
 
-class _PolicyStatus(CommonBase):
-    """One policy server's status API, as far as records go."""
-
-    def __init__(self, policy_url: Optional[str], kwargs: Mapping[str, Any]) -> None:
-        self._configure(kwargs)
-        self.base_url = policy_base_url(policy_url)
-
-    def transaction(self, transaction_id: int) -> Dict[str, Any]:
-        url = self.base_url + TRANSACTION_PATH.format(transaction_id)
-        unknown = 'the policy server at {} knows no transaction {}'.format(redact_url(self.base_url), transaction_id)
-        try:
-            record = self._request_json('GET', url)
-        except HTTPStatusError as err:
-            if err.status_code == 404:
-                raise UnknownTransactionError(unknown, transaction_id) from None
-            raise
-        if isinstance(record, dict) and isinstance(record.get('files'), dict):
-            LOGGER.debug('transaction %d: %d file(s)', transaction_id, len(record['files']))
-            return record
-        if isinstance(record, dict) and str(record.get('status', '')).startswith('404'):
-            message = record.get('message')
-            raise UnknownTransactionError(unknown + (': {}'.format(self._redact(message, url)) if message else ''),
-                                          transaction_id)
-        raise InvalidResponseError('GET {} answered no transaction record (no "files" object): {}'.format(
-            redact_url(url), self._redact(repr(record), url)))
+def _transaction(http: HttpClient, base_url: str, transaction_id: int) -> Dict[str, Any]:
+    """GET the record of ``transaction_id`` from the policy server at ``base_url``."""
+    url = base_url + TRANSACTION_PATH.format(transaction_id)
+    unknown = 'the policy server at {} knows no transaction {}'.format(redact_url(base_url), transaction_id)
+    try:
+        record = http.call('GET', url, document=True).document
+    except HTTPStatusError as err:
+        if err.status_code == 404:
+            raise UnknownTransactionStatusError(unknown, transaction_id, status_code=err.status_code, body=err.body,
+                                                url=err.url) from None
+        raise
+    if isinstance(record, dict) and isinstance(record.get('files'), dict):
+        LOGGER.debug('transaction %d: %d file(s)', transaction_id, len(record['files']))
+        return record
+    if isinstance(record, dict) and str(record.get('status', '')).startswith('404'):
+        message = record.get('message')
+        raise UnknownTransactionError(unknown + (': {}'.format(http.redact(message, url)) if message else ''),
+                                      transaction_id)
+    raise InvalidResponseError('GET {} answered no transaction record (no "files" object): {}'.format(
+        redact_url(url), http.redact(repr(record), url)))
 
 
 __all__ = ['TransactionInfo', 'fetch_transaction', 'policy_base_url', 'check_transaction_id', 'TRANSACTION_PATH']

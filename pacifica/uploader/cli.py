@@ -11,12 +11,14 @@ import argparse
 import json
 import os
 import re
-from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from pacifica._client.cli import (
-    EXIT_OK, Console, Hinted, Progress, add_server_options, calling, client_config, human_bytes, new_parser,
+    EXIT_OK, Console, Hinted, add_server_options, calling, client_config, new_parser,
     positive_seconds, run, show_url,
 )
+from pacifica._client.endpoints import INGEST_PATHS, POLICY_PATHS
+from pacifica._client.progress import Progress, human_bytes
 from pacifica._client.exceptions import BundleError, ConfigurationError, InvalidMetadataError, PolicyRejectedError
 
 from .bundler import Bundler
@@ -148,7 +150,8 @@ def set_value(metadata: MetaData, option: MetaObj) -> None:
     metadata.append(option)
 
 
-def _describe_item(item: Any) -> str:
+def _item_label(item: Any) -> str:
+    """How the user names an item on the command line: ``Table.key`` or its metaID."""
     name = getattr(item, 'metaID', None) or getattr(item, 'destinationTable', None) or '?'
     key = getattr(item, 'key', None)
     return '{}.{}'.format(name, key) if key else str(name)
@@ -158,7 +161,7 @@ def check_complete(metadata: MetaData) -> None:
     """Raise InvalidMetadataError naming what is missing, before any file is read."""
     if metadata.is_valid():
         return
-    missing = [_describe_item(item) for item in metadata
+    missing = [_item_label(item) for item in metadata
                if getattr(item, 'destinationTable', None) != 'Files' and not getattr(item, 'value', None)]
     if missing:
         raise InvalidMetadataError('metadata is incomplete, no value for: {}'.format(', '.join(missing)))
@@ -241,9 +244,6 @@ class _Tee:
         self._progress = progress
         self.sent = 0
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._bundler, name)
-
     def content_length(self) -> int:
         return self._bundler.content_length()
 
@@ -290,16 +290,19 @@ def _percent_text(value: Any) -> str:
         return str(value)
 
 
-def _policy_kwargs(args: argparse.Namespace) -> Dict[str, str]:
-    if not args.policy_url:
+def _below(base_url: Optional[str], paths: Sequence[Tuple[str, str]]) -> Dict[str, str]:
+    """The whole-URL keywords (``upload_url``, ...) of each endpoint ``path`` below ``base_url``."""
+    if not base_url:
         return {}
-    return {'uploader_url': args.policy_url + '/uploader', 'ingest_url': args.policy_url + '/ingest'}
+    return {part[:-len('_path')] + '_url': base_url + path for part, path in paths}
+
+
+def _policy_kwargs(args: argparse.Namespace) -> Dict[str, str]:
+    return _below(args.policy_url, POLICY_PATHS)
 
 
 def _ingest_kwargs(args: argparse.Namespace) -> Dict[str, str]:
-    kwargs = {}
-    if args.ingest_url:
-        kwargs = {'upload_url': args.ingest_url + '/upload', 'status_url': args.ingest_url + '/get_state'}
+    kwargs = _below(args.ingest_url, INGEST_PATHS)
     if args.status_url:
         kwargs['status_url'] = args.status_url
     return kwargs
@@ -317,12 +320,8 @@ def _validate(policy: PolicyQuery, metadata: MetaData) -> None:
             SUBMITTER_TABLE)) from err
 
 
-def _upload(args: argparse.Namespace, console: Console) -> int:
-    if args.no_upload and not args.save:
-        raise ConfigurationError('--no-upload needs --save FILE (otherwise there is nothing to do)')
-    if args.no_upload and args.wait:
-        raise ConfigurationError('--wait follows an upload; it cannot be used with --no-upload')
-    file_data = collect_files(args.paths)
+def _checked_metadata(args: argparse.Namespace, console: Console) -> MetaData:
+    """The command's metadata, with the submitter ``--user`` names, complete and (before an upload) validated."""
     metadata = build_metadata(args.meta_file, args.meta)
     policy: Optional[PolicyQuery] = None
     if args.user is not None or not args.no_upload:
@@ -336,22 +335,22 @@ def _upload(args: argparse.Namespace, console: Console) -> int:
         console.note('checking the metadata with the policy server{}'.format(
             ' at ' + show_url(args.policy_url) if args.policy_url else ''))
         _validate(policy, metadata)
+    return metadata
 
-    bundler = Bundler(metadata, file_data, hashfunc=args.hashfunc)
-    total = bundler.content_length()
-    payload = sum(entry['size'] for entry in file_data)
-    console.result('files: {} ({})'.format(len(file_data), human_bytes(payload)))
-    console.result('bundle: {} bytes, {}'.format(total, args.hashfunc))
 
+def _send(args: argparse.Namespace, console: Console, bundler: Bundler,
+          total: int) -> Tuple[Optional[Uploader], Any]:
+    """Stream the bundle to ingest (and ``--save``); the uploader and the job id, or ``(None, None)``."""
     save = _SaveFile(args.save)
     progress = console.progress('save' if args.no_upload else 'upload', total)
     tee = _Tee(bundler, save.handle, progress)
+    uploader: Optional[Uploader] = None
+    job_id = None
     completed = False
     try:
         if args.no_upload:
             for _chunk in tee.iter_bytes():
                 pass
-            job_id = None
         else:
             uploader = Uploader(config=client_config(args), **_ingest_kwargs(args))
             with calling('ingest'):
@@ -362,9 +361,25 @@ def _upload(args: argparse.Namespace, console: Console) -> int:
     finally:
         progress.close(completed)
         save.finish(completed)
+    return uploader, job_id
+
+
+def _upload(args: argparse.Namespace, console: Console) -> int:
+    if args.no_upload and not args.save:
+        raise ConfigurationError('--no-upload needs --save FILE (otherwise there is nothing to do)')
+    if args.no_upload and args.wait:
+        raise ConfigurationError('--wait follows an upload; it cannot be used with --no-upload')
+    file_data = collect_files(args.paths)
+    metadata = _checked_metadata(args, console)
+    bundler = Bundler(metadata, file_data, hashfunc=args.hashfunc)
+    total = bundler.content_length()
+    payload = sum(entry['size'] for entry in file_data)
+    console.result('files: {} ({})'.format(len(file_data), human_bytes(payload)))
+    console.result('bundle: {} bytes, {}'.format(total, args.hashfunc))
+    uploader, job_id = _send(args, console, bundler, total)
     if args.save:
         console.result('saved: {}'.format(args.save))
-    if job_id is None:
+    if uploader is None:
         return EXIT_OK
     console.result('job_id: {}'.format(job_id))
     if args.wait:

@@ -25,20 +25,14 @@ from pacifica._client.exceptions import (
 from pacifica._client.redact import redact_auth, redact_document, redact_url
 from pacifica._client.keywords import drop_unknown_keywords
 from pacifica._client.rules import seconds, seconds_or_none
+from pacifica._client.endpoints import INGEST_PATHS, INGEST_SERVER, complete_url
+from pacifica._client.transport import HttpClient
 
 from .common import CommonBase
 
 LOGGER = logging.getLogger(__name__)
 
-_URL_PARTS = [
-    ('proto', 'http'),
-    ('port', 8066),
-    ('addr', '127.0.0.1'),
-    ('upload_path', '/upload'),
-    ('status_path', '/get_state'),
-    ('upload_url', None),
-    ('status_url', None),
-]
+_URL_PARTS = [*INGEST_SERVER, *INGEST_PATHS, ('upload_url', None), ('status_url', None)]
 _KEYWORDS = frozenset(part for part, _ in _URL_PARTS) | {'auth', 'timeout', 'config'}
 
 #: The last task of a successful ingest job.
@@ -202,6 +196,7 @@ class Uploader(CommonBase):
     :class:`~pacifica._client.config.TransferConfig`.
     """
 
+    _http: HttpClient
     _proto: Any = None
     _addr: Any = None
     _port: Any = None
@@ -213,12 +208,14 @@ class Uploader(CommonBase):
     def __init__(self, **kwargs: Any) -> None:
         """Set the Ingest endpoints and this object's HTTP session."""
         kwargs = drop_unknown_keywords('Uploader()', kwargs, _KEYWORDS)
-        self._configure(kwargs)
+        self._http = HttpClient.from_keywords(kwargs)
         self._server_url(_URL_PARTS, 'INGEST', kwargs)
-        self._complete_urls(('upload', 'status'), 'Ingest')
+        where = (self._proto, self._addr, self._port)
+        self._upload_url = complete_url(self._upload_url, *where, self._upload_path, 'Ingest upload URL')
+        self._status_url = complete_url(self._status_url, *where, self._status_path, 'Ingest status URL')
         self._setup_requests_session()
         LOGGER.debug('Upload URL %s status URL %s auth %s', redact_url(self._upload_url),
-                     redact_url(self._status_url), redact_auth(self._auth))
+                     redact_url(self._status_url), redact_auth(self._http.auth))
 
     # -- uploads ------------------------------------------------------------
     def upload(self, read_fd: Any, content_length: Optional[int] = None) -> Any:
@@ -236,7 +233,7 @@ class Uploader(CommonBase):
             raise ConfigurationError('upload needs a binary file-like object with read(size), not a {}'.format(
                 type(read_fd).__name__))
         length = _declared_length(read_fd) if not content_length else self._byte_count(content_length)
-        chunk_size = self._config.chunk_size
+        chunk_size = self._http.config.chunk_size
 
         def read_chunks() -> Iterator[Any]:
             while True:
@@ -275,8 +272,9 @@ class Uploader(CommonBase):
         LOGGER.debug('Uploading %s bytes to %s', length if length is not None else 'an unknown number of',
                      redact_url(self._upload_url))
         try:
-            reply = self._request_json('POST', self._upload_url, bulk=True, data=body, allow_redirects=False,
-                                       headers={'Content-Type': 'application/octet-stream'})
+            reply = self._http.call('POST', self._upload_url, document=True, bulk=True, data=body,
+                                    headers={'Content-Type': 'application/octet-stream'},
+                                    allow_redirects=False).document
         except _AbortUpload as abort:
             raise abort.error from abort.error.__cause__
         except HTTPStatusError as err:  # also the KeyError 0.3.1 raised on ingest's error page
@@ -284,8 +282,8 @@ class Uploader(CommonBase):
         job_id = reply.get('job_id') if isinstance(reply, dict) else None
         if job_id is None:
             raise UploadRejectedError('Ingest answered the upload to {} without a job_id: {}'.format(
-                redact_url(self._upload_url), self._redact(repr(reply), self._upload_url)))
-        LOGGER.debug('Upload started ingest job %s', self._redact(job_id, self._upload_url))
+                redact_url(self._upload_url), self._http.redact(repr(reply), self._upload_url)))
+        LOGGER.debug('Upload started ingest job %s', self._http.redact(job_id, self._upload_url))
         return job_id
 
     # -- job state ------------------------------------------------------------
@@ -294,11 +292,12 @@ class Uploader(CommonBase):
         return self._fetch_state(job_id)
 
     def _fetch_state(self, job_id: Any, max_seconds: Optional[float] = None) -> Dict[str, Any]:
-        state = self._request_json('GET', self._status_url, params={'job_id': job_id}, max_seconds=max_seconds)
+        state = self._http.call('GET', self._status_url, document=True, params={'job_id': job_id},
+                                max_seconds=max_seconds).document
         if not isinstance(state, dict):
             raise InvalidResponseError('Ingest answered the state of job {} with a JSON {}, not an object'.format(
                 job_id, type(state).__name__))
-        LOGGER.debug('Ingest job %s: %s', job_id, self._redact('{} {} {}%'.format(
+        LOGGER.debug('Ingest job %s: %s', job_id, self._http.redact('{} {} {}%'.format(
             state.get('state'), state.get('task'), state.get('task_percent')), self._status_url))
         return state
 
@@ -314,7 +313,7 @@ class Uploader(CommonBase):
         failed polls in a row raise.
         """
         # An interval of 0 would hammer the server: refused, as in TransferConfig.poll_interval.
-        pause = self._config.poll_interval if interval is None else seconds(interval, name='interval')
+        pause = self._http.config.poll_interval if interval is None else seconds(interval, name='interval')
         limit = seconds_or_none(timeout, name='timeout', none_means='no limit', infinite=True)
         deadline_at = None if limit is None or math.isinf(limit) else time.monotonic() + limit
         state: Optional[Dict[str, Any]] = None
@@ -343,7 +342,7 @@ class Uploader(CommonBase):
 
     def _shown(self, state: Any) -> Any:
         """A state document as an exception may keep and show it: every text in it redacted."""
-        return redact_document(state, self._secrets(self._status_url))
+        return redact_document(state, self._http.secrets(self._status_url))
 
     @staticmethod
     def _failed(job_id: Any, state: Dict[str, Any]) -> IngestJobFailedError:

@@ -14,7 +14,8 @@ from pacifica._client.config import TransferConfig
 from pacifica._client.exceptions import (
     HTTPStatusError, InvalidResponseError, PacificaError, RequestTimeout, ServerConnectionError,
 )
-from pacifica._client.http import IDEMPOTENT_METHODS, CommonBase
+from pacifica._client.retry import IDEMPOTENT_METHODS
+from pacifica._client.transport import HttpClient
 from tests.helpers.faults import Fault, closed_port
 from tests.helpers.server import Reply
 from tests.reliability.conftest import FAST
@@ -22,16 +23,14 @@ from tests.reliability.conftest import FAST
 pytestmark = pytest.mark.timeout(30)
 
 
-class Client(CommonBase):
-    """The smallest client of the core."""
-
-    def __init__(self, **kwargs):
-        self._configure(kwargs)
-        self._setup_requests_session()
+def Client(**kwargs):
+    """The smallest client: an HttpClient as every client object holds one."""
+    return HttpClient(**kwargs)
 
 
-class ReadOnlyPostClient(Client):
-    _repeatable_methods = IDEMPOTENT_METHODS | {'POST'}
+def ReadOnlyPostClient(**kwargs):
+    """The client of a service whose POSTs only read (the Policy queries): they are repeated like GETs."""
+    return HttpClient(repeatable_methods=IDEMPOTENT_METHODS | {'POST'}, **kwargs)
 
 
 #: Faults that clear: a repeatable request must get through them.
@@ -64,7 +63,8 @@ def test_repeatable_request_survives_two_faults(upstream, proxy, stopwatch, secr
     proxy.inject('/doc', fault, times=2)
     client = cls(config=FAST, auth=secret_auth)
     with stopwatch(FAST.deadline):
-        assert client._request_json(method, proxy.url + '/doc', data=b'{}') == {'answer': 42, 'padding': 'x' * 200}
+        reply = client.call(method, proxy.url + '/doc', document=True, data=b'{}')
+        assert reply.document == {'answer': 42, 'padding': 'x' * 200}
     assert proxy.pending() == 0 and proxy.received(method, '/doc') == 3
 
 
@@ -75,7 +75,7 @@ def test_backoff_grows_between_attempts(upstream, proxy, stopwatch, method, cls)
     proxy.inject('/doc', Fault.http_status(503), times=4)
     config = dataclasses.replace(FAST, backoff_factor=0.1, backoff_max=5, call_deadline=5)
     with stopwatch(3.5) as watch:
-        assert cls(config=config)._request_json(method, proxy.url + '/doc', data=b'{}')['answer'] == 42
+        assert cls(config=config).call(method, proxy.url + '/doc', document=True, data=b'{}').document['answer'] == 42
     assert watch.elapsed >= 1.4 and proxy.received(method, '/doc') == 5
 
 
@@ -85,7 +85,7 @@ def test_retry_after_is_obeyed_and_capped(upstream, proxy, stopwatch):
     proxy.inject('/doc', Fault.http_status(429, retry_after=3600))  # capped at retry_after_max
     config = dataclasses.replace(FAST, retry_after_max=1.2, backoff_factor=0, call_deadline=5)
     with stopwatch(3.5) as watch:
-        assert Client(config=config)._request_json('GET', proxy.url + '/doc')['answer'] == 42
+        assert Client(config=config).call('GET', proxy.url + '/doc', document=True).document['answer'] == 42
     assert watch.elapsed >= 2.1  # 1 s as asked, then 1.2 s instead of an hour
 
 
@@ -94,7 +94,7 @@ def test_malformed_retry_after_falls_back_to_backoff(upstream, proxy, stopwatch,
     _doc_route(upstream)
     proxy.inject('/doc', Fault.http_status(503, retry_after=header), times=2)
     with stopwatch(FAST.deadline):
-        assert Client(config=FAST)._request_json('GET', proxy.url + '/doc')['answer'] == 42
+        assert Client(config=FAST).call('GET', proxy.url + '/doc', document=True).document['answer'] == 42
     assert proxy.received('GET', '/doc') == 3
 
 
@@ -103,8 +103,10 @@ def test_retry_after_beyond_the_deadline_fails_at_once(upstream, proxy, stopwatc
     proxy.inject('/doc', Fault.http_status(503, retry_after=30), times=10)
     config = dataclasses.replace(FAST, retry_after_max=60, call_deadline=2)
     with stopwatch(1.0):
-        with pytest.raises((RequestTimeout, HTTPStatusError)):
-            Client(config=config)._request_json('GET', proxy.url + '/doc')
+        with pytest.raises(RequestTimeout) as info:  # the call cannot end within its deadline: it ends now
+            Client(config=config).call('GET', proxy.url + '/doc', document=True)
+    assert 'deadline of 2 s' in str(info.value) and 'the last attempt: HTTP 503' in str(info.value)
+    assert proxy.received('GET', '/doc') == 1
 
 
 @pytest.mark.parametrize('status', [502, 503, 504, 429])
@@ -114,7 +116,7 @@ def test_persistent_status_gives_http_status_error_after_all_retries(upstream, p
     proxy.inject('/doc', Fault.http_status(status, retry_after=retry_after), times=100)
     with stopwatch(FAST.deadline):
         with pytest.raises(HTTPStatusError) as info:
-            Client(config=FAST)._request_json('GET', proxy.url + '/doc')
+            Client(config=FAST).call('GET', proxy.url + '/doc', document=True)
     assert info.value.status_code == status and 'injected' in info.value.body
     assert proxy.received('GET', '/doc') == FAST.retries + 1
 
@@ -135,7 +137,7 @@ def test_persistent_fault_ends_in_time_with_a_specific_error(upstream, proxy, st
     proxy.inject('/doc', fault, times=100)
     with stopwatch(FAST.deadline + 0.5):
         with pytest.raises(expected) as info:
-            Client(config=FAST, auth=secret_auth)._request_json('GET', proxy.url + '/doc')
+            Client(config=FAST, auth=secret_auth).call('GET', proxy.url + '/doc', document=True)
     assert isinstance(info.value, PacificaError)
     assert '/doc' in str(info.value)
 
@@ -145,13 +147,13 @@ def test_refused_connection_clears(upstream, proxy, stopwatch):
     config = dataclasses.replace(FAST, retries=8, backoff_factor=0.05, backoff_max=0.2, call_deadline=5)
     proxy.refuse_for(0.5)
     with stopwatch(3):
-        assert Client(config=config)._request_json('GET', proxy.url + '/doc')['answer'] == 42
+        assert Client(config=config).call('GET', proxy.url + '/doc', document=True).document['answer'] == 42
 
 
 def test_refused_connection_for_good_is_server_connection_error(stopwatch):
     with stopwatch(FAST.deadline):
         with pytest.raises(ServerConnectionError) as info:
-            Client(config=FAST)._request('GET', 'http://127.0.0.1:{}/doc'.format(closed_port()))
+            Client(config=FAST).call('GET', 'http://127.0.0.1:{}/doc'.format(closed_port()))
     assert 'refused' in str(info.value).lower()
 
 
@@ -162,7 +164,7 @@ def test_timeout_keyword_bounds_a_silent_server(upstream, proxy, stopwatch, time
     config = TransferConfig(retries=1, backoff_factor=0)
     with stopwatch(2.5):
         with pytest.raises(RequestTimeout):
-            Client(config=config, timeout=timeout)._request_json('GET', proxy.url + '/doc')
+            Client(config=config, timeout=timeout).call('GET', proxy.url + '/doc', document=True)
 
 
 # ------------------------------------------------------------------ a POST that must not repeat
@@ -189,7 +191,8 @@ def test_unrepeatable_post_is_sent_once(upstream, proxy, stopwatch, secret_auth,
     proxy.inject('/upload', fault, times=100)
     with stopwatch(FAST.deadline + 0.5):
         with pytest.raises(expected):
-            Client(config=FAST, auth=secret_auth)._request_json('POST', proxy.url + '/upload', data=b'x' * 5000)
+            Client(config=FAST, auth=secret_auth).call('POST', proxy.url + '/upload', document=True,
+                                                       data=b'x' * 5000)
     assert proxy.received('POST', '/upload') == 1
     assert upstream.count('POST', '/upload') == reached
 
@@ -200,5 +203,5 @@ def test_unrepeatable_post_is_retried_when_the_connection_was_refused(upstream, 
     config = dataclasses.replace(FAST, retries=8, backoff_factor=0.05, backoff_max=0.2, call_deadline=5)
     proxy.refuse_for(0.4)
     with stopwatch(3):
-        Client(config=config)._request_json('POST', proxy.url + '/upload', data=b'x')
+        Client(config=config).call('POST', proxy.url + '/upload', document=True, data=b'x')
     assert upstream.count('POST', '/upload') == 1

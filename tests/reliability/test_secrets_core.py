@@ -20,7 +20,7 @@ from tests.helpers.server import Reply
 from tests.reliability.conftest import (
     FAST, SECRET_KEY_DIR, SECRET_KEY_NAME, SECRET_PASSWORD, SECRET_TOKEN, SECRET_URL_PASSWORD, SecretScanner,
 )
-from tests.reliability.test_http_faults import Client
+from pacifica._client.transport import HttpClient as Client
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -42,14 +42,14 @@ def test_failures_never_show_auth_or_url_password(upstream, proxy, secret_auth, 
     proxy.inject('/doc', fault, times=100)
     url = 'http://bob:{}@127.0.0.1:{}/doc'.format(SECRET_URL_PASSWORD, proxy.port)
     with pytest.raises(PacificaError) as info:
-        Client(config=FAST, auth=secret_auth)._request_json(method, url, data=b'{}')
+        Client(config=FAST, auth=secret_auth).call(method, url, document=True, data=b'{}')
     assert '***@127.0.0.1' in str(info.value)  # the URL is shown, without its password
 
 
 def test_refused_connection_never_shows_url_password(secret_auth):
     url = 'http://bob:{}@127.0.0.1:{}/doc'.format(SECRET_URL_PASSWORD, closed_port())
     with pytest.raises(ServerConnectionError):
-        Client(config=FAST, auth=secret_auth)._request('GET', url)
+        Client(config=FAST, auth=secret_auth).call('GET', url)
 
 
 def test_a_server_echoing_the_credentials_does_not_leak_them(upstream):
@@ -57,7 +57,7 @@ def test_a_server_echoing_the_credentials_does_not_leak_them(upstream):
     upstream.route('GET', '/doc', lambda req: Reply(401, 'bad credentials: {}'.format(req.headers)))
     auth = {'headers': {'Authorization': 'Bearer ' + SECRET_TOKEN}, 'cookies': {'session': SECRET_PASSWORD}}
     with pytest.raises(HTTPStatusError) as info:
-        Client(config=FAST, auth=auth)._request('GET', upstream.url + '/doc')
+        Client(config=FAST, auth=auth).call('GET', upstream.url + '/doc')
     assert info.value.status_code == 401 and 'bad credentials' in str(info.value)
     assert SECRET_TOKEN not in info.value.body
 
@@ -65,7 +65,7 @@ def test_a_server_echoing_the_credentials_does_not_leak_them(upstream):
 def test_a_server_echoing_basic_credentials_does_not_leak_them_encoded(upstream):
     upstream.route('GET', '/doc', lambda req: Reply(403, 'denied for {}'.format(req.headers.get('Authorization'))))
     with pytest.raises(HTTPStatusError) as info:
-        Client(config=FAST, auth={'auth': ('alice', SECRET_PASSWORD)})._request('GET', upstream.url + '/doc')
+        Client(config=FAST, auth={'auth': ('alice', SECRET_PASSWORD)}).call('GET', upstream.url + '/doc')
     encoded = base64.b64encode('alice:{}'.format(SECRET_PASSWORD).encode()).decode()
     assert 'denied for Basic ***' in str(info.value) and encoded not in repr(info.value.args)
 
@@ -76,7 +76,7 @@ def test_a_missing_client_key_file_is_reported_without_its_path(tmp_path, upstre
     cert = tmp_path / 'client.pem'
     cert.write_text('x')
     with pytest.raises(TransportError):
-        Client(config=FAST, auth={'cert': (str(cert), missing)})._request('GET', upstream.url + '/doc')
+        Client(config=FAST, auth={'cert': (str(cert), missing)}).call('GET', upstream.url + '/doc')
 
 
 @pytest.mark.parametrize('bad', [('alice', SECRET_PASSWORD), SECRET_TOKEN, ['auth', SECRET_PASSWORD]])

@@ -158,7 +158,7 @@ def test_each_retry_is_logged_as_it_happens(caplog):
     with pytest.raises(ServerConnectionError):
         _uploader(base).getstate(1)
     retries = [record.getMessage() for record in caplog.records
-               if record.name == 'pacifica._client.http' and 'trying again' in record.getMessage()]
+               if record.name == 'pacifica._client.retry' and 'trying again' in record.getMessage()]
     assert len(retries) == 2, retries
     assert all('connection refused' in line and base + '/get_state' in line for line in retries)
     assert 'attempt 1 failed' in retries[0] and 'attempt 2 failed' in retries[1]

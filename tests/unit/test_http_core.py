@@ -1,4 +1,4 @@
-"""The shared HTTP core: URL settings, retries, deadlines, error mapping."""
+"""The HTTP client every client object holds (retries, deadlines, error mapping), and the CommonBase shim."""
 from __future__ import annotations
 
 import time
@@ -11,17 +11,12 @@ from pacifica._client.exceptions import (
     ConfigurationError, HTTPStatusError, InvalidResponseError, PacificaError,
     RequestTimeout, ServerConnectionError,
 )
-from pacifica._client.http import CommonBase
+from pacifica._client.common import CommonBase
+from pacifica._client.transport import HttpClient
 from pacifica._client.redact import redact_auth, redact_url
 from tests.helpers.server import Raw, Reply
 
 FAST = TransferConfig(connect_timeout=1, read_timeout=1, backoff_factor=0.01, call_deadline=3)
-
-
-class Client(CommonBase):
-    def __init__(self, **kwargs):
-        self._configure(kwargs)
-        self._setup_requests_session()
 
 
 def test_server_url_prefers_kwargs_then_env_then_default(monkeypatch):
@@ -43,14 +38,14 @@ def test_session_is_none_until_setup():
 def test_get_retries_503_then_succeeds(server):
     replies = iter([Reply(503, 'busy'), Reply(503, 'busy', {'Retry-After': '0'}), Reply.json({'ok': 1})])
     server.route('GET', '/x', lambda req: next(replies))
-    assert Client(config=FAST)._request_json('GET', server.url + '/x') == {'ok': 1}
+    assert HttpClient(config=FAST).call('GET', server.url + '/x', document=True).document == {'ok': 1}
     assert server.count('GET', '/x') == 3
 
 
 def test_post_is_not_repeated_after_503(server):
     server.route('POST', '/x', Reply(503, 'busy'))
     with pytest.raises(HTTPStatusError) as info:
-        Client(config=FAST)._request_json('POST', server.url + '/x', data=b'1')
+        HttpClient(config=FAST).call('POST', server.url + '/x', document=True, data=b'1')
     assert info.value.status_code == 503 and server.count('POST', '/x') == 1
 
 
@@ -65,7 +60,7 @@ def test_trickling_body_hits_the_deadline(server):
     config = TransferConfig(connect_timeout=1, read_timeout=1, call_deadline=1.5, retries=0)
     start = time.monotonic()
     with pytest.raises(RequestTimeout) as info:
-        Client(config=config)._request_json('GET', server.url + '/slow')
+        HttpClient(config=config).call('GET', server.url + '/slow', document=True)
     assert time.monotonic() - start < 3
     assert isinstance(info.value, TimeoutError) and isinstance(info.value, requests.Timeout)
 
@@ -78,7 +73,7 @@ def test_refused_connection_is_server_connection_error(retries):
     port = sock.getsockname()[1]
     sock.close()
     with pytest.raises(ServerConnectionError) as info:
-        Client(config=TransferConfig(retries=retries, backoff_factor=0))._request(
+        HttpClient(config=TransferConfig(retries=retries, backoff_factor=0)).call(
             'GET', 'http://127.0.0.1:{}/'.format(port))
     assert isinstance(info.value, requests.ConnectionError) and isinstance(info.value, PacificaError)
     assert not isinstance(info.value, RequestTimeout)
@@ -87,25 +82,25 @@ def test_refused_connection_is_server_connection_error(retries):
 def test_invalid_json_is_invalid_response_error(server):
     server.route('GET', '/x', b'<html>')
     with pytest.raises(InvalidResponseError) as info:
-        Client(config=FAST)._request_json('GET', server.url + '/x')
+        HttpClient(config=FAST).call('GET', server.url + '/x', document=True)
     assert isinstance(info.value, ValueError) and '<html>' in str(info.value)
 
 
 def test_auth_values_never_shown(server, debug_logs):
     server.route('GET', '/x', Reply(500, 'nope'))
     secret = 's3cr3t-pw'
-    client = Client(config=FAST.__class__(retries=0), auth={'auth': ('user', secret)})
+    client = HttpClient(config=TransferConfig(retries=0), auth={'auth': ('user', secret)})
     with pytest.raises(HTTPStatusError) as info:
-        client._request('GET', 'http://user:{}@127.0.0.1:{}/x'.format(secret, server.port))
+        client.call('GET', 'http://user:{}@127.0.0.1:{}/x'.format(secret, server.port))
     assert secret not in str(info.value) and secret not in debug_logs.text
-    assert secret not in repr(redact_auth(client._auth))
+    assert secret not in repr(redact_auth(client.auth))
     assert redact_url('http://u:p@h:1/a') == 'http://***@h:1/a'
 
 
 @pytest.mark.parametrize('bad', [0, -1, 'soon', (1, 2, 3), float('inf')])
 def test_bad_timeouts_are_configuration_errors(bad):
     with pytest.raises(ConfigurationError):
-        Client(timeout=bad)
+        HttpClient(timeout=bad)
 
 
 @pytest.mark.parametrize('retries', [0, 1])
@@ -116,7 +111,7 @@ def test_read_timeout_after_retries_is_request_timeout(server, retries, bulk):
     server.route('GET', '/stall', Raw(lambda handler: time.sleep(0.8)))  # silent, then hangs up
     config = TransferConfig(connect_timeout=1, read_timeout=0.2, backoff_factor=0, call_deadline=30, retries=retries)
     with pytest.raises(RequestTimeout) as info:
-        Client(config=config)._request('GET', server.url + '/stall', bulk=bulk)
+        HttpClient(config=config).call('GET', server.url + '/stall', bulk=bulk)
     assert isinstance(info.value, requests.Timeout) and isinstance(info.value, TimeoutError)
     assert 'ReadTimeoutError' in str(info.value) and 'deadline' not in str(info.value)
     assert server.count('GET', '/stall') == retries + 1
@@ -125,9 +120,9 @@ def test_read_timeout_after_retries_is_request_timeout(server, retries, bulk):
 def test_call_headers_merge_with_auth_headers(server):
     seen = []
     server.route('POST', '/x', lambda req: seen.append(dict(req.headers)) or Reply.json({}))
-    client = Client(config=FAST, auth={'headers': {'X-Token': 'tok', 'Content-Type': 'text/plain'}})
-    client._request('POST', server.url + '/x', data=b'{}', headers={'Content-Type': 'application/json'})
-    client._request('POST', server.url + '/x', data=b'{}')
+    client = HttpClient(config=FAST, auth={'headers': {'X-Token': 'tok', 'Content-Type': 'text/plain'}})
+    client.call('POST', server.url + '/x', data=b'{}', headers={'Content-Type': 'application/json'})
+    client.call('POST', server.url + '/x', data=b'{}')
     assert seen[0]['X-Token'] == 'tok' and seen[0]['Content-Type'] == 'application/json'
     assert seen[1]['X-Token'] == 'tok' and seen[1]['Content-Type'] == 'text/plain'
-    assert client._auth == {'headers': {'X-Token': 'tok', 'Content-Type': 'text/plain'}}  # not changed in place
+    assert client.auth == {'headers': {'X-Token': 'tok', 'Content-Type': 'text/plain'}}  # not changed in place

@@ -311,7 +311,8 @@ def _json_ready(md_obj: MetaData) -> list:
     return documents
 
 
-def _describe_item(item: Any) -> str:
+def _meta_id_note(item: Any) -> str:
+    """`` (metaID 'x')`` for an error message about ``item``, or nothing when it has none."""
     meta_id = getattr(item, 'metaID', None)
     return ' (metaID {!r})'.format(meta_id) if meta_id else ''
 
@@ -335,7 +336,7 @@ def metadata_encode(md_obj: MetaData) -> str:
                 _JSON.encode(document)
             except (TypeError, ValueError) as item_err:
                 raise MetadataEncodeError('item {}{}: {}'.format(
-                    position, _describe_item(md_obj[position]), item_err)) from None
+                    position, _meta_id_note(md_obj[position]), item_err)) from None
         raise MetadataEncodeError(str(err)) from None
 
 

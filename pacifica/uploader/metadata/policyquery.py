@@ -10,11 +10,13 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional
 
-from pacifica._client.endpoints import POLICY_SERVER
+from pacifica._client.endpoints import POLICY_PATHS, POLICY_SERVER, complete_url
 from pacifica._client.exceptions import (InvalidResponseError, MetadataDecodeError, PolicyRejectedError,
                                          UnknownUserError, UsageError)
-from pacifica._client.http import IDEMPOTENT_METHODS, reply_redact, status_error
+from pacifica._client.failures import describe, reply_redact, status_error
 from pacifica._client.redact import excerpt, redact_auth, redact_document, redact_url
+from pacifica._client.retry import IDEMPOTENT_METHODS
+from pacifica._client.transport import HttpClient
 
 from ..common import CommonBase
 from .metadata import MetaData, metadata_encode
@@ -44,13 +46,7 @@ QUERY_KEYS = list(_PolicyQueryData._fields)
 NO_USER = -1
 
 #: Keywords of PolicyQuery that set the endpoint, with their defaults (env prefix POLICY).
-_URL_PARTS = [
-    *POLICY_SERVER,
-    ('uploader_path', '/uploader'),
-    ('ingest_path', '/ingest'),
-    ('uploader_url', None),
-    ('ingest_url', None),
-]
+_URL_PARTS = [*POLICY_SERVER, *POLICY_PATHS, ('uploader_url', None), ('ingest_url', None)]
 #: Keywords that configure the transport rather than the query.
 _CLIENT_KEYWORDS = frozenset(part for part, _ in _URL_PARTS) | {'auth', 'timeout', 'config'}
 
@@ -70,8 +66,7 @@ class PolicyQuery(CommonBase):
     (a dict of extra requests keywords), ``timeout`` and ``config``.
     """
 
-    _repeatable_methods = IDEMPOTENT_METHODS | {'POST'}
-
+    _http: HttpClient
     pq_data: Optional[PolicyQueryData] = None
     user_id: Any = None
     _proto: Any = None
@@ -85,12 +80,15 @@ class PolicyQuery(CommonBase):
     def __init__(self, user: Any, *args: Any, **kwargs: Any) -> None:
         """Set the endpoint from keywords or environment, resolve ``user`` and keep the query fields."""
         query_fields = {key: value for key, value in kwargs.items() if key not in _CLIENT_KEYWORDS}
-        self._configure(kwargs)
+        # Both POSTs only read: they are repeated like GETs.
+        self._http = HttpClient.from_keywords(kwargs, repeatable_methods=IDEMPOTENT_METHODS | {'POST'})
         self._server_url(_URL_PARTS, 'POLICY', kwargs)
-        self._complete_urls(('uploader', 'ingest'), 'Policy')
+        where = (self._proto, self._addr, self._port)
+        self._uploader_url = complete_url(self._uploader_url, *where, self._uploader_path, 'Policy uploader URL')
+        self._ingest_url = complete_url(self._ingest_url, *where, self._ingest_path, 'Policy ingest URL')
         self._setup_requests_session()
         LOGGER.debug('Policy URLs %s %s auth %s', redact_url(self._uploader_url), redact_url(self._ingest_url),
-                     redact_auth(self._auth))
+                     redact_auth(self._http.auth))
         try:
             self.pq_data = PolicyQueryData(NO_USER, *args, **query_fields)
         except TypeError as err:
@@ -150,11 +148,11 @@ class PolicyQuery(CommonBase):
     def _post_query(self, pq_data: PolicyQueryData) -> List[Any]:
         body = json.dumps(pq_data, cls=PolicyQueryDataEncoder)
         LOGGER.debug('Policy query %s', body)
-        rows = self._request_json('POST', self._uploader_url, data=body.encode('utf-8'),
-                                  headers={'Content-Type': 'application/json'})
+        rows = self._http.call('POST', self._uploader_url, document=True, data=body.encode('utf-8'),
+                               headers={'Content-Type': 'application/json'}).document
         if not isinstance(rows, list):
             raise InvalidResponseError('Policy answered the query {} with a JSON {}, not a list: {}'.format(
-                body, type(rows).__name__, self._redact(repr(rows), self._uploader_url)))
+                body, type(rows).__name__, self._http.redact(repr(rows), self._uploader_url)))
         LOGGER.debug('Policy query returned %d row(s)', len(rows))
         return rows
 
@@ -174,9 +172,10 @@ class PolicyQuery(CommonBase):
         """
         body = metadata_encode(md_obj)
         LOGGER.debug('Policy metadata check of %d item(s)', len(md_obj))
-        resp, reply = self._exchange('POST', self._ingest_url, range(200, 600), False, None, True,
-                                     {'data': body.encode('utf-8'), 'headers': {'Content-Type': 'application/json'}})
-        what = 'POST {}'.format(redact_url(self._ingest_url))
+        answer = self._http.call('POST', self._ingest_url, accept=range(200, 600), document=True,
+                                 data=body.encode('utf-8'), headers={'Content-Type': 'application/json'})
+        resp, reply = answer.response, answer.document
+        what = describe('POST', self._ingest_url)
         if resp.status_code != 200:
             if not (isinstance(reply, dict) and 'status' in reply and 'message' in reply):
                 raise status_error(resp, what)
@@ -193,7 +192,7 @@ class PolicyQuery(CommonBase):
         reply = self.valid_metadata(md_obj)
         if reply.get('status') == 'success':
             return
-        secrets = self._secrets(self._ingest_url)
+        secrets = self._http.secrets(self._ingest_url)
         message = excerpt(reply.get('message') or reply.get('status') or 'no reason given', secrets)
         raise PolicyRejectedError('Policy rejected the metadata ({}): {}'.format(
             excerpt(reply.get('status'), secrets), message), reply=redact_document(reply, secrets))

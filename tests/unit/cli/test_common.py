@@ -8,7 +8,7 @@ from typing import List
 
 import pytest
 
-from pacifica._client import cli
+from pacifica._client import cli, progress
 from pacifica._client.exceptions import (
     ArchiveError, BundleError, CartFailedError, CartTimeoutError, ConfigurationError, HTTPStatusError,
     IngestJobFailedError, InvalidMetadataError, InvalidResponseError, JobTimeoutError, PolicyRejectedError,
@@ -28,7 +28,7 @@ class FakeClock:
 def make_progress(mode: str, total=None, interval: float = 5.0):
     clock = FakeClock()
     out = io.StringIO()
-    return cli.Progress('upload', out, mode, total, line_interval=interval, clock=clock), clock, out
+    return progress.Progress('upload', out, mode, total, line_interval=interval, clock=clock), clock, out
 
 
 def test_lines_mode_reports_percent_rate_and_eta_at_most_once_per_interval() -> None:
@@ -127,18 +127,18 @@ def test_off_mode_prints_nothing() -> None:
 
 def test_unknown_mode_is_refused() -> None:
     with pytest.raises(ConfigurationError, match='progress mode'):
-        cli.Progress('x', io.StringIO(), 'fancy')
+        progress.Progress('x', io.StringIO(), 'fancy')
 
 
 @pytest.mark.parametrize('count, text', [(0, '0 B'), (1023, '1023 B'), (1536, '1.5 KiB'),
                                          (5 * 1024 ** 3, '5.0 GiB'), (3 * 1024 ** 6, '3072.0 PiB')])
 def test_human_bytes(count: int, text: str) -> None:
-    assert cli.human_bytes(count) == text
+    assert progress.human_bytes(count) == text
 
 
 @pytest.mark.parametrize('seconds, text', [(0, '0:00'), (75, '1:15'), (3725, '1:02:05')])
 def test_human_duration(seconds: float, text: str) -> None:
-    assert cli.human_duration(seconds) == text
+    assert progress.human_duration(seconds) == text
 
 
 @pytest.mark.parametrize('error, code', [
@@ -150,7 +150,7 @@ def test_human_duration(seconds: float, text: str) -> None:
     (HTTPStatusError('500', 500), cli.EXIT_SERVER),
     (InvalidResponseError('not json'), cli.EXIT_SERVER),
     (UploadRejectedError('no job id'), cli.EXIT_SERVER),
-    (CartFailedError('cart error'), cli.EXIT_SERVER),
+    (CartFailedError('cart error', 500), cli.EXIT_SERVER),
     (CartTimeoutError('cart slow'), cli.EXIT_SERVER),
     (PolicyRejectedError('412'), cli.EXIT_FAILED),
     (IngestJobFailedError('failed', 5), cli.EXIT_FAILED),

@@ -40,7 +40,7 @@ def test_contract_names_import(module_name):
 
 
 def test_loggers_and_shared_common_base():
-    from pacifica._client.http import CommonBase
+    from pacifica._client.common import CommonBase
     from pacifica.uploader.common import CommonBase as UploaderCommonBase
     from pacifica.uploader.metadata.policyquery import LOGGER as POLICY_LOGGER
     from pacifica.uploader.uploader import LOGGER
