@@ -1,7 +1,7 @@
 """One bundle of many small files to /dev/null, as a whole process: the A/B probe for bundler tricks.
 
     python benchmarks/small_bundle.py make DIR            # 20,000 files of 4 KiB in 200 folders
-    python benchmarks/small_bundle.py bundle DIR [--read-ahead on|off|auto]
+    python benchmarks/small_bundle.py bundle DIR [--read-ahead on|off|auto] [--ours-root CHECKOUT]
 
 Time the ``bundle`` command from outside (``/usr/bin/time -v``, or any tool
 that runs it several times and takes the median); ``make`` once before. The
@@ -54,7 +54,14 @@ def main() -> int:
     parser.add_argument('command', choices=('make', 'bundle'))
     parser.add_argument('root')
     parser.add_argument('--read-ahead', choices=('on', 'off', 'auto'), default='auto')
+    parser.add_argument('--ours-root', help='import pacifica from this checkout (an A/B of two versions)')
+    parser.add_argument('--show', action='store_true', help='print where pacifica.uploader was imported from')
     args = parser.parse_args()
+    if args.ours_root:
+        sys.path.insert(0, os.path.abspath(args.ours_root))
+    if args.show:
+        import pacifica.uploader
+        print(pacifica.uploader.__file__)
     if args.command == 'make':
         make(args.root)
     else:

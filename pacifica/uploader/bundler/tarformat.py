@@ -14,8 +14,9 @@ writing a different stream. The unit tests compare the two byte for byte.
 """
 from __future__ import annotations
 
+import functools
 import tarfile
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Mapping, Optional, Tuple, Union
 
 BLOCK_SIZE = tarfile.BLOCKSIZE  # 512
 RECORD_SIZE = tarfile.RECORDSIZE  # 10240: tarfile pads the stream end to a whole record
@@ -77,6 +78,15 @@ _PAX = _layout(tarinfo_header(new_tarinfo('x', 0, 0.5))[:BLOCK_SIZE])
 _PAX_NAME = b'././@PaxHeader'
 
 
+@functools.lru_cache(maxsize=64)
+def _pax_block(records_length: int) -> bytes:
+    """The ustar block that opens a PAX extended header of ``records_length`` bytes.
+
+    It depends on that length alone, and an mtime record has only a few lengths.
+    """
+    return _ustar(_PAX, _PAX_NAME, records_length, 0)
+
+
 def _pax_prefix(mtime: float) -> bytes:
     """The PAX extended header (two blocks) carrying a float ``mtime``: "<length> mtime=<value>\\n".
 
@@ -87,23 +97,7 @@ def _pax_prefix(mtime: float) -> bytes:
     while len(str(length)) + len(record) + 1 != length:
         length = len(str(length)) + len(record) + 1
     records = b'%d %s' % (length, record.encode('ascii'))
-    return b''.join((_ustar(_PAX, _PAX_NAME, len(records), 0), records, _NULS[len(records):]))
-
-
-#: float mtime -> (PAX prefix, the rounded mtime of the ustar block). Files of one data set
-#: often share their mtimes, and the prefix depends on nothing else.
-_pax_cache: Dict[float, Tuple[bytes, int]] = {}
-_PAX_CACHE_LIMIT = 4096
-
-
-def _pax_entry(mtime: float) -> Tuple[bytes, int]:
-    """(PAX prefix, rounded mtime) for a float ``mtime``, from the cache when it is there."""
-    entry = _pax_cache.get(mtime)
-    if entry is None:
-        entry = (_pax_prefix(mtime), round(mtime))
-        if mtime and len(_pax_cache) < _PAX_CACHE_LIMIT:  # not 0.0: it equals -0.0, which str() tells apart
-            _pax_cache[mtime] = entry
-    return entry
+    return b''.join((_pax_block(len(records)), records, _NULS[len(records):]))
 
 
 def _packed_header(name: str, size: int, mtime: Number) -> Optional[bytes]:
@@ -115,7 +109,7 @@ def _packed_header(name: str, size: int, mtime: Number) -> Optional[bytes]:
             return None
         prefix, ustar_mtime = b'', mtime
     elif type(mtime) is float and 0.0 <= mtime < _NUMBER_LIMIT - 1:  # NaN and inf fail too
-        prefix, ustar_mtime = _pax_entry(mtime)
+        prefix, ustar_mtime = _pax_prefix(mtime), round(mtime)
     else:
         return None
     return prefix + _ustar(_FILE, name.encode('ascii'), size, ustar_mtime)

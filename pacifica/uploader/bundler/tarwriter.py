@@ -88,16 +88,15 @@ def digest_bytes(hash_name: str) -> int:
 
 
 def _extra_keys(record: Dict[str, Any]) -> Optional[Dict[str, Any]]:
-    """The record's TarInfo keys; None for the common record (name, size, mtime and one source)."""
-    if len(record) == 4:
-        return None
+    """The record's TarInfo keys, if any."""
     return {key: value for key, value in record.items() if key not in CORE_KEYS}
 
 
 def member_length(record: Dict[str, Any]) -> int:
     """Bytes one record's member takes in the stream: header, data, padding."""
     size = record['size']
-    return len(member_header(record['name'], size, record['mtime'], _extra_keys(record))) + size + padding_length(size)
+    header = member_header(record['name'], size, record['mtime'], _extra_keys(record))
+    return len(header) + size + padding_length(size)
 
 
 def archive_length(records: Iterable[Dict[str, Any]], last_name: str, last_size: int) -> int:
@@ -253,19 +252,10 @@ class TarWriter:
             self._read_ahead = None
             return None
 
-    def _small_file(self, index: int, record: Dict[str, Any], header: bytes) -> Generator[memoryview, None, str]:
-        """Header, data and padding of a small ``path`` file; returns (as a generator) its hex digest.
-
-        Where the member fits the output buffer, it is written in place and
-        nothing is yielded: the common case, with no further copy.
-        """
-        out = self._out
+    def _small_file_data(self, index: int, record: Dict[str, Any], target: memoryview) -> str:
+        """Fill ``target`` with a small ``path`` file's bytes and return their hex digest."""
         name, size = record['name'], record['size']
-        data_start = out.pos + len(header)
-        data_end = data_start + size
-        fits = data_end + padding_length(size) <= len(out.view)
-        target = out.view[data_start:data_end] if fits else memoryview(bytearray(size))
-        hexsum = self._from_read_ahead(index, name, target)
+        hexsum = None if self._read_ahead is None else self._from_read_ahead(index, name, target)
         if hexsum is None:
             data = read_small_file(record['path'], size, name)
             target[:] = data
@@ -273,14 +263,36 @@ class TarWriter:
             hashval.update(data)
             hexsum = hexdigest(hashval)
         self.read_count.value += size
-        if fits:
-            out.view[out.pos:data_start] = header
-            out.view[data_end:data_end + padding_length(size)] = _NULS[:padding_length(size)]
-            out.pos = data_end + padding_length(size)
-        else:
-            yield from out.put(header)
-            yield from out.put(target)
-            yield from out.put(_NULS[:padding_length(size)])
+        return hexsum
+
+    def _small_file_in_place(self, index: int, record: Dict[str, Any], header: bytes) -> Optional[str]:
+        """Write a small ``path`` file's member straight into the output buffer and return its hex digest.
+
+        None, with nothing written, when the member does not fit the buffer's
+        rest: then :meth:`_small_file_spilled` writes it. The common case, so
+        it makes no generator and no further copy.
+        """
+        out = self._out
+        size = record['size']
+        data_start = out.pos + len(header)
+        data_end = data_start + size
+        end = data_end + padding_length(size)
+        if end > len(out.view):
+            return None
+        hexsum = self._small_file_data(index, record, out.view[data_start:data_end])
+        out.view[out.pos:data_start] = header
+        out.view[data_end:end] = _NULS[:end - data_end]
+        out.pos = end
+        return hexsum
+
+    def _small_file_spilled(self, index: int, record: Dict[str, Any],
+                            header: bytes) -> Generator[memoryview, None, str]:
+        """A small file's member across output buffers; returns (as a generator) its hex digest."""
+        data = memoryview(bytearray(record['size']))
+        hexsum = self._small_file_data(index, record, data)
+        yield from self._out.put(header)
+        yield from self._out.put(data)
+        yield from self._out.put(_NULS[:padding_length(record['size'])])
         return hexsum
 
     # -- everything else ------------------------------------------------------------------------
@@ -380,9 +392,11 @@ class TarWriter:
         pending: Deque[_Pending] = collections.deque()
         for index, record in enumerate(records):
             name, size, mtime = record['name'], record['size'], record['mtime']
-            header = member_header(name, size, mtime, _extra_keys(record))
+            header = member_header(name, size, mtime, None if len(record) == 4 else _extra_keys(record))
             if size <= SMALL_FILE and record.get('fileobj') is None:
-                hexsum = yield from self._small_file(index, record, header)
+                hexsum = self._small_file_in_place(index, record, header)
+                if hexsum is None:
+                    hexsum = yield from self._small_file_spilled(index, record, header)
                 if not pending:
                     yield FileResult(name, size, mtime, hexsum)
                     continue
@@ -394,7 +408,8 @@ class TarWriter:
                 yield from self._copy_data(record, hashval)
                 yield from self._out.put(_NULS[:padding_length(size)])
                 pending.append((name, size, mtime, hashval, hasher.submitted if hasher.submitted > jobs_before else 0))
-            yield from self._ready(pending)
+            if pending:
+                yield from self._ready(pending)
         yield from self._ready(pending, wait=True)
 
     def finish(self, name: str, pieces: Iterable[bytes]) -> Iterator[memoryview]:
