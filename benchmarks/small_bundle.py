@@ -1,7 +1,7 @@
 """One bundle of many small files to /dev/null, as a whole process: the A/B probe for bundler tricks.
 
     python benchmarks/small_bundle.py make DIR            # 20,000 files of 4 KiB in 200 folders
-    python benchmarks/small_bundle.py bundle DIR [--read-ahead on|off|auto] [--ours-root CHECKOUT]
+    python benchmarks/small_bundle.py bundle DIR [--read-ahead on|off|auto] [--ours-root CHECKOUT] [--print-seconds]
 
 Time the ``bundle`` command from outside (``/usr/bin/time -v``, or any tool
 that runs it several times and takes the median); ``make`` once before. The
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 FILES = 20000
 FOLDERS = 200
@@ -29,8 +30,8 @@ def make(root: str) -> None:
             out.write(number.to_bytes(4, 'little') * (SIZE // 4))
 
 
-def bundle(root: str, read_ahead: str) -> None:
-    """List ``root`` and bundle it to /dev/null."""
+def bundle(root: str, read_ahead: str, print_seconds: bool = False) -> None:
+    """List ``root`` and bundle it to /dev/null; with ``print_seconds``, print how long the library call took."""
     from pacifica.uploader.bundler import Bundler
     from pacifica.uploader.metadata import MetaData, MetaObj
     file_data = []
@@ -46,7 +47,10 @@ def bundle(root: str, read_ahead: str) -> None:
         from pacifica._client.config import TransferConfig
         kwargs['config'] = TransferConfig(read_ahead=read_ahead == 'on')
     with open(os.devnull, 'wb') as sink:
+        start = time.perf_counter()
         Bundler(metadata, file_data, **kwargs).stream(sink)
+        if print_seconds:
+            print('{:.3f}'.format(time.perf_counter() - start))
 
 
 def main() -> int:
@@ -56,6 +60,7 @@ def main() -> int:
     parser.add_argument('--read-ahead', choices=('on', 'off', 'auto'), default='auto')
     parser.add_argument('--ours-root', help='import pacifica from this checkout (an A/B of two versions)')
     parser.add_argument('--show', action='store_true', help='print where pacifica.uploader was imported from')
+    parser.add_argument('--print-seconds', action='store_true', help='print the seconds of the library call alone')
     args = parser.parse_args()
     if args.ours_root:
         sys.path.insert(0, os.path.abspath(args.ours_root))
@@ -65,7 +70,7 @@ def main() -> int:
     if args.command == 'make':
         make(args.root)
     else:
-        bundle(args.root, args.read_ahead)
+        bundle(args.root, args.read_ahead, args.print_seconds)
     return 0
 
 
