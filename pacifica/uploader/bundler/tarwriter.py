@@ -413,8 +413,10 @@ class TarWriter:
         yield from self._ready(pending, wait=True)
 
     def finish(self, name: str, pieces: Iterable[bytes]) -> Iterator[memoryview]:
-        """A last member ``name`` (mtime 0, tarfile's defaults) holding ``pieces``, the end of the archive,
-        and the last, partly filled chunk."""
+        """The last member ``name`` holding ``pieces``, then the end of the archive and the last chunk.
+
+        The member has tarfile's TarInfo defaults (mtime 0, mode 0o644, owner 0/0, no names).
+        """
         pieces = list(pieces)
         size = sum(map(len, pieces))
         out = self._out
