@@ -123,7 +123,7 @@ class Bundler:
     #: The entries to bundle, checked by __init__. None on the class, as in 0.3.1.
     file_data: Optional[Sequence[Dict[str, Any]]] = None
     #: Bytes of file data read in the current (or last) stream; the core counts into it.
-    _read_count = ByteCount()
+    _read_count: Optional[ByteCount] = None
 
     def __init__(self, md_obj: Any, file_data: Any, **kwargs: Any) -> None:
         """Check everything needed to bundle now, so that stream() fails on nothing but I/O."""
@@ -151,6 +151,7 @@ class Bundler:
         self._hashstr = hashstr
         self._hexlen = 2 * (SHAKE_DIGEST_BYTES.get(hashstr) or self._hash_prototype.digest_size)
         self._config = config
+        self._read_count = ByteCount()
         self._total_size = 0
         self._complete = False
         self._notify_stop = threading.Event()
@@ -182,10 +183,12 @@ class Bundler:
     @property
     def _done_size(self) -> int:
         """Bytes of file data read so far: 0.3.1's progress numerator, live during a stream."""
-        return self._read_count.value
+        return 0 if self._read_count is None else self._read_count.value
 
     @_done_size.setter
     def _done_size(self, value: int) -> None:
+        if self._read_count is None:
+            self._read_count = ByteCount()
         self._read_count.value = value
 
     def _fraction_done(self) -> float:

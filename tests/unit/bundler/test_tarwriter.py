@@ -83,3 +83,11 @@ def test_a_changed_file_raises_file_changed(records, tmp_path):
     (tmp_path / 'small.bin').write_bytes(b'short')
     with pytest.raises(FileChangedError, match="'data/small.bin' ended after 5 of its 700 bytes"):
         _write(records)
+
+
+def test_each_bundler_counts_its_own_bytes(md):
+    from pacifica.uploader.bundler import Bundler
+    entries = [{'name': 'data/a', 'size': 1, 'mtime': MTIME, 'fileobj': io.BytesIO(b'a')}]
+    first, second = Bundler(md, entries), Bundler(md, entries)
+    first._done_size += 7
+    assert (first._done_size, second._done_size) == (7, 0)
