@@ -107,24 +107,22 @@ def main(hash_name, digest_bytes):
     stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
     _prepare_pipes(stdin, stdout)
     out = os.fdopen(stdout, 'wb', buffering=BUFFER_SIZE, closefd=False)
-    write = out.write
-    write(GREETING)
+    out.write(GREETING)
     out.flush()
     prototype = hashlib.new(hash_name, usedforsecurity=False)
     shake = prototype.digest_size == 0
-    new_hash, read, pack_size = prototype.copy, read_whole, SIZE.pack
     for path, size in _requests(stdin):
-        data, problem = read(path, size)
+        data, problem = read_whole(path, size)
         if problem is not None:
             code, number, text = problem
             encoded = text.encode('utf-8', 'replace')
-            write(FAILED + PROBLEM.pack(code, number, len(encoded)) + encoded)
+            out.write(FAILED + PROBLEM.pack(code, number, len(encoded)) + encoded)
             break
-        hashval = new_hash()
+        hashval = prototype.copy()
         hashval.update(data)
-        write(OK + pack_size(size) + (hashval.digest(digest_bytes) if shake  # type: ignore[call-arg]
-                                      else hashval.digest()))
-        write(data)
+        out.write(OK + SIZE.pack(size) + (hashval.digest(digest_bytes) if shake  # type: ignore[call-arg]
+                                          else hashval.digest()))
+        out.write(data)
     out.flush()
 
 

@@ -18,7 +18,7 @@ from typing import Any, Iterable, List, Optional, Set, Tuple
 
 from pacifica._client.exceptions import FileDataError
 
-from .tarformat import tobuf_header
+from .tarformat import new_tarinfo, tarinfo_header
 
 #: Keys the bundler itself reads; every other key is set on the member's TarInfo.
 CORE_KEYS = frozenset(('name', 'size', 'mtime', 'fileobj', 'path'))
@@ -159,13 +159,8 @@ def _check_extra_keys(entry: dict) -> List[str]:
         problems.append("'pax_headers' must be a dict without 'path' or 'size' records")
     if problems:
         return problems
-    info = tarfile.TarInfo(entry['name'])
-    info.size = entry['size']
-    info.mtime = entry['mtime']
-    for key in extra:
-        setattr(info, key, entry[key])
     try:
-        tobuf_header(info)
+        tarinfo_header(new_tarinfo(entry['name'], entry['size'], entry['mtime'], {key: entry[key] for key in extra}))
     except (TypeError, ValueError, UnicodeError, AttributeError) as error:
         return ['the TarInfo keys cannot be written into a tar header: {}'.format(error)]
     return []
@@ -203,16 +198,20 @@ def _plain_entry_is_fine(entry: Any, seen: Set[str]) -> bool:
     if path is None:
         if _check_fileobj(entry.get('fileobj')) is not None:
             return False
-    else:
-        try:
-            info = os.stat(path)
-        except (OSError, TypeError, ValueError):
-            return False
-        if not (stat.S_ISREG(info.st_mode) and info.st_size == size
-                and (info.st_mode & _READABLE_BY_ALL == _READABLE_BY_ALL or os.access(path, os.R_OK))):
-            return False
+    elif not _plain_path_is_fine(path, size):
+        return False
     seen.add(name)
     return True
+
+
+def _plain_path_is_fine(path: Any, size: int) -> bool:
+    """A readable regular file of ``size`` bytes, in one stat where the mode bits tell."""
+    try:
+        info = os.stat(path)
+    except (OSError, TypeError, ValueError):
+        return False
+    return (stat.S_ISREG(info.st_mode) and info.st_size == size
+            and (info.st_mode & _READABLE_BY_ALL == _READABLE_BY_ALL or os.access(path, os.R_OK)))
 
 
 def _label(index: int, entry: Any) -> str:

@@ -28,11 +28,10 @@ import os
 import subprocess
 import sys
 import threading
-from typing import Any, Optional, Sequence, Tuple
-
-from pacifica._client.exceptions import FileChangedError
+from typing import Any, Optional, Sequence
 
 from . import _readahead_worker as worker
+from .filechanged import problem_error
 
 LOGGER = logging.getLogger(__name__)
 
@@ -47,40 +46,6 @@ _WORKER_PATH = os.path.abspath(worker.__file__)
 
 class ReadAheadLost(Exception):
     """The read-ahead process is gone or out of step: read the remaining files in this process."""
-
-
-def unopenable(name: str, path: Any, errno: Optional[int], strerror: Optional[str]) -> FileChangedError:
-    return FileChangedError(errno, '{!r} cannot be opened any more ({}): {}'.format(
-        name, os.fsdecode(os.fspath(path)), strerror))
-
-
-def not_regular(name: str, path: Any) -> FileChangedError:
-    return FileChangedError('{!r} is no longer a regular file ({})'.format(name, os.fsdecode(os.fspath(path))))
-
-
-def shrank(name: str, found: int, size: int) -> FileChangedError:
-    return FileChangedError('{!r} ended after {} of its {} bytes: it shrank or was replaced since it was '
-                            'listed'.format(name, found, size))
-
-
-def grew(name: str, size: int) -> FileChangedError:
-    return FileChangedError('{!r} holds more than its {} bytes: it grew since it was listed'.format(name, size))
-
-
-def changed_file_error(problem: Tuple[int, int, str], path: Any, name: str, size: int) -> FileChangedError:
-    """The error for a problem that :func:`read_whole_file` reported."""
-    code, number, text = problem
-    if code == worker.CANNOT_OPEN:
-        return unopenable(name, path, number, text)
-    if code == worker.SHRANK:
-        return shrank(name, number, size)
-    if code == worker.GREW:
-        return grew(name, size)
-    return not_regular(name, path)
-
-
-#: Read one small file whole: the worker's own function, so both ways read alike.
-read_whole_file = worker.read_whole
 
 
 def can_start() -> bool:
@@ -100,10 +65,9 @@ def _feed(stdin: Any, entries: Sequence[dict], positions: 'array.array[int]') ->
 
     A worker that died breaks the pipe; the reader notices that, so it is not reported here.
     """
-    fsencode = os.fsencode
     try:
         for start in range(0, len(positions), _FEED_BATCH):
-            stdin.write(b''.join([b'%d %s\x00' % (entries[position]['size'], fsencode(entries[position]['path']))
+            stdin.write(b''.join([b'%d %s\x00' % (entries[position]['size'], os.fsencode(entries[position]['path']))
                                   for position in positions[start:start + _FEED_BATCH]]))
             stdin.flush()
         stdin.close()
@@ -119,7 +83,7 @@ def _reported_problem(report: bytes, path: Any, name: str, size: int) -> Excepti
     if code not in worker.PROBLEMS:
         return ReadAheadLost('the read-ahead process reported problem {}'.format(code))
     text = report[worker.PROBLEM.size:worker.PROBLEM.size + length].decode('utf-8', 'replace')
-    return changed_file_error((code, number, text), path, name, size)
+    return problem_error((code, number, text), path, name, size)
 
 
 class ReadAhead:

@@ -21,34 +21,41 @@ FLOAT_MTIME = st.floats(min_value=0, max_value=8 ** 11 - 2, allow_nan=False, all
 SIZE = st.integers(min_value=0, max_value=8 ** 11 - 1)
 
 
-@given(name=ASCII_NAME, size=SIZE, mtime=st.one_of(INT_MTIME, FLOAT_MTIME))
-@settings(max_examples=400)
-def test_packed_header_is_what_tobuf_writes(name, size, mtime):
+def tarfile_header(name, size, mtime):
+    """What tarfile itself writes for the member: the plain reference, built without the bundler's code."""
     info = tarfile.TarInfo(name)
     info.size, info.mtime = size, mtime
-    packed = tarformat.packed_header(name, size, mtime, True)
-    assert packed == tarformat.tobuf_header(info)
-    assert tarformat.fast_header_length(name, size, mtime, True) == len(packed)
+    return info.tobuf(tarfile.PAX_FORMAT, 'utf-8', 'surrogateescape')
+
+
+@given(name=ASCII_NAME, size=SIZE, mtime=st.one_of(INT_MTIME, FLOAT_MTIME))
+@settings(max_examples=400)
+def test_the_fast_path_packs_what_tarfile_writes(name, size, mtime):
+    packed = tarformat._packed_header(name, size, mtime)
+    assert packed is not None, 'the common member takes the fast path'
+    assert packed == tarfile_header(name, size, mtime)
+    assert tarformat.member_header(name, size, mtime) == packed
 
 
 @given(name=ANY_NAME, size=st.integers(min_value=0, max_value=8 ** 12),
        mtime=st.one_of(st.integers(min_value=-10 ** 12, max_value=10 ** 12),
                        st.floats(min_value=-1e12, max_value=1e12, allow_nan=False)))
 @settings(max_examples=300)
-def test_fast_path_is_taken_only_where_it_is_exact(name, size, mtime):
-    """Anything the fast path accepts matches tobuf; anything else is left to tobuf."""
-    length = tarformat.fast_header_length(name, size, mtime, True)
-    if length:
-        info = tarfile.TarInfo(name)
-        info.size, info.mtime = size, mtime
-        assert tarformat.fast_header(name, size, mtime) == tarformat.tobuf_header(info)
-    else:
-        assert tarformat.packed_header(name, size, mtime, True) is None
+def test_every_header_is_what_tarfile_writes(name, size, mtime):
+    """Whichever way the packer takes, the bytes are tarfile's; the fast path declines what it cannot pack."""
+    assert tarformat.member_header(name, size, mtime) == tarfile_header(name, size, mtime)
+    packed = tarformat._packed_header(name, size, mtime)
+    assert packed is None or packed == tarfile_header(name, size, mtime)
 
 
-def test_fast_path_is_on_and_off_for_extra_keys():
-    assert tarformat._FAST_ENABLED, 'the import-time self check passed on this Python'
-    assert tarformat.fast_header_length('data/a', 1, 1, False) == 0
+def test_the_fast_path_is_on_and_extra_keys_take_tarfile():
+    assert tarformat._FAST, 'the import-time self check passed on this Python'
+    for sample in tarformat.SELF_CHECK_SAMPLES:
+        assert tarformat._packed_header(*sample) == tarfile_header(*sample)
+    info = tarfile.TarInfo('data/a')
+    info.size, info.mtime, info.mode, info.uname = 1, 1, 0o600, 'someone'
+    assert tarformat.member_header('data/a', 1, 1, {'mode': 0o600, 'uname': 'someone'}) == info.tobuf(
+        tarfile.PAX_FORMAT, 'utf-8', 'surrogateescape')
 
 
 def test_end_of_archive_pads_to_a_record():

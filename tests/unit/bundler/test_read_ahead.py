@@ -13,9 +13,9 @@ import pytest
 from pacifica._client.config import TransferConfig
 from pacifica._client.exceptions import ConfigurationError, FileChangedError
 from pacifica.uploader.bundler import Bundler
-from pacifica.uploader.bundler import bundler as bundler_module
+from pacifica.uploader.bundler import tarwriter
 from pacifica.uploader.bundler import readahead
-from pacifica.uploader.bundler.bundler import _SMALL_FILE
+from pacifica.uploader.bundler.tarwriter import SMALL_FILE
 
 from .support import MTIME, bundle_bytes, valid_metadata
 
@@ -45,7 +45,7 @@ class Spy:
                     after_take(self, spy.taken)
                 return digest
 
-        monkeypatch.setattr(bundler_module, 'ReadAhead', Recorded)
+        monkeypatch.setattr(tarwriter, 'ReadAhead', Recorded)
 
 
 def write_files(root: Path, sizes: List[int], prefix: str = 'f') -> List[Dict[str, Any]]:
@@ -62,10 +62,10 @@ def write_files(root: Path, sizes: List[int], prefix: str = 'f') -> List[Dict[st
 def mixed_entries(root: Path) -> List[Dict[str, Any]]:
     """Small files of awkward sizes, a large file, a file object and a non-ASCII path, interleaved."""
     root.mkdir()
-    entries = write_files(root, [0, 1, 511, 512, 513, 4096, _SMALL_FILE, 3000, 7])
+    entries = write_files(root, [0, 1, 511, 512, 513, 4096, SMALL_FILE, 3000, 7])
     large = root / 'large.bin'
-    large.write_bytes(b'L' * (_SMALL_FILE + 1))
-    entries.insert(3, {'name': 'data/large.bin', 'size': _SMALL_FILE + 1, 'mtime': MTIME, 'path': str(large)})
+    large.write_bytes(b'L' * (SMALL_FILE + 1))
+    entries.insert(3, {'name': 'data/large.bin', 'size': SMALL_FILE + 1, 'mtime': MTIME, 'path': str(large)})
     entries.insert(5, {'name': 'data/object.txt', 'size': 5, 'mtime': MTIME, 'fileobj': io.BytesIO(b'hello')})
     accented = root / 'Zürich café.dat'
     accented.write_bytes(b'accents')
@@ -80,7 +80,7 @@ def test_the_stream_is_byte_identical_with_and_without_it(tmp_path, monkeypatch,
     without = bundle_bytes(Bundler(valid_metadata(), entries, hashfunc=hashfunc,
                                    config=TransferConfig(chunk_size=chunk_size, read_ahead=False)))
     entries = mixed_entries(tmp_path / 'on')  # a fresh file object
-    small_paths = sum(1 for entry in entries if 'path' in entry and entry['size'] <= _SMALL_FILE)
+    small_paths = sum(1 for entry in entries if 'path' in entry and entry['size'] <= SMALL_FILE)
     spy = Spy(monkeypatch)
     with_it = bundle_bytes(Bundler(valid_metadata(), entries, hashfunc=hashfunc,
                                    config=TransferConfig(chunk_size=chunk_size, read_ahead=True)))
@@ -179,7 +179,7 @@ def test_a_worker_that_dies_midway_is_replaced_by_reading_here(tmp_path, monkeyp
             instance._process.wait()
 
     spy = Spy(monkeypatch, after_take=kill_after_ten)
-    with caplog.at_level(logging.WARNING, logger=bundler_module.__name__):
+    with caplog.at_level(logging.WARNING, logger=tarwriter.__name__):
         assert bundle_bytes(Bundler(valid_metadata(), entries, config=ON)) == reference
     # The worker may have sent a few more files before it died; the rest were read here.
     assert 10 <= spy.taken < 80
@@ -204,7 +204,7 @@ def test_an_interpreter_that_does_not_work_is_not_used(tmp_path, monkeypatch, sc
     entries = write_files(tmp_path / 'files', [50] * 20)
     reference = bundle_bytes(Bundler(valid_metadata(), entries, config=OFF))
     monkeypatch.setattr(sys, 'executable', _fake_python(tmp_path, script, mode))
-    with caplog.at_level(logging.INFO, logger=bundler_module.__name__):
+    with caplog.at_level(logging.INFO, logger=tarwriter.__name__):
         assert bundle_bytes(Bundler(valid_metadata(), entries, config=ON)) == reference
     assert 'in this process' in caplog.text
 
@@ -271,7 +271,7 @@ def test_the_workers_own_report_raises_the_error_without_falling_back(tmp_path, 
     """FileChangedError is an OSError: it must not be mistaken for a broken pipe to the worker."""
     entries = write_files(tmp_path, [100] * 6)
     spy = Spy(monkeypatch)
-    with caplog.at_level(logging.WARNING, logger=bundler_module.__name__):
+    with caplog.at_level(logging.WARNING, logger=tarwriter.__name__):
         error = _failure(entries, ON, change, Path(entries[4]['path']))
     assert isinstance(error, FileChangedError)
     assert 'read-ahead process failed' not in caplog.text

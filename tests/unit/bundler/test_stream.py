@@ -12,7 +12,7 @@ import pytest
 from pacifica._client.config import TransferConfig
 from pacifica._client.exceptions import FileChangedError
 from pacifica.uploader.bundler import Bundler
-from pacifica.uploader.bundler.bundler import _SMALL_FILE
+from pacifica.uploader.bundler.tarwriter import SMALL_FILE
 
 from .support import MTIME, bundle_bytes, read_members, valid_metadata
 
@@ -34,7 +34,7 @@ class Pipe:
 @pytest.mark.parametrize('kind', ['bytesio', 'text', 'pipe', 'small-path', 'large-path'])
 @pytest.mark.parametrize('change', [-1, +1])
 def test_a_file_that_shrank_or_grew_raises(md, tmp_path, kind, change):
-    declared = _SMALL_FILE + 10 if kind == 'large-path' else 100
+    declared = SMALL_FILE + 10 if kind == 'large-path' else 100
     actual = declared + change
     content = b'x' * actual
     entry = {'name': 'data/f', 'size': declared, 'mtime': MTIME}
@@ -95,8 +95,8 @@ def test_path_entries_are_opened_one_at_a_time(md, tmp_path):
                         'path': str(path)})
         if index in (10, 1500):
             big = tmp_path / 'big{}'.format(index)
-            big.write_bytes(b'b' * (_SMALL_FILE + 5000))
-            entries.append({'name': 'data/big{}'.format(index), 'size': _SMALL_FILE + 5000, 'mtime': MTIME,
+            big.write_bytes(b'b' * (SMALL_FILE + 5000))
+            entries.append({'name': 'data/big{}'.format(index), 'size': SMALL_FILE + 5000, 'mtime': MTIME,
                             'path': str(big)})
     baseline = _open_fds()
     # read_ahead=False: the read-ahead process's two pipes are covered in test_read_ahead.py.
@@ -156,8 +156,8 @@ def test_iter_bytes_is_the_stream_in_reused_chunks(md, make_files):
 
 def test_abandoning_iter_bytes_closes_the_open_file(md, tmp_path):
     big = tmp_path / 'big'
-    big.write_bytes(b'x' * (_SMALL_FILE * 4))
-    bundler = Bundler(md, [{'name': 'data/big', 'size': _SMALL_FILE * 4, 'mtime': MTIME, 'path': str(big)}],
+    big.write_bytes(b'x' * (SMALL_FILE * 4))
+    bundler = Bundler(md, [{'name': 'data/big', 'size': SMALL_FILE * 4, 'mtime': MTIME, 'path': str(big)}],
                       config=SMALL_CHUNKS)
     calls = []
     chunks = bundler.iter_bytes(callback=calls.append, sleeptime=60)
