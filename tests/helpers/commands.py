@@ -1,4 +1,7 @@
-"""Loopback stand-ins for ingest, policy and cartd, and helpers to run the commands."""
+"""Loopback stand-ins for ingest, policy and cartd, and helpers to run the commands.
+
+The fixtures ``services`` and ``cart`` are registered by ``tests/functional/conftest.py``.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -14,7 +17,7 @@ import pytest
 
 from tests.helpers.server import LoopbackServer, Reply, Request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 #: Metadata that policy accepts in these tests (the upstream test data's ids).
 GOOD_META = ['--meta', 'Transactions.submitter=10', '--meta', 'Transactions.project=1234a',
              '--meta', 'Transactions.instrument=54']

@@ -31,7 +31,7 @@ from tests.helpers.cartd import CartServer, transaction_info
 from tests.helpers.server import LoopbackServer, Reply
 from tests.helpers.upstream import upstream  # noqa: F401 - the session fixture
 
-DOCS_PAGE = Path(__file__).resolve().parents[2] / 'docs' / 'compatibility.rst'
+DOCS_PAGE = Path(__file__).resolve().parents[3] / 'docs' / 'compatibility.rst'
 
 # The same names, bound to this library here and to upstream in its interpreter.
 PREAMBLE = '''

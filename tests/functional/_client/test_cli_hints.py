@@ -9,7 +9,7 @@ import pytest
 from pacifica.downloader import cli as download_cli
 from pacifica.uploader import cli as upload_cli
 from tests.helpers.server import Reply
-from tests.unit.cli.conftest import GOOD_META, FakeCart, FakeIngestPolicy, closed_port
+from tests.helpers.commands import GOOD_META, FakeCart, FakeIngestPolicy, closed_port
 
 
 @pytest.fixture

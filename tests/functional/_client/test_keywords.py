@@ -11,7 +11,7 @@ from pacifica.uploader import Uploader
 from pacifica.uploader.bundler import Bundler
 from pacifica.uploader.metadata import MetaData, MetaObj
 from tests.helpers.cartd import CartServer, transaction_info
-from tests.unit.downloader.conftest import FAST, FILES, expected_tree, tree
+from tests.functional.downloader.conftest import FAST, FILES, expected_tree, tree
 
 
 def only_warning(caught):

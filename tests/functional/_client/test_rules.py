@@ -18,7 +18,7 @@ from pacifica.downloader.cartapi import CartAPI
 from pacifica.uploader import Uploader
 from pacifica.uploader.bundler import Bundler
 from tests.helpers.cartd import CartServer, transaction_info
-from tests.unit.bundler.support import valid_metadata
+from tests.helpers.bundles import valid_metadata
 
 NOWHERE = 'http://127.0.0.1:9'  # nothing may be sent: every value here is refused before any request
 INF, NAN = float('inf'), float('nan')

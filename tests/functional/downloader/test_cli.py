@@ -10,7 +10,7 @@ import pytest
 
 from pacifica.downloader import cli
 from tests.helpers.server import Reply
-from tests.unit.cli.conftest import SAMPLE_FILES, FakeCart, closed_port, run_module
+from tests.helpers.commands import SAMPLE_FILES, FakeCart, closed_port, run_module
 
 
 def _written(root: Path) -> dict:

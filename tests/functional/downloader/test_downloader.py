@@ -348,7 +348,7 @@ def test_pacifica_cli_sys_exit_of_the_result_is_success(cartd, dest):
         'import sys\n'
         'from pacifica.downloader import Downloader\n'
         'from tests.helpers.cartd import transaction_info\n'
-        'from tests.unit.downloader.conftest import FILES\n'
+        'from tests.functional.downloader.conftest import FILES\n'
         'down = Downloader(cart_api_url=sys.argv[1])\n'
         'sys.exit(down.transactioninfo(sys.argv[2], transaction_info(FILES)))\n'
     )

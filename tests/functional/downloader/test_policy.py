@@ -13,7 +13,7 @@ from pacifica.downloader import (
 )
 from pacifica.downloader.policy import policy_base_url
 from tests.helpers.server import LoopbackServer, Reply
-from tests.unit.downloader.conftest import FAST, final_files
+from tests.functional.downloader.conftest import FAST, final_files
 
 RECORD: Dict[str, Any] = {
     '_id': 42, 'submitter': 10, 'project': '1234a', 'instrument': 54,

@@ -13,7 +13,7 @@ import pytest
 from pacifica.uploader import cli
 from pacifica.uploader.metadata import MetaObj
 from tests.helpers.server import Reply
-from tests.unit.cli.conftest import GOOD_META, FakeIngestPolicy, closed_port, run_module
+from tests.helpers.commands import GOOD_META, FakeIngestPolicy, closed_port, run_module
 
 SAMPLE: Dict[str, bytes] = {
     'sample/résumé.txt': 'Grüße\n'.encode(),

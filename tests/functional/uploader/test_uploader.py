@@ -18,8 +18,8 @@ from pacifica.uploader.uploader import LOGGER
 from pacifica.uploader.bundler import Bundler
 from tests.helpers.ingestd import IngestServer
 from tests.helpers.server import Raw, Reply, reset_connection
-from tests.unit.bundler.support import valid_metadata
-from tests.unit.uploader.conftest import FAST, job_state
+from tests.helpers.bundles import valid_metadata
+from tests.functional.uploader.conftest import FAST, job_state
 
 NO_RETRY = TransferConfig(connect_timeout=2, read_timeout=2, call_deadline=4, retries=0, chunk_size=4096)
 

@@ -21,7 +21,7 @@ from pacifica._client.config import TransferConfig
 from pacifica._client.exceptions import FileChangedError
 from pacifica.uploader.bundler import Bundler
 
-from .support import MTIME, bundle_bytes, valid_metadata
+from tests.helpers.bundles import MTIME, bundle_bytes, valid_metadata
 
 #: Valid UTF-8 with multi-byte characters (the text-mode sources decode it), several chunks long.
 TEXT = ''.join('{:03d} Grüße aus Zürich, 世界, ẞ 🚀\n'.format(number) for number in range(120))

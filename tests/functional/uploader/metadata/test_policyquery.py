@@ -15,7 +15,7 @@ from pacifica.uploader.metadata.policyquery import (
     _mangle_encode, _PolicyQueryData,
 )
 from tests.helpers.server import Raw, Reply, reset_connection
-from tests.unit.uploader.conftest import FAST, policy_rejection
+from tests.functional.uploader.conftest import FAST, policy_rejection
 
 VALID_MD = MetaData([MetaObj(destinationTable='Transactions.submitter', value=10)])
 

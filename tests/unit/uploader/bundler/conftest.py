@@ -10,7 +10,7 @@ import pytest
 from pacifica.uploader.metadata import MetaData
 from tests.helpers.upstream import upstream  # noqa: F401 - the session fixture
 
-from .support import MTIME, valid_metadata
+from tests.helpers.bundles import MTIME, valid_metadata
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pacifica.uploader.bundler import Bundler
 from pacifica.uploader.bundler.bundler import SHAKE_DIGEST_BYTES, HashFileObj
 from pacifica.uploader.metadata import FileObj, MetaData, MetaObj, metadata_decode, metadata_encode
 
-from .support import MTIME, bundle_bytes, read_members, valid_metadata
+from tests.helpers.bundles import MTIME, bundle_bytes, read_members, valid_metadata
 
 
 def test_names_import_as_upstream_exposes_them():

@@ -11,7 +11,7 @@ import pytest
 from pacifica._client.exceptions import FileDataError
 from pacifica.uploader.bundler import Bundler
 
-from .support import MTIME
+from tests.helpers.bundles import MTIME
 
 
 def problems_of(md, file_data):

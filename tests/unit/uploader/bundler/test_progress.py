@@ -12,7 +12,7 @@ from pacifica._client.exceptions import ConfigurationError, FileChangedError
 from pacifica.uploader.bundler import Bundler
 from pacifica.uploader.bundler.bundler import MIN_REPORT_INTERVAL
 
-from .support import MTIME, bundle_bytes
+from tests.helpers.bundles import MTIME, bundle_bytes
 
 
 class SlowSource:

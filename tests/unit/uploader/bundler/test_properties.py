@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pacifica.uploader.bundler import Bundler, tarformat
 from pacifica.uploader.bundler.bundler import _DEFAULT_MIMETYPE
 
-from .support import read_members, valid_metadata
+from tests.helpers.bundles import read_members, valid_metadata
 
 ASCII_NAME = st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=100)
 ANY_NAME = st.text(st.characters(blacklist_categories=('Cs',), blacklist_characters='\x00'), min_size=1,

@@ -17,7 +17,7 @@ from pacifica.uploader.bundler import bundler as bundler_module
 from pacifica.uploader.bundler import readahead
 from pacifica.uploader.bundler.bundler import _SMALL_FILE
 
-from .support import MTIME, bundle_bytes, valid_metadata
+from tests.helpers.bundles import MTIME, bundle_bytes, valid_metadata
 
 posix_only = pytest.mark.skipif(sys.platform == 'win32', reason='POSIX file types and executables')
 

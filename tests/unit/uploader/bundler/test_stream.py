@@ -14,7 +14,7 @@ from pacifica._client.exceptions import FileChangedError
 from pacifica.uploader.bundler import Bundler
 from pacifica.uploader.bundler.bundler import _SMALL_FILE
 
-from .support import MTIME, bundle_bytes, read_members, valid_metadata
+from tests.helpers.bundles import MTIME, bundle_bytes, read_members, valid_metadata
 
 SMALL_CHUNKS = TransferConfig(chunk_size=512)
 

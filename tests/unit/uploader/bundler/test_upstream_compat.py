@@ -14,7 +14,7 @@ import pytest
 from pacifica.uploader.bundler import Bundler
 from tests.helpers.upstream import run_upstream_bundle
 
-from .support import bundle_bytes, read_members, valid_metadata
+from tests.helpers.bundles import bundle_bytes, read_members, valid_metadata
 
 METADATA = [
     {'sourceTable': 'Instruments', 'destinationTable': 'Transactions.instrument', 'metaID': 'instrumentByID',

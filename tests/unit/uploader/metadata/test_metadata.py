@@ -19,7 +19,7 @@ from pacifica.uploader.metadata.metadata import (
     MetaObjDecoder, MetaObjEncoder, file_or_meta_obj, metadata_decode, metadata_encode,
 )
 from pacifica.uploader.metadata.mjson import generate_namedtuple_decoder, generate_namedtuple_encoder, strip_obj
-from tests.unit.uploader.encoding_corpus import build_corpus
+from tests.unit.uploader.metadata.encoding_corpus import build_corpus
 
 EXPECTED_0_3_1 = json.loads(
     (pathlib.Path(__file__).parent / 'data' / 'metadata_0.3.1.json').read_text(encoding='ascii'))

@@ -3,7 +3,7 @@
 Run once with an interpreter that has pacifica-uploader 0.3.1 (and not this
 project) installed, from the repository root::
 
-    <that-venv>/bin/python tests/unit/uploader/data/make_expected.py
+    <that-venv>/bin/python tests/unit/uploader/metadata/data/make_expected.py
 
 Python 3.11 built the committed file; the random corpus entries depend only on
 ``random.Random`` with a fixed seed.
