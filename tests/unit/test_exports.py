@@ -61,7 +61,7 @@ CONTRACT_NAMES: Dict[str, List[str]] = {
     'pacifica.downloader.downloader': ['Downloader'],
     'pacifica.downloader.cartapi': ['CartAPI', 'LOGGER'],
     'pacifica.downloader.cloudevent': ['CloudEvent'],
-    'pacifica.downloader.policy': ['TransactionInfo'],
+    'pacifica.downloader.policy': ['TransactionInfo', 'fetch_transaction'],  # the record look-up is public
     'pacifica.downloader.common': ['CommonBase'],
 }
 
