@@ -117,8 +117,10 @@ def test_update_parents_names_a_missing_value_field(server, policy_env):
 
 def test_policy_keywords_reach_the_queries(server, policy):
     update = MetaUpdate(10, upload_form(), addr='127.0.0.1', port=server.port, timeout=5)
-    assert update.query_results('project') is not None
+    update['logon'] = update['logon']._replace(value=10)
+    assert update.query_results('project') == [{'_id': '1234a', 'title': 'Pacifica Development'}]
     assert server.count('POST', '/uploader') == 1
+    assert policy.queries == [{'user': 10, 'columns': ['_id', 'title'], 'where': {'user_id': 10}, 'from': 'projects'}]
     with pytest.raises(TypeError):
         MetaUpdate(10, upload_form(), prot='http')
 

@@ -11,7 +11,7 @@ import pytest
 from pacifica._client.exceptions import FileDataError
 from pacifica.uploader.bundler import Bundler
 
-from tests.helpers.bundles import MTIME
+from tests.helpers.bundles import MTIME, bundle_bytes, read_members
 
 
 def problems_of(md, file_data):
@@ -125,4 +125,10 @@ def test_path_like_and_bytes_paths_work(md, make_files):
 
 
 def test_valid_extra_keys_pass(md):
-    Bundler(md, [dict(good(), mode=0o755, uid=5, gid=6, uname='u', gname='g', type=b'0', pax_headers={'a': 'b'})])
+    """Extra keys are accepted and land on the member's header, as TarInfo attributes."""
+    bundler = Bundler(md, [dict(good(), mode=0o755, uid=5, gid=6, uname='u', gname='g', type=b'0',
+                                pax_headers={'a': 'b'})])
+    (info, data), _metadata = read_members(bundle_bytes(bundler))
+    assert (info.name, data) == ('data/ok', b'ok')
+    assert (info.mode, info.uid, info.gid, info.uname, info.gname) == (0o755, 5, 6, 'u', 'g')
+    assert info.type == b'0' and info.pax_headers == {'a': 'b'}
