@@ -5,7 +5,7 @@ suite's :class:`~tests.helpers.server.LoopbackServer`, the cart stand-in, the
 soak stand-ins) and misbehaves on demand::
 
     proxy = FaultProxy(upstream_url)
-    proxy.inject('/get_state', Fault.status(503, retry_after=0), times=2)
+    proxy.inject('/get_state', Fault.http_status(503, retry_after=0), times=2)
     proxy.inject('/upload', Fault.reset_response(), method='POST')
     ... client talks to proxy.url ...
     assert proxy.forwarded('POST', '/upload') == 1   # exactly one job reached ingest

@@ -1,7 +1,6 @@
-"""Every name of contract section 2 for the uploader, and the package's exports."""
+"""The uploader's exports beyond the pinned lists of tests/unit/test_exports.py: one CommonBase, lazy bundler."""
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 import types
@@ -9,34 +8,6 @@ import types
 import pytest
 
 import pacifica._client.exceptions as exceptions_module
-
-NAMES = {
-    'pacifica.uploader': ['Uploader', 'TransferConfig', 'PacificaError', '__version__'],
-    'pacifica.uploader.uploader': ['Uploader', 'LOGGER'],
-    'pacifica.uploader.common': ['CommonBase'],
-    'pacifica.uploader.metadata': ['MetaData', 'MetaObj', 'FileObj', 'MetaUpdate', 'metadata_encode',
-                                   'metadata_decode'],
-    'pacifica.uploader.metadata.metadata': [
-        'MetaData', 'MetaObj', 'FileObj', 'metadata_encode', 'metadata_decode', 'META_KEYS', 'FILE_KEYS',
-        '_MetaObj', '_FileObj', 'file_or_meta_obj', 'MetaDataEncoder', 'MetaDataDecoder', 'MetaObjEncoder',
-        'FileObjEncoder', 'MetaObjDecoder'],
-    'pacifica.uploader.metadata.metaupdate': ['MetaUpdate'],
-    'pacifica.uploader.metadata.mjson': ['strip_obj', 'generate_namedtuple_encoder', 'generate_namedtuple_decoder'],
-    'pacifica.uploader.metadata.policyquery': [
-        'PolicyQuery', 'PolicyQueryData', '_PolicyQueryData', 'QUERY_KEYS', 'PolicyQueryDataEncoder',
-        'PolicyQueryDataDecoder', '_mangle_encode', '_mangle_decode', 'LOGGER'],
-    # the downloader's public additions
-    'pacifica.downloader': ['Downloader', 'CartAPI', 'CloudEvent', 'TransactionInfo', 'fetch_transaction',
-                            'UnknownTransactionError'],
-    'pacifica.downloader.policy': ['TransactionInfo', 'fetch_transaction'],
-}
-
-
-@pytest.mark.parametrize('module_name', sorted(NAMES))
-def test_contract_names_import(module_name):
-    module = importlib.import_module(module_name)
-    for name in NAMES[module_name]:
-        assert hasattr(module, name), '{}.{}'.format(module_name, name)
 
 
 def test_loggers_and_shared_common_base():
