@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from pacifica.uploader.bundler import Bundler, metadatatext
 from pacifica.uploader.metadata import FileObj, MetaData, metadata_encode
 
-from .support import MTIME, bundle_bytes, read_members, valid_metadata
+from tests.helpers.bundles import MTIME, bundle_bytes, read_members, valid_metadata
 
 #: Names that JSON escapes or that UTF-8 makes long: quotes, backslashes, controls, non-ASCII,
 #: astral characters (surrogate pairs in \u escapes), lone surrogates, and the empty string.

@@ -10,7 +10,7 @@ import pytest
 from pacifica._client.exceptions import FileChangedError
 from pacifica.uploader.bundler.tarwriter import SMALL_FILE, FileResult, TarWriter, archive_length
 
-from .support import MTIME, read_members
+from tests.helpers.bundles import MTIME, read_members
 
 
 def _write(records, chunk_size=4096, hash_name='sha1', last=(b'{}',)):
