@@ -164,10 +164,15 @@ class _Coordinator:
             self.manifest.note_error(outcome.part, outcome.error)
 
     def _abandon(self) -> None:
-        """On the way out, after an error too: shards whose work never started did not go out."""
+        """On the way out (after an error too): record what has ended; work never started did not go out.
+
+        Work still running is not waited for: its shard stays ``sending``, outcome unknown.
+        """
         for future, part in list(self.sending.items()):
             if future.cancel():
                 self.manifest.mark_failed(part, 'cancelled before it was sent')
+            elif future.done():
+                self._sent(part, _outcome(future, part))
         if self.followers is not None:
             self.followers.shutdown(wait=False, cancel_futures=True)
 
