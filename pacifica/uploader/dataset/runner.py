@@ -234,7 +234,9 @@ def upload_dataset(source: Any, metadata: Iterable[Any], manifest_path: str, *, 
     down at the end; a given one is left running. ``uploader_kwargs`` /
     ``bundler_kwargs`` are the keywords of each worker's Uploader and
     Bundler (they must pickle). With ``wait``, every job is followed for up
-    to ``wait_timeout`` seconds.
+    to ``wait_timeout`` seconds. The default pool starts its processes with
+    ``spawn`` (each imports the caller's main module: guard a script's work
+    with ``if __name__ == '__main__':``).
     """
     source = _as_source(source)
     metadata_text = metadata_encode(base_metadata(metadata))

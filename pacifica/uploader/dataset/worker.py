@@ -41,6 +41,10 @@ class SendTask(NamedTuple):
     uploader_kwargs: Dict[str, Any]
     bundler_kwargs: Dict[str, Any]
 
+    def __repr__(self) -> str:
+        # The Uploader's keywords may hold credentials (auth): a task never shows them.
+        return 'SendTask(part={}, files={})'.format(self.part, len(self.entries))
+
 
 class Outcome(NamedTuple):
     """What became of a shard's step; ``error`` is the exception's text (no credentials: the library redacts)."""

@@ -129,3 +129,8 @@ def test_a_job_that_failed(uploader: Any) -> None:
 def test_a_wait_that_failed_leaves_the_job_to_follow_again(uploader: Any) -> None:
     uploader.error = JobTimeoutError('ingest job 1002 did not finish within 5 s', 1002, {})
     assert follow_job({}, 3, 1002, 5).kind == NOT_FOLLOWED
+
+
+def test_a_task_never_shows_the_uploader_keywords(tmp_path: Any) -> None:
+    work = task(tmp_path)._replace(uploader_kwargs={'auth': {'auth': ('user', 'hunter2-secret')}})
+    assert repr(work) == 'SendTask(part=2, files=3)' and str(work) == repr(work)
