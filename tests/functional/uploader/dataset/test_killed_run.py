@@ -1,9 +1,7 @@
 """A coordinator killed with SIGKILL mid-shard: the next run never sends a shard twice."""
 from __future__ import annotations
 
-import concurrent.futures as cf
 import json
-import multiprocessing
 import os
 import signal
 import subprocess
@@ -11,23 +9,23 @@ import sys
 import threading
 import time
 from collections import Counter
-from typing import Any, Iterator, Set
+from typing import Any, Set
 
 import pytest
 
-from pacifica.uploader.dataset import dataset_tags, upload_dataset
+from pacifica.uploader.dataset import upload_dataset
 from pacifica.uploader.dataset.manifest import INGESTED, SENDING, Manifest
 from pacifica.uploader.dataset.plan import entries_under
-from tests.helpers.ingestd import IngestServer, read_metadata
-from tests.helpers.server import LoopbackServer, Request
+from tests.helpers.ingestd import IngestServer
+from tests.helpers.server import Request
 
-from .test_sharded_upload import files_listed, metadata, uploader_kwargs
+from .support import files_listed, metadata, part_of, uploader_kwargs
 
 pytestmark = pytest.mark.skipif(not hasattr(os, 'killpg'), reason='needs POSIX process groups')
 
 #: The run the test kills: the same call as the tests' own, in a process of its own.
 COORDINATOR = '''
-import json, sys
+import sys
 from pacifica.uploader import TransferConfig
 from pacifica.uploader.dataset import upload_dataset
 from pacifica.uploader.metadata import MetaData, MetaObj
@@ -43,27 +41,12 @@ if __name__ == '__main__':
 
 
 @pytest.fixture
-def ingest() -> Iterator[IngestServer]:
-    server = LoopbackServer()
-    try:
-        yield IngestServer(server)
-    finally:
-        server.close()
-
-
-@pytest.fixture
 def dataset(tmp_path: Any) -> str:
     root = tmp_path / 'run7'
     (root / 'sub').mkdir(parents=True)
     for index in range(12):
         (root / ('sub' if index % 2 else '') / 'f{:02d}'.format(index)).write_bytes(bytes([index]) * (index + 1) * 100)
     return str(root)
-
-
-def part_of(request: Request) -> int:
-    tags = dataset_tags(read_metadata(request.body))
-    assert tags is not None
-    return tags.part
 
 
 class HeldIngest:
@@ -94,7 +77,7 @@ class HeldIngest:
 
 
 def test_a_run_killed_between_sending_and_recording_leaves_that_shard_unknown(tmp_path: Any, ingest: IngestServer,
-                                                                             dataset: str) -> None:
+                                                                             pool: Any, dataset: str) -> None:
     held = HeldIngest(ingest, 2)
     manifest_path = str(tmp_path / 'run7.manifest.json')
     child = subprocess.Popen([sys.executable, '-c', COORDINATOR, dataset, manifest_path, ingest.url],
@@ -115,9 +98,8 @@ def test_a_run_killed_between_sending_and_recording_leaves_that_shard_unknown(tm
     assert [name for name in os.listdir(str(tmp_path)) if name.endswith('.tmp')] == []
     assert json.loads(open(manifest_path, encoding='ascii').read())['parts'] == 3
 
-    with cf.ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context('spawn')) as pool:
-        report = upload_dataset(dataset, metadata(), manifest_path, executor=pool,
-                                uploader_kwargs=uploader_kwargs(ingest), wait_timeout=30)
+    report = upload_dataset(dataset, metadata(), manifest_path, executor=pool, uploader_kwargs=uploader_kwargs(ingest),
+                            wait_timeout=30)
     assert 2 in report.unknown
     assert sorted(report.ingested + list(report.unknown)) == [1, 2, 3]
     sent = Counter(part_of(request) for request in ingest.server.requests

@@ -1,41 +1,20 @@
 """Sharded uploads through worker processes to the loopback ingest stand-in: each file exactly once."""
 from __future__ import annotations
 
-import concurrent.futures as cf
 import io
-import multiprocessing
 import os
 import tarfile
-from typing import Any, Callable, Dict, Iterator, List
+from typing import Any, Callable, List
 
 import pytest
 
-from pacifica.uploader import TransferConfig
 from pacifica.uploader.dataset import dataset_tags, upload_dataset
 from pacifica.uploader.dataset.manifest import FAILED, INGESTED, SENDING, Manifest
 from pacifica.uploader.dataset.plan import entries_under
-from pacifica.uploader.metadata import MetaData, MetaObj
-from tests.helpers.ingestd import IngestServer, read_metadata
-from tests.helpers.server import LoopbackServer, Raw, Request, reset_connection
+from tests.helpers.ingestd import IngestServer
+from tests.helpers.server import Raw, Request, reset_connection
 
-#: Quick polls and short timeouts: the stand-in answers at once.
-CONFIG = TransferConfig(connect_timeout=2, read_timeout=10, backoff_factor=0.01, poll_interval=0.05)
-
-
-@pytest.fixture
-def ingest() -> Iterator[IngestServer]:
-    server = LoopbackServer()
-    try:
-        yield IngestServer(server)
-    finally:
-        server.close()
-
-
-@pytest.fixture
-def pool() -> Iterator[cf.ProcessPoolExecutor]:
-    executor = cf.ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context('spawn'))
-    yield executor
-    executor.shutdown(wait=True)
+from .support import files_listed, metadata, part_of, uploader_kwargs, uploads
 
 
 @pytest.fixture
@@ -47,20 +26,6 @@ def dataset(tmp_path: Any) -> str:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / 'file{:02d}.dat'.format(index)).write_bytes(bytes([index]) * (700 * (index % 4) + 1))
     return str(root)
-
-
-def metadata() -> MetaData:
-    return MetaData([MetaObj(destinationTable='Transactions.submitter', value=10),
-                     MetaObj(destinationTable='Transactions.project', value='1234a'),
-                     MetaObj(destinationTable='Transactions.instrument', value=54)])
-
-
-def uploader_kwargs(ingest: IngestServer) -> Dict[str, Any]:
-    return {'upload_url': ingest.url + '/upload', 'status_url': ingest.url + '/get_state', 'config': CONFIG}
-
-
-def uploads(ingest: IngestServer) -> List[Request]:
-    return [request for request in ingest.server.requests if request.method == 'POST' and request.path == '/upload']
 
 
 def received_files(requests: List[Request]) -> List[tuple]:
@@ -88,12 +53,6 @@ def intercept_uploads(ingest: IngestServer, decide: Callable[[Request, Callable[
     """Route POST /upload through ``decide(request, ingest_handler)``."""
     handler, read_body = ingest.server.routes[('POST', '/upload')]
     ingest.server.route('POST', '/upload', lambda request: decide(request, handler), read_body=read_body)
-
-
-def part_of(request: Request) -> int:
-    tags = dataset_tags(read_metadata(request.body))
-    assert tags is not None
-    return tags.part
 
 
 def test_shards_through_two_processes_carry_every_file_exactly_once(tmp_path: Any, ingest: IngestServer,
@@ -176,9 +135,3 @@ def test_a_failed_job_and_a_missing_file_are_sent_again_by_the_next_run(tmp_path
     ingested = [name for job in ingest.jobs.values() if job.ok for name in files_listed(job.metadata)]
     assert sorted(ingested) == sorted(name for name, _ in source_files(dataset)), 'each file ingested once'
     assert len(ingest.jobs) == 4 and len([job for job in ingest.jobs.values() if not job.ok]) == 1
-
-
-def files_listed(metadata_items: Any) -> List[str]:
-    """The archive names of a bundle's Files records (the stand-in checked their bytes and hashes)."""
-    return ['/'.join(part for part in ('data', item.get('subdir'), item['name']) if part)
-            for item in metadata_items if item.get('destinationTable') == 'Files']
