@@ -6,6 +6,8 @@ import tracemalloc
 from typing import Any, Dict, Iterator, List
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
 
 from pacifica.uploader import ConfigurationError, FileDataError
 from pacifica.uploader.dataset.plan import (
@@ -179,6 +181,33 @@ def test_a_file_data_source_refuses_a_name_twice_even_far_apart() -> None:
         DatasetSource.from_file_data(data)
     with pytest.raises(ConfigurationError):
         DatasetSource.from_file_data({'name': 'data/a', 'size': 1})  # type: ignore[arg-type]
+
+
+@settings(deadline=None, database=None, max_examples=300)
+@given(sizes=hs.lists(hs.integers(0, 50), max_size=60), max_bytes=hs.one_of(hs.none(), hs.integers(1, 60)),
+       max_files=hs.one_of(hs.none(), hs.integers(1, 8)))
+def test_every_plan_covers_the_stream_in_greedy_shards_within_the_limits(sizes: List[int], max_bytes: Any,
+                                                                         max_files: Any) -> None:
+    if max_bytes is None and max_files is None:
+        max_files = 3
+    data = entries(*sizes)
+    if not data:
+        with pytest.raises(EmptyDatasetError):
+            plan(data, max_bytes, max_files)
+        return
+    shards = plan(data, max_bytes, max_files)
+    assert shards == plan(list(data), max_bytes, max_files)
+    assert [shard.part for shard in shards] == list(range(1, len(shards) + 1))
+    assert shards[0].start == 0 and shards[-1].stop == len(data)
+    for shard, after in zip(shards, shards[1:] + [None]):
+        assert shard.files >= 1 and shard.size == sum(sizes[shard.start:shard.stop])
+        assert max_files is None or shard.files <= max_files
+        assert max_bytes is None or shard.size <= max_bytes or shard.files == 1  # only a lone big file exceeds
+        if after is not None:
+            assert after.start == shard.stop
+            # greedy: the next entry did not fit
+            assert ((max_files is not None and shard.files == max_files)
+                    or (max_bytes is not None and shard.size + sizes[after.start] > max_bytes))
 
 
 #: Entries the planning memory test streams: as many as issue 15 item 7 names for the coordinator.
