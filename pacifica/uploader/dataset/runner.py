@@ -31,6 +31,7 @@ import dataclasses
 import hashlib
 import multiprocessing
 import os
+import pickle
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from pacifica.uploader import ConfigurationError, Uploader
@@ -125,6 +126,8 @@ class _Coordinator:
 
     def _submit(self, shard: ShardPlan, entries: List[Mapping[str, Any]]) -> None:
         task = self._task(shard, entries)
+        if not isinstance(self.executor, cf.ThreadPoolExecutor):
+            _check_picklable(task)  # else the executor would fail it after it was marked sending
         self.manifest.mark_sending(shard.part)
         self.sending[self.executor.submit(send_shard, task)] = shard.part
 
@@ -188,6 +191,15 @@ class _Coordinator:
             elif record.state == SENT:
                 report.unfollowed[record.part] = record.job_id
         return report
+
+
+def _check_picklable(task: SendTask) -> None:
+    """ConfigurationError when the task cannot travel to another process (an open file in its entries)."""
+    try:
+        pickle.dumps(task)
+    except Exception as err:  # noqa: BLE001 - pickle raises TypeError, PicklingError, AttributeError ...
+        raise ConfigurationError("part {} cannot be sent to a worker process ({}): entries must name their files by "
+                                 "'path', not 'fileobj' (but on a ThreadPoolExecutor)".format(task.part, err)) from None
 
 
 def _outcome(future: cf.Future, part: int) -> Outcome:

@@ -274,3 +274,25 @@ class _Counting(list):
 
     def append(self, task: Any) -> None:
         super().append(task.part)
+
+
+class InlineExecutor(cf.Executor):
+    """Runs each call at once, like a process pool would after pickling it (no threads, no processes)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future:
+        future: cf.Future = cf.Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+def test_entries_that_cannot_reach_a_worker_process_are_refused_before_sending(path: str, tmp_path: Any,
+                                                                              fake: FakeIngest) -> None:
+    (tmp_path / 'f').write_bytes(b'0123456789')
+    data = file_data(4)
+    with open(str(tmp_path / 'f'), 'rb') as opened:
+        data[3] = dict(data[3], fileobj=opened)
+        with pytest.raises(ConfigurationError, match="part 2 cannot be sent to a worker process.*'path'"):
+            run(path, InlineExecutor(), source=data, max_files=2)
+        assert [record.state for record in Manifest.load(path).shards] == [SENT, 'planned']  # followed next run
+        with cf.ThreadPoolExecutor(max_workers=1) as threads:
+            assert run(path, threads, source=data, max_files=2).complete  # threads share the open file
