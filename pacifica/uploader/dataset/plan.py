@@ -195,11 +195,13 @@ def _changed(shard: ShardPlan, why: str) -> DatasetChangedError:
 
 
 def _sorted_children(folder: str) -> List[Tuple[str, bool]]:
-    """(name, is a folder) of a folder's entries by name; folder links are not entered."""
+    """(name, is a folder) of a folder's entries by name; links to folders are left out, as pacifica-upload does."""
     children = []
     with os.scandir(folder) as listing:
         for item in listing:
             is_dir = item.is_dir(follow_symlinks=False)
+            if not is_dir and item.is_symlink() and item.is_dir():
+                continue  # entering links could walk a folder twice, or forever
             if not is_dir and not item.is_file():
                 raise ConfigurationError('{} is not a regular file (a broken link, a FIFO or a socket?)'.format(
                     item.path))

@@ -249,3 +249,16 @@ def test_cutting_holds_one_shard_at_a_time() -> None:
     assert seen == count
     # The shard handed out and the next one being collected: two thousand entries, about a megabyte.
     assert peak < PEAK_BOUND, 'cutting peaked at {} bytes'.format(peak)
+
+
+@pytest.mark.skipif(not hasattr(os, 'symlink'), reason='needs symbolic links')
+def test_links_to_files_are_followed_and_links_to_folders_left_out(tmp_path: Any) -> None:
+    (tmp_path / 'real').mkdir()
+    (tmp_path / 'real' / 'a').write_bytes(b'abc')
+    os.symlink(str(tmp_path / 'real'), str(tmp_path / 'loop'))
+    os.symlink(str(tmp_path / 'real' / 'a'), str(tmp_path / 'b'))
+    got = [(entry['name'], entry['size']) for entry in entries_under(str(tmp_path))]
+    assert got == [('data/b', 3), ('data/real/a', 3)]
+    os.symlink(str(tmp_path / 'nothing'), str(tmp_path / 'broken'))
+    with pytest.raises(ConfigurationError, match='broken'):
+        list(entries_under(str(tmp_path)))
