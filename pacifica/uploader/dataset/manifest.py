@@ -16,8 +16,9 @@ Each shard moves through::
 ``sending`` has no job id: it may have reached Ingest or not, and its outcome
 is *unknown* (:meth:`Manifest.unknown`). Nothing here sends it again; only an
 answer from the servers may move it on. ``failed`` is for definite failures
-(nothing left, or the ingest job ended FAILED), which may be sent again.
-Transitions not drawn above raise :class:`TransitionError`::
+(the bundle never reached Ingest whole, or its ingest job ended FAILED),
+which may be sent again. Transitions not drawn above raise
+:class:`TransitionError`; :class:`ManifestLock` keeps a second run away::
 
     manifest = Manifest.create(path, dataset_id, shards, max_bytes=..., max_files=...)
     manifest.mark_sending(1); manifest.mark_sent(1, job_id); manifest.mark_ingested(1, job_id)
