@@ -2,15 +2,14 @@
 
 Both data paths hold their bytes in large reused buffers (``chunk_size``,
 1 MiB by default) because large reads and hash updates are cheap. Large
-*writes* into a file are not always: on Linux 6.x with ext4, one ``write()``
-of 1 MiB measured 3 to 5 times slower than the same bytes written 128 KiB at a
-time (``benchmarks/README.md``, "bundle -> file"). Slicing costs eight system
-calls per MiB, which no sink notices, so every write goes through here.
+*writes* into a file are not always: on Linux with ext4, one ``write()`` of
+1 MiB is slower than the same bytes written in smaller pieces (the figures are
+in ``benchmarks/README.md``, "bundle -> file"), so every write goes through here.
 
 :func:`reserve_space` asks the file system for a big file's blocks before
 its bytes arrive (``fallocate(2)``, Linux only): a full disk then fails the
 file at its start, and ext4 hands out the blocks in one extent instead of
-piece by piece (the ``big`` download measured about 10% faster).
+piece by piece (measured in ``benchmarks/README.md``).
 """
 from __future__ import annotations
 

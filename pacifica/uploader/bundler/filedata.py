@@ -17,6 +17,7 @@ import tarfile
 from typing import Any, Iterable, List, Optional, Set, Tuple
 
 from pacifica._client.exceptions import FileDataError
+from pacifica._client.rules import is_whole_number
 
 from .tarformat import new_tarinfo, tarinfo_header
 
@@ -39,10 +40,6 @@ _MESSAGE_LIMIT = 50
 Problem = Tuple[int, str]
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _check_name(name: Any, seen: Set[str]) -> Optional[str]:
     if name is None:
         return "missing 'name'"
@@ -63,7 +60,7 @@ def _check_name(name: Any, seen: Set[str]) -> Optional[str]:
 def _check_size(size: Any) -> Optional[str]:
     if size is None:
         return "missing 'size'"
-    if not _is_int(size) or size < 0:
+    if not is_whole_number(size) or size < 0:
         return "'size' must be an int >= 0, not {!r}".format(size)
     return None
 
@@ -127,7 +124,7 @@ def _check_path(path: Any, size: Any) -> Optional[str]:
         return "'path' {!r} is not a regular file".format(fspath)
     if not os.access(fspath, os.R_OK):
         return "'path' {!r} is not readable".format(fspath)
-    if _is_int(size) and info.st_size != size:
+    if is_whole_number(size) and info.st_size != size:
         return "'size' is {} but 'path' {!r} holds {} bytes".format(size, fspath, info.st_size)
     return None
 
