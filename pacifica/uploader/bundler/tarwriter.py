@@ -44,7 +44,7 @@ from .filechanged import grew_while_read, open_for_reading, read_small_file, shr
 from .filedata import CORE_KEYS
 from .pipeline import ASYNC_HASH_MIN, AsyncHasher, BufferRing
 from .readahead import AUTO_MIN_FILES, STARTUP_FILES, ReadAhead, ReadAheadLost, can_start
-from .tarformat import BLOCK_SIZE, end_of_archive_length, member_header, padding_length
+from .tarformat import BLOCK_SIZE, end_of_archive_length, header_length, member_header, padding_length
 
 LOGGER = logging.getLogger(__name__)
 
@@ -95,8 +95,7 @@ def _extra_keys(record: Dict[str, Any]) -> Optional[Dict[str, Any]]:
 def member_length(record: Dict[str, Any]) -> int:
     """Bytes one record's member takes in the stream: header, data, padding."""
     size = record['size']
-    header = member_header(record['name'], size, record['mtime'], _extra_keys(record))
-    return len(header) + size + padding_length(size)
+    return header_length(record['name'], size, record['mtime'], _extra_keys(record)) + size + padding_length(size)
 
 
 def archive_length(records: Iterable[Dict[str, Any]], last_name: str, last_size: int) -> int:

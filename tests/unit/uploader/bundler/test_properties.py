@@ -1,4 +1,4 @@
-"""Property tests: exact content_length, packed headers equal to tarfile's, cached mime types."""
+"""Property tests: exact content_length, packed headers and their lengths equal to tarfile's, cached mime types."""
 from __future__ import annotations
 
 import io
@@ -46,6 +46,22 @@ def test_every_header_is_what_tarfile_writes(name, size, mtime):
     assert tarformat.member_header(name, size, mtime) == tarfile_header(name, size, mtime)
     packed = tarformat._packed_header(name, size, mtime)
     assert packed is None or packed == tarfile_header(name, size, mtime)
+
+
+@given(name=ANY_NAME, size=st.integers(min_value=0, max_value=8 ** 12),
+       mtime=st.one_of(st.integers(min_value=-10 ** 12, max_value=10 ** 12),
+                       st.floats(min_value=-1e12, max_value=1e12, allow_nan=False)))
+@settings(max_examples=300)
+def test_header_length_is_the_length_of_what_tarfile_writes(name, size, mtime):
+    """content_length() counts headers without packing them: the count must be tarfile's, fast path or not."""
+    assert tarformat.header_length(name, size, mtime) == len(tarfile_header(name, size, mtime))
+
+
+def test_header_length_with_extra_keys_is_tarfiles():
+    info = tarfile.TarInfo('data/a')
+    info.size, info.mtime, info.uname = 1, 1.5, 'someone with a long name ' * 3
+    assert tarformat.header_length('data/a', 1, 1.5, {'uname': info.uname}) == len(info.tobuf(
+        tarfile.PAX_FORMAT, 'utf-8', 'surrogateescape'))
 
 
 def test_the_fast_path_is_on_and_extra_keys_take_tarfile():
