@@ -53,13 +53,23 @@ def _checked(value: Any, name: str, zero: bool, infinite: bool, none_means: Opti
     return number
 
 
-def seconds(value: Any, *, name: str, zero: bool = False, infinite: bool = False) -> float:
+def seconds(value: Any, *, name: str, zero: bool = False, infinite: bool = False, text: bool = False) -> float:
     """``value`` as a float number of seconds; ConfigurationError naming ``name`` and what it accepts.
 
     A number is an int or a float (any :class:`numbers.Real`) that is no bool.
     NaN and negative numbers are always refused; 0 only with ``zero``, and
     infinity only with ``infinite``, where the caller gives them a meaning.
+    With ``text``, a number written as a string is taken too, for options an
+    old package passed through ``int()``; a string that is no number is then a
+    value that cannot be used (ConfigurationError, a ValueError), as ``int('soon')`` was.
     """
+    if text and isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigurationError('{} must be {}, not {!r}'.format(
+                name, _accepted(zero, infinite, None), value)) from None
+        return _checked(number, name, zero, infinite, None)
     return _checked(value, name, zero, infinite, None)
 
 

@@ -75,17 +75,6 @@ def _filename_parts(filename: Any) -> Parts:
         raise ConfigurationError(str(err)) from None
 
 
-def _timeout(value: Any) -> float:
-    """The ``timeout`` option; as 0.4.x ran int(timeout) on it, a number in a string is taken too."""
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            # int('soon') raised ValueError in 0.4.x: text is a value that cannot be used, not a wrong type.
-            raise ConfigurationError('timeout must be a number of seconds > 0, not {!r}'.format(value)) from None
-    return seconds(value, name='timeout')
-
-
 def _answer(location_given: bool, paths: List[str]) -> Optional[List[str]]:
     """What a call returns: None in the 0.4.x convention (``sys.exit(result)`` must mean success)."""
     return None if location_given else list(paths)
@@ -232,7 +221,8 @@ class Downloader:
         root = self._resolve_location(location, method)
         entries = entries_of(record)
         target = Target(root, _filename_parts(merged['filename']))
-        timeout = _timeout(merged['timeout'])
+        # 0.4.x ran int(timeout): a number written as text is taken too.
+        timeout = seconds(merged['timeout'], name='timeout', text=True)
         return _Call(target, merged['filename'], unique_entries(entries), timeout, merged['callback'],
                      merged['delete_cart'], location is not None)
 

@@ -92,7 +92,7 @@ def test_zero_and_infinity_only_where_they_mean_something(site, value, tmp_path)
 
 @pytest.mark.parametrize('value, kwargs, expected', [
     (2, {}, 2.0), (0.25, {}, 0.25), (fractions.Fraction(1, 4), {}, 0.25),
-    (0, {'zero': True}, 0.0), (INF, {'infinite': True}, INF),
+    (0, {'zero': True}, 0.0), (INF, {'infinite': True}, INF), ('2.5', {'text': True}, 2.5),
 ])
 def test_seconds_returns_floats(value, kwargs, expected):
     result = seconds(value, name='wait', **kwargs)
@@ -109,6 +109,16 @@ def test_seconds_names_the_parameter_and_what_it_takes(value, kwargs, text):
     with pytest.raises(ConfigurationError) as info:
         seconds(value, name='wait', **kwargs)
     assert str(info.value) == text and isinstance(info.value, ValueError)
+
+
+def test_text_that_is_no_number_is_a_bad_value_only_where_text_is_taken():
+    """With ``text`` (an option an old package ran through int()), 'soon' is a ValueError as int('soon') was."""
+    with pytest.raises(ConfigurationError) as info:
+        seconds('soon', name='wait', text=True)
+    assert str(info.value) == "wait must be a number of seconds > 0, not 'soon'"
+    assert not isinstance(info.value, TypeError)
+    with pytest.raises(TypeError):
+        seconds('soon', name='wait')
 
 
 def test_seconds_or_none_says_what_none_means():
