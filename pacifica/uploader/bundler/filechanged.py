@@ -20,7 +20,7 @@ from . import _readahead_worker as worker
 read_whole_file = worker.read_whole
 
 #: A problem of :func:`read_whole_file`: (kind, number, text).
-Problem = Tuple[int, int, str]
+ReadProblem = Tuple[int, int, str]
 
 
 def _shown(path: Any) -> str:
@@ -58,7 +58,7 @@ def grew_while_read(name: str, size: int) -> FileChangedError:
     return grew(name, size, 'it grew while it was bundled')
 
 
-def problem_error(problem: Problem, path: Any, name: str, size: int) -> FileChangedError:
+def problem_error(problem: ReadProblem, path: Any, name: str, size: int) -> FileChangedError:
     """The error for a problem that :func:`read_whole_file` (or the read-ahead process) reported."""
     code, number, text = problem
     if code == worker.CANNOT_OPEN:

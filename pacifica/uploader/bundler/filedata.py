@@ -37,7 +37,8 @@ _READABLE_BY_ALL = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 #: How many problems the exception message spells out (``problems`` holds all).
 _MESSAGE_LIMIT = 50
 
-Problem = Tuple[int, str]
+#: One bad ``file_data`` entry: (its index, what is wrong with it).
+EntryProblem = Tuple[int, str]
 
 
 def _check_name(name: Any, seen: Set[str]) -> Optional[str]:
@@ -220,7 +221,7 @@ def check_file_data(file_data: Iterable[Any]) -> None:
     """Raise one FileDataError listing every unusable entry of ``file_data``."""
     if isinstance(file_data, (str, bytes, dict)) or not hasattr(file_data, '__iter__'):
         raise FileDataError('file_data must be a list of dicts, not {}'.format(type(file_data).__name__))
-    problems: List[Problem] = []
+    problems: List[EntryProblem] = []
     lines: List[str] = []
     seen: Set[str] = set()
     for index, entry in enumerate(file_data):

@@ -4,9 +4,10 @@ A bundle of many small files spends about half its time in open, read, close
 and hashing, and the other half in Python, packing the tar and the metadata.
 Threads cannot split that work: each of the four calls per file gives the GIL
 away and must win it back from the packing thread, so the two threads took
-turns (measured slower). A second process has its own GIL. :class:`ReadAhead`
-starts one (:mod:`._readahead_worker`, standard library only), streams it the
-paths and sizes of the small files, and takes back each file's size, digest
+turns. A second process has its own GIL (the figures are in
+``benchmarks/README.md``). :class:`ReadAhead` starts one
+(:mod:`._readahead_worker`, standard library only), streams it the paths and
+sizes of the small files, and takes back each file's size, digest
 and bytes, in order, straight into the bundle's output buffer.
 
 It is an optimisation, never a new way to fail:
