@@ -91,3 +91,51 @@ def test_each_bundler_counts_its_own_bytes(md):
     first, second = Bundler(md, entries), Bundler(md, entries)
     first._done_size += 7
     assert (first._done_size, second._done_size) == (7, 0)
+
+
+class _ReadOnly:
+    """A file object with read() alone: the plain way, never the readinto fast path."""
+
+    def __init__(self, data):
+        self._source = io.BytesIO(data)
+
+    def read(self, size=-1):
+        return self._source.read(size)
+
+
+class _Trickle(io.RawIOBase):
+    """A binary file object whose readinto hands out at most 3 bytes a call."""
+
+    def __init__(self, data):
+        self._source = io.BytesIO(data)
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        return self._source.readinto(memoryview(buffer)[:3])
+
+
+def _fileobj_records(kind):
+    """Small file objects of several sizes, made by ``kind`` (bytes -> file object)."""
+    sizes = [0, 1, 511, 512, 513, 4096, 70_000]
+    return [{'name': f'data/f{size}', 'size': size, 'mtime': MTIME + 0.25,
+             'fileobj': kind((bytes(range(256)) * (size // 256 + 1))[:size])}
+            for size in sizes]
+
+
+@pytest.mark.parametrize('kind', [io.BytesIO, _Trickle])
+def test_small_file_objects_in_place_write_what_the_plain_way_writes(kind):
+    """The readinto fast path (a 1 MiB buffer) against read() alone and a buffer too small for it, byte for byte."""
+    fast = _write(_fileobj_records(kind), chunk_size=1 << 20)
+    plain = _write(_fileobj_records(_ReadOnly), chunk_size=1 << 20)
+    no_room = _write(_fileobj_records(kind), chunk_size=512)
+    assert fast == plain == no_room
+
+
+@pytest.mark.parametrize('data, message', [(b'abc', "ended after 3 of its 5 bytes"), (b'abcdefg', 'grew')])
+def test_a_small_file_object_of_another_size_fails_as_in_the_plain_way(data, message):
+    for kind, chunk_size in ((io.BytesIO, 1 << 20), (_ReadOnly, 1 << 20), (io.BytesIO, 512)):
+        records = [{'name': 'data/x', 'size': 5, 'mtime': MTIME, 'fileobj': kind(data)}]
+        with pytest.raises(FileChangedError, match=message):
+            _write(records, chunk_size=chunk_size)
