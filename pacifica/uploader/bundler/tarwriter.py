@@ -98,7 +98,8 @@ def _extra_keys(record: Dict[str, Any]) -> Optional[Dict[str, Any]]:
 def member_length(record: Dict[str, Any]) -> int:
     """Bytes one record's member takes in the stream: header, data, padding."""
     size = record['size']
-    return header_length(record['name'], size, record['mtime'], _extra_keys(record)) + size + padding_length(size)
+    extra = None if len(record) == 4 else _extra_keys(record)  # name, size, mtime and a path or a fileobj
+    return header_length(record['name'], size, record['mtime'], extra) + size + padding_length(size)
 
 
 def archive_length(records: Iterable[Dict[str, Any]], last_name: str, last_size: int) -> int:
