@@ -60,9 +60,13 @@ def fill_from_readinto(readinto: Callable[[Any], Optional[int]], target: memoryv
     """
     size = len(target)
     try:
-        count = readinto(target)
+        count = readinto(target if size else probe)  # an empty file's first read is the EOF check
     except READINTO_MISSING:
         return False
+    if not size:
+        if count:
+            raise grew_while_read(name, size)
+        return True
     filled = count or 0
     while count and filled < size:
         count = readinto(target[filled:])

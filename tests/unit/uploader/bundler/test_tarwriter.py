@@ -139,3 +139,21 @@ def test_a_small_file_object_of_another_size_fails_as_in_the_plain_way(data, mes
         records = [{'name': 'data/x', 'size': 5, 'mtime': MTIME, 'fileobj': kind(data)}]
         with pytest.raises(FileChangedError, match=message):
             _write(records, chunk_size=chunk_size)
+
+
+class _CountedReads(io.BytesIO):
+    """BytesIO that notes the buffer length of every readinto call."""
+
+    def __init__(self, data):
+        super().__init__(data)
+        self.asked = []
+
+    def readinto(self, buffer):
+        self.asked.append(len(buffer))
+        return super().readinto(buffer)
+
+
+def test_an_empty_file_object_is_asked_only_whether_it_ended():
+    fileobj = _CountedReads(b'')
+    _write([{'name': 'data/empty', 'size': 0, 'mtime': MTIME, 'fileobj': fileobj}], chunk_size=1 << 20)
+    assert fileobj.asked == [1]
