@@ -43,6 +43,9 @@ CLEANUP_STAMP = os.path.join(WORK, 'tmp-emptied')
 MEASUREMENTS: dict[str, list[tuple[str, dict]]] = {
     'bundle-devnull': [('ours', {'op': 'bundle', 'sink': 'devnull'}),
                        ('upstream', {'op': 'bundle', 'sink': 'devnull'})],
+    # The flow the user's document prescribes: file_data entries with open file objects (both sides).
+    'bundle-fileobj': [('ours', {'op': 'bundle', 'sink': 'devnull', 'entries': 'fileobj'}),
+                       ('upstream', {'op': 'bundle', 'sink': 'devnull'})],
     'bundle-file': [('ours', {'op': 'bundle', 'sink': 'file'}),
                     ('upstream', {'op': 'bundle', 'sink': 'file'})],
     'bundle-http': [('ours', {'op': 'bundle', 'sink': 'http'}),
@@ -50,6 +53,8 @@ MEASUREMENTS: dict[str, list[tuple[str, dict]]] = {
     'upload': [('ours', {'op': 'upload', 'flow': 'upload_bundle'}),
                ('upstream-tempfile', {'op': 'upload', 'flow': 'tempfile'}),
                ('upstream-cli', {'op': 'upload', 'flow': 'cli'})],
+    # The library call alone, clocked like the bundle cases (file_data built before the clock).
+    'upload-call': [('ours', {'op': 'upload', 'flow': 'upload_bundle', 'listed': True})],
     'download': [('ours', {'op': 'download'}),
                  ('upstream', {'op': 'download'})],
     'floor-bundle': [('ours', {'op': 'floor', 'inputs': 'file_data'}),
@@ -66,7 +71,9 @@ MEASUREMENTS: dict[str, list[tuple[str, dict]]] = {
 # Rows of the comparison table: title, case, upstream side, the limit ours is held against.
 COMPARISONS = [
     ('bundle -> /dev/null', 'bundle-devnull', 'upstream', 'sha1'),
+    ('bundle fileobj entries -> /dev/null', 'bundle-fileobj', 'upstream', 'sha1'),
     ('bundle -> file', 'bundle-file', 'upstream', 'sha1'),
+    ('upload_bundle call, listing before the clock', 'upload-call', '-', 'ingest-ceiling'),
     ('bundle -> loopback HTTP', 'bundle-http', 'upstream', 'ingest-ceiling'),
     ('upload vs temp-file flow', 'upload', 'upstream-tempfile', 'ingest-ceiling'),
     ('upload vs pacifica-cli flow', 'upload', 'upstream-cli', 'ingest-ceiling'),
@@ -89,7 +96,7 @@ class Target:
     title: str
     case: str
     sets: tuple[str, ...]
-    reference: str  # an upstream side of the same case, or a limit
+    reference: str  # an upstream side of the same case, a limit, or "case/side" of another case
     minimum: float
 
 
@@ -101,6 +108,14 @@ TARGETS = [
     Target('upload_bundle, x pacifica-cli flow', 'upload', ('big', 'small'), 'upstream-cli', 5.0),
     Target('download+verify+extract, x upstream', 'download', ('big',), 'upstream', 2.0),
     Target('download+verify+extract, x upstream', 'download', ('small',), 'upstream', 1.7),
+]
+
+TARGETS_16 = [
+    Target('bundle fileobj entries -> /dev/null, x upstream', 'bundle-fileobj', ('small',), 'upstream', 5.0),
+    Target('bundle path entries -> /dev/null, x sha1 limit', 'bundle-devnull', ('small',), 'sha1', 0.8),
+    Target('download+verify+extract, x tar -x', 'download', ('big',), 'tar-x', 0.6),
+    Target('download+verify+extract, x tar -x', 'download', ('small',), 'tar-x', 0.5),
+    Target('upload_bundle call, x bundle -> /dev/null', 'upload-call', ('big', 'small'), 'bundle-devnull/ours', 0.9),
 ]
 
 
@@ -263,6 +278,9 @@ class Report:
     def reference(self, case: str, set_name: str, reference: str) -> float | None:
         if reference in LIMIT_TITLES:
             return self.mbps('limits', set_name, reference)
+        if '/' in reference:
+            other_case, side = reference.split('/')
+            return self.mbps(other_case, set_name, side)
         return self.mbps(case, set_name, reference)
 
     def comparison_rows(self) -> list[list[str]]:
@@ -299,9 +317,9 @@ class Report:
                                  fmt(self.rss('limits', set_name, side), 1)])
         return rows
 
-    def target_rows(self) -> tuple[list[list[str]], str]:
+    def target_rows(self, targets: list[Target]) -> tuple[list[list[str]], str]:
         rows, verdicts = [], set()
-        for target in TARGETS:
+        for target in targets:
             for set_name in target.sets:
                 if set_name not in self.payloads or (target.case, set_name, 'ours') not in self.runs:
                     continue
@@ -475,11 +493,12 @@ def print_report(report: Report, args: argparse.Namespace, facts, payloads: dict
     if floor_rows:
         print(heading('RSS floor: imports + the caller\'s input, before any library call (MiB)'))
         print(render(['set', 'file_data: ours', 'upstream', 'transinfo: ours', 'upstream'], floor_rows, markdown))
-    target_rows, overall = report.target_rows()
-    if target_rows:
-        print(heading('Targets (issue 5){}'.format(' - quick data, indicative only' if args.quick else '')))
-        print(render(['target', 'set', 'required', 'measured', 'verdict'], target_rows, markdown))
-        print(f'\nall targets: {overall}')
+    for issue, targets in (('issue 5', TARGETS), ('issue 16', TARGETS_16)):
+        target_rows, overall = report.target_rows(targets)
+        if target_rows:
+            print(heading('Targets ({}){}'.format(issue, ' - quick data, indicative only' if args.quick else '')))
+            print(render(['target', 'set', 'required', 'measured', 'verdict'], target_rows, markdown))
+            print(f'\nall targets of {issue}: {overall}')
     problems = report.errors()
     if problems:
         print(heading('Failed measurements'))

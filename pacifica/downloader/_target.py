@@ -63,18 +63,21 @@ class Target:
         self.filename_parts = filename_parts
         self.root = os.path.join(location, *filename_parts)
         self._known: Dict[Parts, bool] = {}  # relative to location -> exists as a real directory
-        self._dir_paths: Dict[Parts, str] = {(): self.root}
+        #: Directory parts -> its path with a trailing separator: a file's path is one concatenation.
+        self._dir_prefixes: Dict[Parts, str] = {}
         self._location_made = False
         #: Directories this object made, each after its parent.
         self.created: List[str] = []
 
     def path(self, parts: Parts) -> str:
         """Path of ``parts`` relative to the target root."""
+        if not parts:
+            return self.root
         dir_parts = parts[:-1]
-        dir_path = self._dir_paths.get(dir_parts)
-        if dir_path is None:
-            dir_path = self._dir_paths[dir_parts] = os.path.join(self.root, *dir_parts)
-        return os.path.join(dir_path, parts[-1]) if parts else self.root
+        prefix = self._dir_prefixes.get(dir_parts)
+        if prefix is None:
+            prefix = self._dir_prefixes[dir_parts] = os.path.join(self.root, *dir_parts, '')
+        return prefix + parts[-1]
 
     def hidden_path(self, parts: Parts, suffix: str) -> str:
         """Where the part (or parked) file of ``parts`` lives: a hidden name beside the final one."""

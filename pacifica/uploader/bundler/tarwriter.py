@@ -21,7 +21,9 @@ How the data moves, per record:
    large reads are hashed on the :class:`~.pipeline.AsyncHasher` thread while
    the next piece is read. A ``fileobj`` needs nothing but ``read()``: text,
    objects without ``readinto`` and those whose first ``readinto`` shows it
-   is an inherited stub are copied with ``read()``.
+   is an inherited stub are copied with ``read()`` (:mod:`.fileobjread`). A small
+   binary ``fileobj`` whose member fits the buffer's rest is read there in
+   one go and hashed at once, like a small ``path`` file.
 4. A full output buffer is yielded. Chunks are memoryviews of reused
    buffers, valid until the next item is requested.
 
@@ -41,6 +43,7 @@ from typing import (Any, Callable, Deque, Dict, Generator, Iterable, Iterator, N
 from pacifica._client.rules import new_hash
 
 from .filechanged import grew_while_read, open_for_reading, read_small_file, shrank_while_read
+from .fileobjread import ReadintoMissing, as_bytes, checked_readinto, fill_from_readinto
 from .filedata import CORE_KEYS
 from .pipeline import ASYNC_HASH_MIN, AsyncHasher, BufferRing
 from .readahead import AUTO_MIN_FILES, STARTUP_FILES, ReadAhead, ReadAheadLost, can_start
@@ -95,7 +98,8 @@ def _extra_keys(record: Dict[str, Any]) -> Optional[Dict[str, Any]]:
 def member_length(record: Dict[str, Any]) -> int:
     """Bytes one record's member takes in the stream: header, data, padding."""
     size = record['size']
-    return header_length(record['name'], size, record['mtime'], _extra_keys(record)) + size + padding_length(size)
+    extra = None if len(record) == 4 else _extra_keys(record)  # name, size, mtime and a path or a fileobj
+    return header_length(record['name'], size, record['mtime'], extra) + size + padding_length(size)
 
 
 def archive_length(records: Iterable[Dict[str, Any]], last_name: str, last_size: int) -> int:
@@ -103,45 +107,6 @@ def archive_length(records: Iterable[Dict[str, Any]], last_name: str, last_size:
     total = sum(map(member_length, records))
     total += member_length({'name': last_name, 'size': last_size, 'mtime': 0, 'path': None})
     return total + end_of_archive_length(total)
-
-
-#: What a first readinto call raises when the object only inherited the method (io.RawIOBase's
-#: stub raises NotImplementedError) or cannot serve it: such an object is read with read().
-_READINTO_MISSING = (NotImplementedError, AttributeError, io.UnsupportedOperation)
-
-
-class _ReadintoMissing(Exception):
-    """The first readinto call of a file object failed before reading anything."""
-
-
-def _checked_readinto(readinto: Callable[[Any], Optional[int]]) -> Callable[[Any], Optional[int]]:
-    """``readinto`` whose first call, if it fails as in :data:`_READINTO_MISSING`, raises _ReadintoMissing.
-
-    Nothing was read then, so the member can start over with read(); once a
-    call succeeded, later errors are the object's own and pass through.
-    """
-    proven = False
-
-    def call(buffer: Any) -> Optional[int]:
-        nonlocal proven
-        if proven:
-            return readinto(buffer)
-        try:
-            count = readinto(buffer)
-        except _READINTO_MISSING as error:
-            raise _ReadintoMissing() from error
-        proven = True
-        return count
-    return call
-
-
-def _as_bytes(data: Any) -> Any:
-    """What a read() returned, as something with a byte length: str encoded as UTF-8, buffers as bytes views."""
-    if isinstance(data, (bytes, type(None))):
-        return data
-    if isinstance(data, str):
-        return data.encode('utf-8')
-    return memoryview(data).cast('B')
 
 
 class _Output:
@@ -203,6 +168,7 @@ class TarWriter:
         self._hasher = AsyncHasher()
         self._out = _Output(BufferRing(self._chunk_size, self._hasher).acquire)
         self._read_ahead: Optional[ReadAhead] = None
+        self._probe = bytearray(1)  # the read after a file's last byte, which must find EOF
 
     def __enter__(self) -> 'TarWriter':
         return self
@@ -294,6 +260,38 @@ class TarWriter:
         yield from self._out.put(_NULS[:padding_length(record['size'])])
         return hexsum
 
+    # -- small file objects ---------------------------------------------------------------------
+
+    def _fileobj_in_place(self, record: Dict[str, Any], header: bytes) -> Optional[str]:
+        """Write a small binary ``fileobj`` member straight into the output buffer; return its hex digest.
+
+        The ``fileobj`` twin of :meth:`_small_file_in_place` (the reason is in
+        ``benchmarks/README.md``): no generator, no result queue. None, with
+        nothing read and nothing written, when the member does not fit the
+        buffer's rest or the object has no working ``readinto``: then
+        :meth:`_copy_data`, the plain way, writes it.
+        """
+        out = self._out
+        size = record['size']
+        data_start = out.pos + len(header)
+        data_end = data_start + size
+        end = data_end + padding_length(size)
+        fileobj = record['fileobj']
+        readinto = getattr(fileobj, 'readinto', None)
+        if end > len(out.view) or readinto is None or isinstance(fileobj, io.TextIOBase):
+            return None
+        self._rewind(fileobj)
+        target = out.view[data_start:data_end]
+        if not fill_from_readinto(readinto, target, record['name'], self._probe):
+            return None
+        hashval = self._prototype.copy()
+        hashval.update(target)
+        out.view[out.pos:data_start] = header
+        out.view[data_end:end] = _NULS[:end - data_end]
+        out.pos = end
+        self.read_count.value += size
+        return hexdigest(hashval)
+
     # -- everything else ------------------------------------------------------------------------
 
     def _copy_readinto(self, readinto: Callable[[Any], Optional[int]], size: int, hashval: Any,
@@ -324,7 +322,7 @@ class TarWriter:
         """Copy exactly ``size`` bytes with read(), which may return str (encoded as UTF-8) or any buffer."""
         remaining = size
         while True:
-            data = _as_bytes(read(min(remaining, self._chunk_size) if remaining else 1))
+            data = as_bytes(read(min(remaining, self._chunk_size) if remaining else 1))
             if not data:
                 if remaining:
                     raise shrank_while_read(name, size - remaining, size)
@@ -363,9 +361,9 @@ class TarWriter:
         readinto = getattr(fileobj, 'readinto', None)
         if callable(readinto) and not isinstance(fileobj, io.TextIOBase):
             try:
-                yield from self._copy_readinto(_checked_readinto(readinto), size, hashval, name)
+                yield from self._copy_readinto(checked_readinto(readinto), size, hashval, name)
                 return
-            except _ReadintoMissing as missing:
+            except ReadintoMissing as missing:
                 LOGGER.debug('%r: readinto failed at once (%r), reading it with read()', name, missing.__cause__)
         yield from self._copy_read(fileobj.read, size, hashval, name)
 
@@ -392,10 +390,15 @@ class TarWriter:
         for index, record in enumerate(records):
             name, size, mtime = record['name'], record['size'], record['mtime']
             header = member_header(name, size, mtime, None if len(record) == 4 else _extra_keys(record))
-            if size <= SMALL_FILE and record.get('fileobj') is None:
-                hexsum = self._small_file_in_place(index, record, header)
-                if hexsum is None:
-                    hexsum = yield from self._small_file_spilled(index, record, header)
+            hexsum = None
+            if size <= SMALL_FILE:
+                if record.get('fileobj') is not None:
+                    hexsum = self._fileobj_in_place(record, header)
+                else:
+                    hexsum = self._small_file_in_place(index, record, header)
+                    if hexsum is None:
+                        hexsum = yield from self._small_file_spilled(index, record, header)
+            if hexsum is not None:
                 if not pending:
                     yield FileResult(name, size, mtime, hexsum)
                     continue

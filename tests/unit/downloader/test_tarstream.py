@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import io
+import os
 import random
 import tarfile
 
 import pytest
 
 from pacifica.downloader import ArchiveError
-from pacifica.downloader._tarstream import TarStreamReader
+from pacifica.downloader._tarstream import TarStreamReader, byte_sum
 from tests.helpers.cartd import build_tar, member
 
 
@@ -105,3 +106,11 @@ def test_malformed_pax_record():
     data = bytes(header) + record.ljust(512, b'\0') + good
     with pytest.raises(ArchiveError, match='pax'):
         read_all(data, [1 << 20] * 10)
+
+
+@pytest.mark.parametrize('length', [0, 1, 255, 256, 257, 511, 512, 513, 1024, 1500])
+@pytest.mark.parametrize('fill', [0x00, 0xFF, None])
+def test_the_checksum_byte_sum_is_the_plain_sum(length, fill):
+    """byte_sum (adler32 in pieces) against the plain sum(), at the piece edges and the largest bytes."""
+    data = os.urandom(length) if fill is None else bytes([fill]) * length
+    assert byte_sum(data) == sum(data)
