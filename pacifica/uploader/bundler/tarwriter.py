@@ -411,13 +411,16 @@ class TarWriter:
                 yield from self._ready(pending)
         yield from self._ready(pending, wait=True)
 
-    def finish(self, name: str, pieces: Iterable[bytes]) -> Iterator[memoryview]:
+    def finish(self, name: str, pieces: Iterable[bytes], size: Optional[int] = None) -> Iterator[memoryview]:
         """The last member ``name`` holding ``pieces``, then the end of the archive and the last chunk.
 
         The member has tarfile's TarInfo defaults (mtime 0, mode 0o644, owner 0/0, no names).
+        ``size``, when given, is the pieces' total length: then they are
+        written as they come, never held together (they must add up to it).
         """
-        pieces = list(pieces)
-        size = sum(map(len, pieces))
+        if size is None:
+            pieces = list(pieces)
+            size = sum(map(len, pieces))
         out = self._out
         yield from out.put(member_header(name, size, 0))
         for piece in pieces:

@@ -1,0 +1,130 @@
+"""Memory of one bundle of very many ``path`` entries (issue 16): the library's own, above the caller's list.
+
+    python benchmarks/many_files.py make DIR [--files N]     # N tiny files (default 300,000), made once
+    python benchmarks/many_files.py measure DIR [--ours-root CHECKOUT] [--reps N]
+
+``measure`` runs two processes, each a child of its own (so that its peak RSS
+is its own, see ``worker.measure``): the *floor* imports the library and builds
+``file_data`` (the caller's list); the *bundle* does the same, then streams the
+bundle to ``/dev/null``. Each figure is the process's peak RSS plus the peak
+private memory of its children (the read-ahead process), sampled as the suite
+does (``worker.ChildMemory``). The library's own memory is bundle minus floor.
+The bundle process also reports the memory ``md_obj``'s FileObjs hold after
+the stream (tracemalloc is off: this is the RSS after the stream minus the RSS
+before it, an upper bound), because 0.3.1's contract keeps them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+FILES = 300000
+PER_FOLDER = 1000
+
+
+def make(root: str, files: int) -> None:
+    """Tiny files (a few bytes each, distinct), a thousand to a folder; nothing is made twice."""
+    marker = os.path.join(root, '.complete-{}'.format(files))
+    if os.path.exists(marker):
+        return
+    for number in range(files):
+        folder = os.path.join(root, 'd{:04d}'.format(number // PER_FOLDER))
+        if number % PER_FOLDER == 0:
+            os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, 'f{:07d}.dat'.format(number)), 'wb') as out:
+            out.write(str(number).encode('ascii'))
+    with open(marker, 'w', encoding='ascii'):
+        pass
+
+
+def file_data_for(root: str) -> list:
+    """The caller's list: one ``path`` entry per file, as a program that lists a folder builds it."""
+    entries = []
+    for folder in sorted(os.listdir(root)):
+        directory = os.path.join(root, folder)
+        if not os.path.isdir(directory):
+            continue
+        for name in sorted(os.listdir(directory)):
+            path = os.path.join(directory, name)
+            info = os.stat(path)
+            entries.append({'name': 'data/{}/{}'.format(folder, name), 'size': info.st_size,
+                            'mtime': info.st_mtime, 'path': path})
+    return entries
+
+
+def _rss_now() -> int:
+    with open('/proc/self/statm', encoding='ascii') as handle:
+        return int(handle.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+
+def run(mode: str, root: str) -> dict:
+    """The measured process: the floor, or the floor and the bundle."""
+    from worker import ChildMemory
+
+    from pacifica.uploader.bundler import Bundler
+    from pacifica.uploader.metadata import MetaData, MetaObj
+    file_data = file_data_for(root)
+    answer = {'files': len(file_data)}
+    if mode == 'bundle':
+        metadata = MetaData([MetaObj(destinationTable='Transactions._id', value=1)])
+        before = _rss_now()
+        with ChildMemory() as children, open(os.devnull, 'wb') as sink:
+            Bundler(metadata, file_data).stream(sink)
+        answer['children_private_bytes'] = children.peak
+        answer['after_minus_before_bytes'] = _rss_now() - before
+        answer['md_obj_items'] = len(metadata)
+    return answer
+
+
+def measure(mode: str, root: str, ours_root: str) -> dict:
+    """Run ``mode`` in a child and add its peak RSS (wait4) and its children's peak private memory."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.abspath(ours_root), os.path.dirname(__file__)]))
+    child = subprocess.Popen([sys.executable, os.path.abspath(__file__), '_run', root, '--mode', mode],
+                             stdout=subprocess.PIPE, env=env)
+    output = child.stdout.read()
+    child.stdout.close()
+    _pid, status, usage = os.wait4(child.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit('the {} process failed'.format(mode))
+    answer = json.loads(output)
+    answer['peak_bytes'] = usage.ru_maxrss * 1024 + answer.get('children_private_bytes', 0)
+    return answer
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('command', choices=('make', 'measure', '_run'))
+    parser.add_argument('root')
+    parser.add_argument('--files', type=int, default=FILES)
+    parser.add_argument('--reps', type=int, default=1)
+    parser.add_argument('--mode', choices=('floor', 'bundle'), default='bundle')
+    parser.add_argument('--ours-root', default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    args = parser.parse_args()
+    if args.command == 'make':
+        make(args.root, args.files)
+    elif args.command == '_run':
+        print(json.dumps(run(args.mode, args.root)), flush=True)
+    else:
+        print(json.dumps(many_files(args.root, args.ours_root, args.reps)))
+    return 0
+
+
+def many_files(root: str, ours_root: str, reps: int = 1) -> dict:
+    """Floor and bundle peaks (MiB, the smallest of ``reps``) and the library's own memory between them."""
+    mib = 1024 * 1024
+    floors = [measure('floor', root, ours_root)['peak_bytes'] for _ in range(reps)]
+    bundles = [measure('bundle', root, ours_root) for _ in range(reps)]
+    best = min(bundles, key=lambda answer: answer['peak_bytes'])
+    floor = min(floors)
+    return {'files': best['files'], 'floor_mib': round(floor / mib, 1),
+            'bundle_peak_mib': round(best['peak_bytes'] / mib, 1),
+            'children_mib': round(best['children_private_bytes'] / mib, 1),
+            'own_mib': round((best['peak_bytes'] - floor) / mib, 1),
+            'md_obj_after_mib': round(best['after_minus_before_bytes'] / mib, 1)}
+
+
+if __name__ == '__main__':
+    sys.exit(main())
