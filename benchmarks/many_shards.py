@@ -59,6 +59,20 @@ def _children(pid: str) -> list:
     return found
 
 
+def _command(pid: str) -> bytes:
+    try:
+        with open('/proc/{}/cmdline'.format(pid), 'rb') as handle:
+            return handle.read()
+    except OSError:
+        return b''
+
+
+def _running_children(pid: str) -> list:
+    """Children that run a program of their own: between vfork and exec a child still shows its parent's memory."""
+    own = _command(pid)
+    return [child for child in _children(pid) if _command(child) != own]
+
+
 def _private(pid: str) -> int:
     try:
         with open('/proc/{}/smaps_rollup'.format(pid), encoding='ascii') as handle:
@@ -88,7 +102,7 @@ class WorkerPeaks:
         while not self._stop.wait(0.02):
             for pid in _children(own):
                 hwm = _status_field(pid, 'VmHWM')
-                extra = sum(map(_private, _children(pid)))
+                extra = sum(map(_private, _running_children(pid)))
                 old_hwm, old_extra = self.peaks.get(pid, (0, 0))
                 self.peaks[pid] = (max(old_hwm, hwm), max(old_extra, extra))
 
