@@ -1,7 +1,7 @@
 """Memory of one bundle of very many ``path`` entries (issue 16): the library's own, above the caller's list.
 
     python benchmarks/many_files.py make DIR [--files N]     # N tiny files (default 300,000), made once
-    python benchmarks/many_files.py measure DIR [--ours-root CHECKOUT] [--reps N]
+    python benchmarks/many_files.py measure DIR [--files N] [--ours-root CHECKOUT] [--reps N]
 
 ``measure`` runs two processes, each a child of its own (so that its peak RSS
 is its own, see ``worker.measure``): the *floor* imports the library and builds
@@ -24,6 +24,8 @@ import sys
 
 FILES = 300000
 PER_FOLDER = 1000
+#: Issue 16's limit on the library's own memory for FILES path entries (MiB).
+OWN_LIMIT_MIB = 64.0
 
 
 def make(root: str, files: int) -> None:
@@ -41,14 +43,14 @@ def make(root: str, files: int) -> None:
         pass
 
 
-def file_data_for(root: str) -> list:
-    """The caller's list: one ``path`` entry per file, as a program that lists a folder builds it."""
-    entries = []
+def file_data_for(root: str, limit: int = FILES) -> list:
+    """The caller's list: a ``path`` entry for each of the first ``limit`` files, as a program would list them."""
+    entries: list = []
     for folder in sorted(os.listdir(root)):
         directory = os.path.join(root, folder)
         if not os.path.isdir(directory):
             continue
-        for name in sorted(os.listdir(directory)):
+        for name in sorted(os.listdir(directory))[:limit - len(entries)]:
             path = os.path.join(directory, name)
             info = os.stat(path)
             entries.append({'name': 'data/{}/{}'.format(folder, name), 'size': info.st_size,
@@ -68,13 +70,13 @@ def _file_objs_bytes(file_objs: list) -> int:
     return total
 
 
-def run(mode: str, root: str) -> dict:
+def run(mode: str, root: str, limit: int) -> dict:
     """The measured process: the floor, or the floor and the bundle."""
     from worker import ChildMemory
 
     from pacifica.uploader.bundler import Bundler
     from pacifica.uploader.metadata import MetaData, MetaObj
-    file_data = file_data_for(root)
+    file_data = file_data_for(root, limit)
     answer = {'files': len(file_data)}
     if mode == 'bundle':
         metadata = MetaData([MetaObj(destinationTable='Transactions._id', value=1)])
@@ -85,10 +87,11 @@ def run(mode: str, root: str) -> dict:
     return answer
 
 
-def measure(mode: str, root: str, ours_root: str) -> dict:
+def measure(mode: str, root: str, ours_root: str, files: int) -> dict:
     """Run ``mode`` in a child and add its peak RSS (wait4) and its children's peak private memory."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.abspath(ours_root), os.path.dirname(__file__)]))
-    child = subprocess.Popen([sys.executable, os.path.abspath(__file__), '_run', root, '--mode', mode],
+    child = subprocess.Popen([sys.executable, os.path.abspath(__file__), '_run', root, '--mode', mode,
+                              '--files', str(files)],
                              stdout=subprocess.PIPE, env=env)
     output = child.stdout.read()
     child.stdout.close()
@@ -112,17 +115,17 @@ def main() -> int:
     if args.command == 'make':
         make(args.root, args.files)
     elif args.command == '_run':
-        print(json.dumps(run(args.mode, args.root)), flush=True)
+        print(json.dumps(run(args.mode, args.root, args.files)), flush=True)
     else:
-        print(json.dumps(many_files(args.root, args.ours_root, args.reps)))
+        print(json.dumps(many_files(args.root, args.ours_root, args.reps, args.files)))
     return 0
 
 
-def many_files(root: str, ours_root: str, reps: int = 1) -> dict:
+def many_files(root: str, ours_root: str, reps: int = 1, files: int = FILES) -> dict:
     """Floor and bundle peaks (MiB, the smallest of ``reps``) and the library's own memory between them."""
     mib = 1024 * 1024
-    floors = [measure('floor', root, ours_root)['peak_bytes'] for _ in range(reps)]
-    bundles = [measure('bundle', root, ours_root) for _ in range(reps)]
+    floors = [measure('floor', root, ours_root, files)['peak_bytes'] for _ in range(reps)]
+    bundles = [measure('bundle', root, ours_root, files) for _ in range(reps)]
     best = min(bundles, key=lambda answer: answer['peak_bytes'])
     floor = min(floors)
     return {'files': best['files'], 'floor_mib': round(floor / mib, 1),
@@ -131,6 +134,25 @@ def many_files(root: str, ours_root: str, reps: int = 1) -> dict:
             'own_mib': round((best['peak_bytes'] - floor) / mib, 1),
             'md_obj_file_objs_mib': round(best['md_obj_bytes'] / mib, 1),
             'own_without_md_obj_mib': round((best['peak_bytes'] - floor - best['md_obj_bytes']) / mib, 1)}
+
+
+def report(root: str, ours_root: str, markdown: bool = False) -> None:
+    """What ``run.py --many-files`` prints: the files made once under ``root``, then one table."""
+    make(root, FILES)
+    figures = many_files(root, ours_root)
+    rows = [('files', '{:,}'.format(figures['files'])),
+            ("floor: imports + the caller's list (MiB)", figures['floor_mib']),
+            ('peak of the bundle to /dev/null, children included (MiB)', figures['bundle_peak_mib']),
+            ('of it in the read-ahead process (MiB)', figures['children_mib']),
+            ("the library's own: peak - floor (MiB)", figures['own_mib']),
+            ("of it md_obj's FileObjs, which 0.3.1 keeps (MiB)", figures['md_obj_file_objs_mib']),
+            ("the library's own without md_obj's FileObjs (MiB; limit {:.0f})".format(OWN_LIMIT_MIB),
+             figures['own_without_md_obj_mib'])]
+    print('\n### Many files\n' if markdown else '\n== Many files ==')
+    if markdown:
+        print('| figure | value |\n|---|---|')
+    for title, value in rows:
+        print('| {} | {} |'.format(title, value) if markdown else '{:<70} {}'.format(title, value))
 
 
 if __name__ == '__main__':

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from typing import Any, Iterable, Iterator, List, Sequence, Tuple
+from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from pacifica._client.exceptions import MetadataEncodeError
 
@@ -104,11 +104,11 @@ def sized_metadata_text(items: Sequence[Any], file_infos: Sequence[Any]) -> Tupl
     """
     head = items_text(items)
     size = 0
-    kept: List[bytes] = []
+    kept: Optional[List[bytes]] = []
     for piece in _pieces(head, file_infos):
         size += len(piece)
-        if size <= KEEP_BYTES:
+        if kept is not None and size <= KEEP_BYTES:
             kept.append(piece)
-    if size <= KEEP_BYTES:
-        return size, kept
-    return size, _pieces(head, file_infos)
+        else:
+            kept = None  # too long to keep: let go of what was kept at once
+    return size, _pieces(head, file_infos) if kept is None else kept
