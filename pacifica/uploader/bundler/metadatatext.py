@@ -30,7 +30,7 @@ from ..metadata import MetaData, metadata_encode
 #: Items of metadata.txt encoded at a time.
 SLICE = 2048
 #: Bytes of metadata.txt held between measuring it and writing it; a longer text is formatted twice.
-KEEP_BYTES = 4 * 1024 * 1024
+KEEP_BYTES = 8 * 1024 * 1024
 
 #: metadata_encode's text of a bundler-built FileObj (see the module docstring).
 _FILE_RECORD_JSON = ('{"destinationTable": "Files", "name": %s, "subdir": %s, "size": %d, "hashtype": %s, '
