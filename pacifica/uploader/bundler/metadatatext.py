@@ -31,6 +31,8 @@ from ..metadata import MetaData, metadata_encode
 SLICE = 2048
 #: Bytes of metadata.txt held between measuring it and writing it; a longer text is formatted twice.
 KEEP_BYTES = 8 * 1024 * 1024
+#: Above this many file records the text is not kept at all (it would mostly outgrow KEEP_BYTES).
+KEEP_FILES = 32768
 
 #: metadata_encode's text of a bundler-built FileObj (see the module docstring).
 _FILE_RECORD_JSON = ('{"destinationTable": "Files", "name": %s, "subdir": %s, "size": %d, "hashtype": %s, '
@@ -98,13 +100,15 @@ def metadata_length(items: Sequence[Any], file_infos: Iterable[Any]) -> int:
 def sized_metadata_text(items: Sequence[Any], file_infos: Sequence[Any]) -> Tuple[int, Iterable[bytes]]:
     """The byte length of :func:`metadata_text` and its pieces, never holding more than :data:`KEEP_BYTES` of them.
 
+    Up to :data:`KEEP_FILES` records and KEEP_BYTES, the pieces are kept and formatted once.
+
     The caller's items are encoded (and their errors raised) here; the
     records are formatted again while the returned pieces are iterated, when
     they were too long to keep.
     """
     head = items_text(items)
     size = 0
-    kept: Optional[List[bytes]] = []
+    kept: Optional[List[bytes]] = [] if len(file_infos) <= KEEP_FILES else None
     for piece in _pieces(head, file_infos):
         size += len(piece)
         if kept is not None and size <= KEEP_BYTES:

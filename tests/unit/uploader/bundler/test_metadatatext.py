@@ -67,10 +67,11 @@ def test_the_bundles_metadata_member_is_metadata_encode_of_md_obj():
         name[len('data/'):] for name in names]
 
 
-@pytest.mark.parametrize('keep_bytes', [1, 1 << 30])
-def test_sized_text_is_metadata_text_whether_kept_or_formatted_again(monkeypatch, keep_bytes):
-    """A text longer than KEEP_BYTES is formatted a second time: the same pieces, the length measured first."""
+@pytest.mark.parametrize('keep_bytes, keep_files', [(1, 1 << 30), (1 << 30, 1 << 30), (1 << 30, 1)])
+def test_sized_text_is_metadata_text_whether_kept_or_formatted_again(monkeypatch, keep_bytes, keep_files):
+    """A text longer than KEEP_BYTES or KEEP_FILES is formatted a second time: the same pieces, the length first."""
     monkeypatch.setattr(metadatatext, 'KEEP_BYTES', keep_bytes)
+    monkeypatch.setattr(metadatatext, 'KEEP_FILES', keep_files)
     infos = [_file_obj(name, 'd/' + name) for name in TRICKY] * (metadatatext.SLICE // len(TRICKY) + 2)
     for items in (valid_metadata(), MetaData([])):
         for count in (0, 1, len(infos)):
