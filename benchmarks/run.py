@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import datasets  # noqa: E402 - the sibling module, importable once HERE is on sys.path
+import many_files  # noqa: E402 - likewise
 
 REPO = os.path.dirname(HERE)
 WORK = os.path.join(REPO, '.bench')
@@ -381,6 +382,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--ours-root', default=REPO,
                         help='checkout whose pacifica package is measured as ours (default: this repository)')
     parser.add_argument('--json', dest='json_out', help='also write every raw run to this file')
+    parser.add_argument('--many-files', action='store_true',
+                        help='also measure the memory of a bundle of 300,000 files (benchmarks/many_files.py)')
     args = parser.parse_args(argv)
     args.cases = [c for c in args.cases.split(',') if c]
     args.sets = [s for s in args.sets.split(',') if s]
@@ -464,6 +467,8 @@ def main(argv: list[str] | None = None) -> int:
 
     report = Report(runs, payloads)
     print_report(report, args, facts, payloads, time.time() - started)
+    if args.many_files:
+        many_files.report(os.path.join(WORK, 'many-files'), args.ours_root, args.markdown)
     if args.json_out:
         with open(args.json_out, 'w', encoding='utf-8') as handle:
             json.dump({'facts': facts, 'payload_bytes': payloads,

@@ -27,7 +27,7 @@ import math
 import mimetypes
 import tarfile
 import threading
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from pacifica._client.config import TransferConfig
 from pacifica._client.exceptions import ConfigurationError, InvalidMetadataError, UnsupportedHashError, UsageError
@@ -37,7 +37,7 @@ from pacifica._client.rules import new_hash, seconds
 
 from ..metadata import FileObj, MetaData
 from .filedata import CORE_KEYS, METADATA_MEMBER, check_file_data
-from .metadatatext import metadata_text
+from .metadatatext import metadata_length, sized_metadata_text
 from .tarformat import new_tarinfo
 from .tarwriter import SHAKE_DIGEST_BYTES, ByteCount, FileResult, TarWriter, archive_length, hexdigest
 
@@ -313,15 +313,19 @@ class Bundler:
             del items[-previous:]
         return items
 
-    def _finish_metadata(self, file_infos: List[Any]) -> List[bytes]:
-        """Append the FileObjs to md_obj (replacing an earlier stream's) and encode it; undone on failure."""
+    def _finish_metadata(self, file_infos: List[Any]) -> Tuple[int, Iterable[bytes]]:
+        """Append the FileObjs to md_obj (replacing an earlier stream's) and encode it; undone on failure.
+
+        Returns metadata.txt's length and its pieces (see :func:`.metadatatext.sized_metadata_text`).
+        ``file_infos`` becomes this bundler's record of what it appended.
+        """
         items = self._caller_items()
         md_obj = self._metadata()
         del md_obj[len(items):]
         md_obj.extend(file_infos)
-        self._appended = list(file_infos)
+        self._appended = file_infos
         try:
-            return metadata_text(items, file_infos)
+            return sized_metadata_text(items, file_infos)
         except BaseException:
             del md_obj[len(md_obj) - len(file_infos):]
             self._appended = []
@@ -331,8 +335,8 @@ class Bundler:
         """Exact number of bytes stream() writes, from names, sizes and mtimes alone (no file is read)."""
         entries = self._entries()
         placeholder = '0' * self._hexlen
-        infos = [self._build_file_info(entry, placeholder) for entry in entries]
-        metadata_size = sum(map(len, metadata_text(self._caller_items(), infos)))
+        infos = (self._build_file_info(entry, placeholder) for entry in entries)
+        metadata_size = metadata_length(self._caller_items(), infos)
         return archive_length(entries, METADATA_MEMBER, metadata_size)
 
     # -- the stream ---------------------------------------------------------------------------
@@ -345,7 +349,8 @@ class Bundler:
                 infos.append(self._file_info(*item))
             else:
                 yield item
-        yield from writer.finish(METADATA_MEMBER, self._finish_metadata(infos))
+        size, pieces = self._finish_metadata(infos)
+        yield from writer.finish(METADATA_MEMBER, pieces, size)
 
     def iter_bytes(self, callback: Optional[ProgressCallback] = None, sleeptime: float = 5) -> Iterator[Chunk]:
         """The bytes stream() writes, as chunks (memoryviews valid until the next one is requested).

@@ -11,11 +11,17 @@ JSON template: what metadata_encode writes for a FileObj whose fields are all
 str except ``size`` (an int) and ``source`` (None, left out). The template
 pays for itself (``benchmarks/README.md``), and a unit test pins its text to
 metadata_encode's for a corpus of awkward names.
+
+A bundle of very many files would need hundreds of MiB for the whole text, so
+:func:`sized_metadata_text` measures it first and writes it a slice at a time
+afterwards: its pieces are held only while they are few
+(:data:`KEEP_BYTES`), and formatted a second time otherwise.
 """
 from __future__ import annotations
 
+import itertools
 import json
-from typing import Any, List, Sequence
+from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from pacifica._client.exceptions import MetadataEncodeError
 
@@ -23,6 +29,10 @@ from ..metadata import MetaData, metadata_encode
 
 #: Items of metadata.txt encoded at a time.
 SLICE = 2048
+#: Bytes of metadata.txt held between measuring it and writing it; a longer text is formatted twice.
+KEEP_BYTES = 8 * 1024 * 1024
+#: Above this many file records the text is not kept at all (it would mostly outgrow KEEP_BYTES).
+KEEP_FILES = 32768
 
 #: metadata_encode's text of a bundler-built FileObj (see the module docstring).
 _FILE_RECORD_JSON = ('{"destinationTable": "Files", "name": %s, "subdir": %s, "size": %d, "hashtype": %s, '
@@ -59,15 +69,50 @@ def _file_records_text(file_infos: Sequence[Any]) -> str:
                       for info in file_infos])
 
 
-def metadata_text(items: Sequence[Any], file_infos: Sequence[Any]) -> List[bytes]:
-    """``metadata_encode(MetaData(items + file_infos))`` in UTF-8 pieces; ``file_infos`` are bundler-built."""
-    pieces = items_text(items)
-    if not file_infos:
-        return pieces
-    pieces[-1] = pieces[-1][:-1]  # reopen the list: drop its "]"
-    separator = b', ' if items else b''
-    for start in range(0, len(file_infos), SLICE):
-        pieces.append(separator + _file_records_text(file_infos[start:start + SLICE]).encode('ascii'))
+def _pieces(head: List[bytes], file_infos: Iterable[Any]) -> Iterator[bytes]:
+    """The pieces of metadata.txt: the caller's items (``head``, from :func:`items_text`), then the records."""
+    infos = iter(file_infos)
+    batch = list(itertools.islice(infos, SLICE))
+    if not batch:
+        yield from head
+        return
+    yield from head[:-1]
+    last = head[-1][:-1]  # reopen the list: drop its "]"
+    yield last
+    separator = b', ' if last != b'[' else b''
+    while batch:
+        yield separator + _file_records_text(batch).encode('ascii')
         separator = b', '
-    pieces.append(b']')
-    return pieces
+        batch = list(itertools.islice(infos, SLICE))
+    yield b']'
+
+
+def metadata_text(items: Sequence[Any], file_infos: Iterable[Any]) -> List[bytes]:
+    """``metadata_encode(MetaData(items + file_infos))`` in UTF-8 pieces; ``file_infos`` are bundler-built."""
+    return list(_pieces(items_text(items), file_infos))
+
+
+def metadata_length(items: Sequence[Any], file_infos: Iterable[Any]) -> int:
+    """The byte length of :func:`metadata_text`, holding one slice of it at a time."""
+    return sum(map(len, _pieces(items_text(items), file_infos)))
+
+
+def sized_metadata_text(items: Sequence[Any], file_infos: Sequence[Any]) -> Tuple[int, Iterable[bytes]]:
+    """The byte length of :func:`metadata_text` and its pieces, never holding more than :data:`KEEP_BYTES` of them.
+
+    Up to :data:`KEEP_FILES` records and KEEP_BYTES, the pieces are kept and formatted once.
+
+    The caller's items are encoded (and their errors raised) here; the
+    records are formatted again while the returned pieces are iterated, when
+    they were too long to keep.
+    """
+    head = items_text(items)
+    size = 0
+    kept: Optional[List[bytes]] = [] if len(file_infos) <= KEEP_FILES else None
+    for piece in _pieces(head, file_infos):
+        size += len(piece)
+        if kept is not None and size <= KEEP_BYTES:
+            kept.append(piece)
+        else:
+            kept = None  # too long to keep: let go of what was kept at once
+    return size, _pieces(head, file_infos) if kept is None else kept

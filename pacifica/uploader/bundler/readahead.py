@@ -23,13 +23,12 @@ It is an optimisation, never a new way to fail:
 """
 from __future__ import annotations
 
-import array
 import logging
 import os
 import subprocess
 import sys
 import threading
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence
 
 from . import _readahead_worker as worker
 from .filechanged import problem_error
@@ -61,16 +60,22 @@ def can_start() -> bool:
             and os.path.isfile(executable) and os.path.isfile(_WORKER_PATH))
 
 
-def _feed(stdin: Any, entries: Sequence[dict], positions: 'array.array[int]') -> None:
-    """Write the requests for ``entries[positions]`` a batch at a time, then close the worker's stdin.
+def _feed(stdin: Any, entries: Sequence[dict], start: int, wanted: Callable[[dict], bool]) -> None:
+    """Write the requests for the ``wanted`` entries from ``start`` on, a batch at a time, then close stdin.
 
     A worker that died breaks the pipe; the reader notices that, so it is not reported here.
     """
     try:
-        for start in range(0, len(positions), _FEED_BATCH):
-            stdin.write(b''.join([b'%d %s\x00' % (entries[position]['size'], os.fsencode(entries[position]['path']))
-                                  for position in positions[start:start + _FEED_BATCH]]))
-            stdin.flush()
+        batch: List[bytes] = []
+        for position in range(start, len(entries)):
+            entry = entries[position]
+            if wanted(entry):
+                batch.append(b'%d %s\x00' % (entry['size'], os.fsencode(entry['path'])))
+                if len(batch) == _FEED_BATCH:
+                    stdin.write(b''.join(batch))
+                    stdin.flush()
+                    batch = []
+        stdin.write(b''.join(batch))
         stdin.close()
     except (OSError, ValueError):
         pass
@@ -90,16 +95,20 @@ def _reported_problem(report: bytes, path: Any, name: str, size: int) -> Excepti
 class ReadAhead:
     """The read-ahead process of one stream: :meth:`take` the files in order, then :meth:`close`."""
 
-    def __init__(self, hash_name: str, digest_bytes: int, entries: Sequence[dict],
-                 positions: 'array.array[int]') -> None:
-        """Start the worker for the files ``entries[positions]``; ReadAheadLost if it cannot start.
+    def __init__(self, hash_name: str, digest_bytes: int, entries: Sequence[dict], start: int,
+                 wanted: Callable[[dict], bool]) -> None:
+        """Start the worker for the ``wanted`` entries from ``start`` on; ReadAheadLost if it cannot start.
+
+        Which entries those are is asked again as they come, so that the
+        process holds nothing per file.
 
         A thread writes the requests while the bundler goes on, so the new
         interpreter's start-up costs the bundle nothing.
         """
         self._entries = entries
-        self._positions = positions
-        self._next = 0
+        self._wanted = wanted
+        #: Where the search for the next file the worker sends begins.
+        self._next = start
         self._greeted = False
         self._head_size = 1 + worker.SIZE.size + digest_bytes
         try:
@@ -111,21 +120,23 @@ class ReadAhead:
             self._process = None
             raise ReadAheadLost('the read-ahead process did not start: {}'.format(error)) from None
         self._stdout: Any = self._process.stdout  # a BufferedReader of BUFFER_SIZE
-        self._feeder = threading.Thread(target=_feed, args=(self._process.stdin, entries, positions),
+        self._feeder = threading.Thread(target=_feed, args=(self._process.stdin, entries, start, wanted),
                                         name='pacifica-read-ahead-feeder', daemon=True)
         self._feeder.start()
 
     def serves(self, position: int) -> bool:
         """True when ``entries[position]`` is the next file the worker sends."""
-        return self._next < len(self._positions) and self._positions[self._next] == position
+        return position >= self._next and self._wanted(self._entries[position])
 
     def take(self, name: str, target: memoryview) -> bytes:
         """Fill ``target`` with the next file's bytes and return its digest (after :meth:`serves`).
 
         FileChangedError when the worker found the file changed since it was listed.
         """
-        position = self._positions[self._next]
-        self._next += 1
+        position = self._next
+        while not self._wanted(self._entries[position]):
+            position += 1
+        self._next = position + 1
         size = len(target)
         try:
             if not self._greeted:

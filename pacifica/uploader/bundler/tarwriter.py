@@ -33,9 +33,9 @@ time, when their turn comes. A file that changed since it was checked raises
 """
 from __future__ import annotations
 
-import array
 import collections
 import io
+import itertools
 import logging
 from typing import (Any, Callable, Deque, Dict, Generator, Iterable, Iterator, NamedTuple, Optional, Sequence, Tuple,
                     Union)
@@ -88,6 +88,16 @@ def hexdigest(hashval: Any) -> str:
 def digest_bytes(hash_name: str) -> int:
     """The length of ``hash_name``'s digests in bytes (SHAKE: :data:`SHAKE_DIGEST_BYTES`)."""
     return SHAKE_DIGEST_BYTES.get(hash_name) or new_hash(hash_name).digest_size
+
+
+def _is_small_path(record: Dict[str, Any]) -> bool:
+    """A ``path`` record small enough to be read whole at once (and by the read-ahead process)."""
+    return record['size'] <= SMALL_FILE and record.get('fileobj') is None
+
+
+def _small_positions(records: Sequence[Dict[str, Any]]) -> Iterator[int]:
+    """The positions of the small ``path`` records, found as they are asked for (no per-file list)."""
+    return (position for position, record in enumerate(records) if _is_small_path(record))
 
 
 def _extra_keys(record: Dict[str, Any]) -> Optional[Dict[str, Any]]:
@@ -189,16 +199,16 @@ class TarWriter:
         """The read-ahead process for the small files, if the setting and the platform allow one."""
         if self._read_ahead_setting is False:
             return None
-        small = array.array('Q', (position for position, record in enumerate(records)
-                                  if record['size'] <= SMALL_FILE and record.get('fileobj') is None))
+        small = _small_positions(records)
         if self._read_ahead_setting is None:
-            if len(small) < AUTO_MIN_FILES:
+            if sum(1 for _ in itertools.islice(_small_positions(records), AUTO_MIN_FILES)) < AUTO_MIN_FILES:
                 return None
-            del small[:STARTUP_FILES]  # read here while the worker starts
-        if not small or not can_start():
+            small = itertools.islice(small, STARTUP_FILES, None)  # those before are read here while the worker starts
+        start = next(small, None)
+        if start is None or not can_start():
             return None
         try:
-            return ReadAhead(self.hash_name, digest_bytes(self.hash_name), records, small)
+            return ReadAhead(self.hash_name, digest_bytes(self.hash_name), records, start, _is_small_path)
         except ReadAheadLost as error:
             LOGGER.info('Reading the small files in this process: %s', error)
             return None
@@ -414,13 +424,16 @@ class TarWriter:
                 yield from self._ready(pending)
         yield from self._ready(pending, wait=True)
 
-    def finish(self, name: str, pieces: Iterable[bytes]) -> Iterator[memoryview]:
+    def finish(self, name: str, pieces: Iterable[bytes], size: Optional[int] = None) -> Iterator[memoryview]:
         """The last member ``name`` holding ``pieces``, then the end of the archive and the last chunk.
 
         The member has tarfile's TarInfo defaults (mtime 0, mode 0o644, owner 0/0, no names).
+        ``size``, when given, is the pieces' total length: then they are
+        written as they come, never held together (they must add up to it).
         """
-        pieces = list(pieces)
-        size = sum(map(len, pieces))
+        if size is None:
+            pieces = list(pieces)
+            size = sum(map(len, pieces))
         out = self._out
         yield from out.put(member_header(name, size, 0))
         for piece in pieces:

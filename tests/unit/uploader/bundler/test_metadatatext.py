@@ -4,6 +4,8 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -63,3 +65,39 @@ def test_the_bundles_metadata_member_is_metadata_encode_of_md_obj():
     assert text == metadata_encode(md).encode('utf-8')
     assert [record['name'] for record in json.loads(text)[len(valid_metadata()):]] == [
         name[len('data/'):] for name in names]
+
+
+@pytest.mark.parametrize('keep_bytes, keep_files', [(1, 1 << 30), (1 << 30, 1 << 30), (1 << 30, 1)])
+def test_sized_text_is_metadata_text_whether_kept_or_formatted_again(monkeypatch, keep_bytes, keep_files):
+    """A text longer than KEEP_BYTES or KEEP_FILES is formatted a second time: the same pieces, the length first."""
+    monkeypatch.setattr(metadatatext, 'KEEP_BYTES', keep_bytes)
+    monkeypatch.setattr(metadatatext, 'KEEP_FILES', keep_files)
+    infos = [_file_obj(name, 'd/' + name) for name in TRICKY] * (metadatatext.SLICE // len(TRICKY) + 2)
+    for items in (valid_metadata(), MetaData([])):
+        for count in (0, 1, len(infos)):
+            size, pieces = metadatatext.sized_metadata_text(items, infos[:count])
+            expected = metadatatext.metadata_text(items, infos[:count])
+            assert list(pieces) == expected and size == sum(map(len, expected))
+            assert metadatatext.metadata_length(items, iter(infos[:count])) == size
+
+
+def test_a_bundle_too_long_to_keep_its_metadata_is_the_same_byte_for_byte(monkeypatch):
+    """The bundle, its content_length and md_obj, with metadata.txt held whole and formatted twice."""
+    names = ['data/{}/{}'.format(index % 3, name) for index, name in enumerate(TRICKY * 3)
+             if name and '/' not in name and '\x00' not in name]
+    names = list(dict.fromkeys(names))
+
+    def run():
+        entries = [{'name': name, 'size': 2, 'mtime': MTIME, 'fileobj': io.BytesIO(b'ab')} for name in names]
+        md = valid_metadata()
+        bundler = Bundler(md, entries)
+        length = bundler.content_length()
+        data = bundle_bytes(bundler)
+        again = bundle_bytes(bundler)  # a second stream replaces the FileObjs of the first
+        return data, again, length, list(md)
+
+    kept = run()
+    monkeypatch.setattr(metadatatext, 'KEEP_BYTES', 1)
+    twice = run()
+    assert twice == kept
+    assert kept[0] == kept[1] and kept[2] == len(kept[0])

@@ -100,6 +100,24 @@ def test_by_default_it_starts_from_2000_small_files_and_skips_the_first_1000(tmp
     assert len(spy.instances) == 1, 'below AUTO_MIN_FILES the start-up would cost more than it saves'
 
 
+@pytest.mark.parametrize('startup', [0, 1, 2, 5])
+def test_by_default_the_files_it_serves_start_after_the_first_small_ones_among_others(tmp_path, monkeypatch,
+                                                                                       startup):
+    """Small path files between large files and file objects: the first ``startup`` of them are read here."""
+    entries = mixed_entries(tmp_path / 'off')
+    entries.insert(0, entries.pop(3))  # the large file first
+    reference = bundle_bytes(Bundler(valid_metadata(), entries, config=OFF))
+    small_paths = sum(1 for entry in entries if 'path' in entry and entry['size'] <= SMALL_FILE)
+    monkeypatch.setattr(tarwriter, 'AUTO_MIN_FILES', small_paths)
+    monkeypatch.setattr(tarwriter, 'STARTUP_FILES', startup)
+    for entry in entries:
+        if 'fileobj' in entry:
+            entry['fileobj'].seek(0)
+    spy = Spy(monkeypatch)
+    assert bundle_bytes(Bundler(valid_metadata(), entries)) == reference
+    assert len(spy.instances) == 1 and spy.taken == small_paths - startup
+
+
 def test_off_means_no_process(tmp_path, monkeypatch):
     entries = write_files(tmp_path, [10] * 50)
     spy = Spy(monkeypatch)

@@ -91,3 +91,22 @@ def test_each_bundler_counts_its_own_bytes(md):
     first, second = Bundler(md, entries), Bundler(md, entries)
     first._done_size += 7
     assert (first._done_size, second._done_size) == (7, 0)
+
+
+@pytest.mark.parametrize('chunk_size', [512, 4096])
+def test_a_last_member_of_known_length_is_written_as_it_comes(records, chunk_size):
+    """finish(name, pieces, size) takes a one-shot iterator and writes the same bytes as with a list."""
+    pieces = [b'[', b'x' * 3000, b', ', b'y' * 700, b']']
+    listed, _ = _write(records, chunk_size, last=pieces)
+    for record in records:
+        fileobj = record.get('fileobj')
+        if fileobj is not None:
+            fileobj.seek(0)
+    out = bytearray()
+    with TarWriter('sha1', chunk_size=chunk_size, read_ahead=False) as writer:
+        for item in writer.files(records):
+            if not isinstance(item, FileResult):
+                out += item
+        for chunk in writer.finish('last.txt', iter(pieces), sum(map(len, pieces))):
+            out += chunk
+    assert bytes(out) == listed
