@@ -62,16 +62,24 @@ class MetadataServer:
                                'size': int(record['size']), 'hashtype': record.get('hashtype', 'sha1'),
                                'hashsum': record.get('hashsum', ''), 'mimetype': 'application/octet-stream'})
 
+    def add_ingested(self, transaction_id: int, metadata: Any) -> None:
+        """A transaction as ingest makes it from a bundle's decoded ``metadata.txt`` (key/values and Files)."""
+        with self._lock:
+            self._add_items(transaction_id, metadata)
+
+    def _add_items(self, transaction_id: int, metadata: Any) -> None:
+        items = [item for item in metadata or () if isinstance(item, dict)]
+        key_values = {item['key']: item['value'] for item in items
+                      if item.get('destinationTable') == 'TransactionKeyValue'}
+        self._add(transaction_id, key_values, [item for item in items if item.get('destinationTable') == 'Files'])
+
     def _sync(self) -> None:
         """Make every ingest job that ended well a transaction (once)."""
         if self.ingest is None:
             return
         for job_id, job in list(self.ingest.jobs.items()):
             if job.ok and job_id not in self.transactions and job_id not in self.hidden:
-                items = [item for item in job.metadata or () if isinstance(item, dict)]
-                key_values = {item['key']: item['value'] for item in items
-                              if item.get('destinationTable') == 'TransactionKeyValue'}
-                self._add(job_id, key_values, [item for item in items if item.get('destinationTable') == 'Files'])
+                self._add_items(job_id, job.metadata)
 
     def _rows(self, table: str) -> List[Dict[str, Any]]:
         if table == 'keys':

@@ -50,3 +50,27 @@ def test_lookup_finds_every_shard_and_its_files(stack: Stack, tmp_path: Path) ->
             assert record.hashtype == 'sha1'
     assert on_server == expected
     assert lookup.transactions(os.urandom(16).hex()[:8] + '-0000-4000-8000-000000000000') == []
+
+
+def test_verify_ingest_against_the_real_transaction(stack: Stack, tmp_path: Path) -> None:
+    from pacifica.uploader import FileMissing, IngestVerificationError, Uploader
+    from pacifica.uploader.bundler import Bundler
+    expected = write_dataset(tmp_path / 'one', 3)
+    entries = [{'name': 'data/' + relative, 'size': size, 'mtime': 1e9,
+                'fileobj': open(tmp_path / 'one' / relative, 'rb')}  # noqa: SIM115 - closed below
+               for relative, (size, _) in expected.items()]
+    md_obj = transaction_metadata()
+    uploader = Uploader(config=CONFIG)
+    try:
+        job_id = uploader.upload_bundle(Bundler(md_obj, entries))
+    finally:
+        for entry in entries:
+            entry['fileobj'].close()
+    uploader.wait(job_id, timeout=120)
+    held = uploader.verify_ingest(job_id, md_obj)  # METADATA_ADDR / METADATA_PORT from the stack's env
+    assert {record.path: (record.size, record.hashsum) for record in held} == expected
+    md_obj.append(md_obj[-1]._replace(name='never-sent.txt'))
+    with pytest.raises(IngestVerificationError) as caught:
+        uploader.verify_ingest(job_id, md_obj, stack.metadata)
+    assert [(type(p), p.path) for p in caught.value.problems] == [
+        (FileMissing, '{}/never-sent.txt'.format(md_obj[-1].subdir))]
