@@ -85,6 +85,11 @@ class DatasetLookup:
                                 'metadata URL').rstrip('/')
         self._http = HttpClient(config, auth, timeout=timeout, session=session)
 
+    @property
+    def config(self) -> TransferConfig:
+        """The TransferConfig of this object's calls (its ``poll_interval`` paces callers that poll)."""
+        return self._http.config
+
     def __repr__(self) -> str:
         return 'DatasetLookup({!r})'.format(self._http.redact(self.url, self.url))
 
@@ -113,6 +118,20 @@ class DatasetLookup:
         key_ids = self._ids('keys', key=DATASET_KEY)
         value_ids = self._ids('values', value=str(dataset_id)) if key_ids else []
         return self._transactions_with(key_ids, value_ids) if value_ids else []
+
+    def transactions_of_part(self, dataset_id: str, part: int, parts: int) -> List[int]:
+        """The ids of the dataset's transactions tagged ``pacifica.dataset.part`` = ``"<part>/<parts>"``.
+
+        A handful of calls however many transactions the dataset has: a
+        re-run asks this for each shard whose outcome it does not know.
+        """
+        key_ids = self._ids('keys', key=PART_KEY)
+        value_ids = self._ids('values', value='{}/{}'.format(part, parts)) if key_ids else []
+        tagged = self._transactions_with(key_ids, value_ids) if value_ids else []
+        if not tagged:
+            return []
+        of_dataset = set(self.transaction_ids(dataset_id))
+        return [transaction_id for transaction_id in tagged if transaction_id in of_dataset]
 
     def _value_of(self, transaction_id: int, key_ids: Sequence[int]) -> Optional[str]:
         for key_id in key_ids:

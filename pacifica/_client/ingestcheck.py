@@ -55,7 +55,10 @@ def sent_files(items: Iterable[Any]) -> List[SentFile]:
 
 
 def compare_files(sent: Iterable[SentFile], on_server: Iterable[ServerFile]) -> List[VerificationDetail]:
-    """Every difference between what was sent and what the server holds, by path."""
+    """Every difference between what was sent and what the server holds, by path.
+
+    A SentFile without a hashsum (only its name and size are known) is not compared by hash.
+    """
     server: Dict[str, ServerFile] = {}
     for held_file in on_server:
         server.setdefault(held_file.path, held_file)
@@ -69,7 +72,8 @@ def compare_files(sent: Iterable[SentFile], on_server: Iterable[ServerFile]) -> 
         elif held.size != record.size:
             problems.append(SizeMismatch(record.path, record.hashtype, record.hashsum, held.hashsum, record.size,
                                          held.size))
-        elif (held.hashtype.lower(), held.hashsum.lower()) != (record.hashtype.lower(), record.hashsum.lower()):
+        elif record.hashsum and (held.hashtype.lower(), held.hashsum.lower()) != (record.hashtype.lower(),
+                                                                                  record.hashsum.lower()):
             problems.append(ChecksumMismatch(record.path, record.hashtype, record.hashsum, held.hashsum,
                                              record.size, held.size))
     problems.extend(UnexpectedFile(path, held.hashtype, '', held.hashsum, None, held.size)
