@@ -108,7 +108,7 @@ def test_a_few_hundred_files_in_eight_shards_each_file_once(stack: Stack, tmp_pa
     assert first['complete'] and sorted(first['sent']) == list(range(1, 9)), first
     dataset_id = Manifest.load(str(manifest)).dataset_id
     held, records, parts = files_on_server(stack, dataset_id)
-    assert parts == Counter({part: 1 for part in range(1, 9)})
+    assert parts == Counter(dict.fromkeys(range(1, 9), 1))
     assert records == expected and set(held.values()) == {1}
 
     again = finish_run(tmp_path / 'set', manifest, 40)
@@ -144,5 +144,5 @@ def test_killed_at_random_moments_and_run_again_each_file_once(stack: Stack, tmp
     assert final['complete'] and final['unknown'] == {} and final['failed'] == {}, final
     dataset_id = Manifest.load(str(manifest)).dataset_id
     held, records, parts = files_on_server(stack, dataset_id)
-    assert parts == Counter({part: 1 for part in range(1, 17)}), (parts, seed, kills)
+    assert parts == Counter(dict.fromkeys(range(1, 17), 1)), (parts, seed, kills)
     assert records == expected and set(held.values()) == {1}, (seed, kills)
