@@ -179,7 +179,8 @@ class Soak:
         report = None
         runs = 0
         with ThreadPoolExecutor(max_workers=2) as executor:
-            for runs in (1, 2, 3):
+            while runs < 3:
+                runs += 1
                 self.maybe_refuse()
                 try:
                     report = upload_dataset(root, md, manifest, max_files=3, executor=executor, uploader_kwargs=kwargs,
@@ -319,7 +320,8 @@ class Soak:
         dataset_lines, dataset_broken = self.dataset_lines()
         lines += dataset_lines
         print('\n'.join(lines))
-        broken = (dataset_broken or duplicated or lost or counts['failed-unclean'] or counts['false-success'] or self.corrupt
+        broken = (dataset_broken or duplicated or lost or counts['failed-unclean'] or counts['false-success']
+                  or self.corrupt
                   or self.downloads['failed-unclean'] or self.downloads['ok but files missing']
                   or self.downloads['failed but files under final names'] or bad_jobs)
         print('RESULT: ' + ('FAIL' if broken else 'PASS: 0 duplicated, 0 lost, 0 corrupt, every failure a '
