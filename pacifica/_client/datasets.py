@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Set
 
 from .config import TimeoutArg, TransferConfig
 from .endpoints import METADATA_SERVER, complete_url, server_parts
-from .exceptions import InvalidResponseError
+from .exceptions import ConfigurationError, InvalidResponseError
 from .transport import HttpClient
 
 __all__ = ['DatasetLookup', 'DatasetTransaction', 'ServerFile', 'DATASET_KEY', 'PART_KEY', 'PART_PATTERN']
@@ -80,6 +80,9 @@ class DatasetLookup:
     def __init__(self, metadata_url: Optional[str] = None, *, config: Optional[TransferConfig] = None,
                  auth: Optional[Mapping[str, Any]] = None, timeout: TimeoutArg = None, session: Any = None,
                  **parts: Any) -> None:
+        unknown = sorted(set(parts) - {name for name, _ in METADATA_SERVER})
+        if unknown:
+            raise ConfigurationError('DatasetLookup() takes no keyword {}'.format(', '.join(map(repr, unknown))))
         where = server_parts(METADATA_SERVER, 'METADATA', parts)
         self.url = complete_url(metadata_url, where['proto'], where['addr'], where['port'], '',
                                 'metadata URL').rstrip('/')

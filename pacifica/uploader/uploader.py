@@ -15,7 +15,7 @@ import math
 import os
 import stat
 import time
-from typing import Any, Callable, Dict, Iterable, Iterator, Optional
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
 
 from pacifica._client.exceptions import (
     BundleError, ConfigurationError, HTTPStatusError, IngestJobFailedError, InvalidResponseError,
@@ -27,7 +27,7 @@ from pacifica._client.keywords import drop_unknown_keywords
 from pacifica._client.rules import seconds, seconds_or_none
 from pacifica._client.endpoints import INGEST_PATHS, INGEST_SERVER, complete_url
 from pacifica._client.transport import HttpClient
-from pacifica._client.datasets import DatasetLookup
+from pacifica._client.datasets import DatasetLookup, ServerFile
 from pacifica._client.ingestcheck import verify_transaction
 
 from .common import CommonBase
@@ -342,7 +342,7 @@ class Uploader(CommonBase):
             LOGGER.debug('Ingest job %s has not finished; next poll in %.1f s', job_id, next_poll)
             time.sleep(next_poll)
 
-    def verify_ingest(self, job_id: Any, md_obj: Iterable[Any], metadata_url: Optional[str] = None) -> list:
+    def verify_ingest(self, job_id: Any, md_obj: Iterable[Any], metadata_url: Optional[str] = None) -> List[ServerFile]:
         """After the job ended: check that its transaction holds exactly the files ``md_obj`` lists.
 
         ``md_obj`` is the MetaData the Bundler sent (it appended one ``Files``

@@ -7,7 +7,7 @@ from typing import Iterator
 import pytest
 
 from pacifica._client.datasets import DATASET_KEY, PART_KEY, DatasetLookup, DatasetTransaction, ServerFile
-from pacifica._client.exceptions import HTTPStatusError, InvalidResponseError
+from pacifica._client.exceptions import ConfigurationError, HTTPStatusError, InvalidResponseError
 from pacifica.uploader import TransferConfig
 from tests.helpers.metadatad import MetadataServer
 from tests.helpers.server import LoopbackServer, Reply
@@ -84,3 +84,19 @@ def test_a_server_error_is_an_http_status_error(metadata: MetadataServer) -> Non
     with pytest.raises(HTTPStatusError) as caught:
         DatasetLookup(metadata.url, config=CONFIG).transactions(str(uuid.uuid4()))
     assert caught.value.status_code == 500 and 'database down' in caught.value.body
+
+
+def test_the_transactions_of_one_part(metadata: MetadataServer) -> None:
+    mine, other = str(uuid.uuid4()), str(uuid.uuid4())
+    metadata.add_transaction(31, {DATASET_KEY: mine, PART_KEY: '2/3'}, [])
+    metadata.add_transaction(32, {DATASET_KEY: other, PART_KEY: '2/3'}, [])
+    metadata.add_transaction(33, {DATASET_KEY: mine, PART_KEY: '1/3'}, [])
+    lookup = DatasetLookup(metadata.url, config=CONFIG)
+    assert lookup.transactions_of_part(mine, 2, 3) == [31]
+    assert lookup.transactions_of_part(mine, 3, 3) == []
+    assert lookup.transactions_of_part(str(uuid.uuid4()), 2, 3) == []
+
+
+def test_unknown_keywords_are_refused() -> None:
+    with pytest.raises(ConfigurationError, match='upload_url'):
+        DatasetLookup('http://127.0.0.1:1', upload_url='x')
