@@ -101,7 +101,8 @@ class RunReport:
     ingested: List[int] = dataclasses.field(default_factory=list)
     #: Parts that definitely failed (not ingested), with the error: a re-run sends them again.
     failed: Dict[int, str] = dataclasses.field(default_factory=dict)
-    #: Parts whose outcome is unknown (sending began, no job id came back): not sent again.
+    #: Parts whose outcome is still unknown (sending began, no job id came back, and the servers could not
+    #: settle it: ``resolve_wait=None``, or no answer from the metadata service): not sent again.
     unknown: Dict[int, str] = dataclasses.field(default_factory=dict)
     #: Parts sent whose job was not followed to its end (``wait=False`` or the wait failed).
     unfollowed: Dict[int, Any] = dataclasses.field(default_factory=dict)
