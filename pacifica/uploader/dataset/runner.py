@@ -58,6 +58,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from pacifica._client.ingestcheck import SentFile
@@ -173,6 +174,8 @@ class _Coordinator:
         self.resolving: Dict[cf.Future, Tuple[int, List[SentFile]]] = {}
         #: Parts the servers showed never arrived: sent in the next round.
         self.resend: Set[int] = set()
+        #: Set on the way out: resolutions still waiting give up (their shards stay unknown).
+        self.stopping = threading.Event()
         self.report = RunReport(manifest.dataset_id, manifest.path, len(manifest.shards))
 
     def run(self) -> RunReport:
@@ -229,7 +232,8 @@ class _Coordinator:
         if options.resolve_wait is None or self.helpers is None:
             return
         future = self.helpers.submit(resolve_part, options.lookup_kwargs, self.manifest.dataset_id, part,
-                                     len(self.manifest.shards), options.resolve_wait, options.resolve_interval)
+                                     len(self.manifest.shards), options.resolve_wait, options.resolve_interval,
+                                     self.stopping)
         self.resolving[future] = (part, expected)
 
     def _collect(self) -> None:
@@ -290,6 +294,7 @@ class _Coordinator:
                 self.manifest.mark_failed(part, 'cancelled before it was sent')
             elif future.done():
                 self._sent(part, _outcome(future, part))
+        self.stopping.set()
         if self.helpers is not None:
             self.helpers.shutdown(wait=False, cancel_futures=True)
 

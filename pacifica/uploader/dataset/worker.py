@@ -23,6 +23,7 @@ asks the metadata service whether a shard whose outcome is unknown arrived.
 """
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence
 
@@ -157,12 +158,13 @@ def planned_files(entries: Sequence[Mapping[str, Any]]) -> List[SentFile]:
 
 
 def resolve_part(lookup_kwargs: Dict[str, Any], dataset_id: str, part: int, parts: int, wait: float,
-                 interval: float) -> Outcome:
+                 interval: float, stop: Optional[threading.Event] = None) -> Outcome:
     """Whether the shard reached the servers: ``found`` (``job_id`` = its transaction id), ``not_found``
     after ``wait`` seconds of asking every ``interval``, or ``unresolved`` when the servers did not answer.
 
     Waiting matters: a bundle that reached Ingest becomes a transaction only
-    when its job ends, so ``wait`` must cover the longest ingest job.
+    when its job ends, so ``wait`` must cover the longest ingest job. A set
+    ``stop`` (the run is ending) ends the wait at once, unresolved.
     """
     lookup = DatasetLookup(**lookup_kwargs)
     deadline = time.monotonic() + wait
@@ -180,4 +182,8 @@ def resolve_part(lookup_kwargs: Dict[str, Any], dataset_id: str, part: int, part
             if error is not None:
                 return Outcome(part, UNRESOLVED, None, 'cannot ask the metadata server: ' + describe(error))
             return Outcome(part, NOT_FOUND, None, 'no transaction of part {} after {:g} s'.format(part, wait))
-        time.sleep(min(interval, remaining))
+        pause = min(interval, remaining)
+        if stop is None:
+            time.sleep(pause)
+        elif stop.wait(pause):
+            return Outcome(part, UNRESOLVED, None, 'the run ended while the servers were asked')

@@ -1,6 +1,7 @@
 """resolve_part against the loopback metadata stand-in: found, not found after the wait, no answer."""
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from typing import Any
@@ -47,3 +48,11 @@ def test_a_metadata_server_that_never_answers_leaves_it_unresolved(ingest: Inges
     outcome = resolve_part(lookup_kwargs(ingest), str(uuid.uuid4()), 2, 4, wait=0.3, interval=0.05)
     assert outcome.kind == UNRESOLVED and 'cannot ask the metadata server' in outcome.error
     assert '503' in outcome.error
+
+
+def test_a_run_that_ends_stops_the_wait(ingest: IngestServer) -> None:
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()
+    started = time.monotonic()
+    outcome = resolve_part(lookup_kwargs(ingest), str(uuid.uuid4()), 1, 2, wait=30, interval=0.05, stop=stop)
+    assert outcome.kind == UNRESOLVED and time.monotonic() - started < 10

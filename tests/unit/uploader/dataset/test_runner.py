@@ -59,7 +59,8 @@ class FakeIngest:
         kind = self.follow_answer.get(part, JOB_INGESTED)
         return Outcome(part, kind, job_id, '' if kind == JOB_INGESTED else 'the job went wrong')
 
-    def resolve(self, _lookup: Any, _dataset: str, part: int, parts: int, wait: float, _interval: float) -> Outcome:
+    def resolve(self, _lookup: Any, _dataset: str, part: int, parts: int, wait: float, _interval: float,
+                _stop: Any = None) -> Outcome:
         """By default the servers do not answer, so the part stays unknown."""
         with self.lock:
             self.resolves.append((part, parts, wait))
