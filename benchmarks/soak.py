@@ -19,8 +19,16 @@ after a failure the way a user would. The report checks:
 - every download that returned has files equal to their content byte for
   byte; no file under its final name is ever wrong (corrupt files: 0).
 
-Usage: ``python benchmarks/soak.py [--uploads 1000] [--downloads 1000] [--rate 0.05] [--workers 4]``.
-Exits 1 when an invariant is broken.
+Each sharded dataset (``--datasets``) is a few folders of files sent with
+``upload_dataset`` in shards, through the same faulty proxy (the lookups of
+shards whose outcome is unknown and the checks after ingest too, against a
+metadata stand-in that records every sound job as its transaction), and run
+again with its manifest, as a user would, until it is complete (three runs
+at most). The report checks that every file is in exactly one sound job, no
+part was ingested twice, and no part is left unknown.
+
+Usage: ``python benchmarks/soak.py [--uploads 1000] [--downloads 1000] [--datasets 100] [--rate 0.05]
+[--workers 4]``. Exits 1 when an invariant is broken.
 """
 from __future__ import annotations
 
@@ -49,6 +57,8 @@ from pacifica.uploader.metadata import MetaData, MetaObj  # noqa: E402
 from tests.helpers.cartd import CartServer, transaction_info  # noqa: E402
 from tests.helpers.faults import Fault, FaultProxy  # noqa: E402
 from tests.helpers.ingestd import IngestServer  # noqa: E402
+from tests.helpers.metadatad import MetadataServer  # noqa: E402
+from pacifica.uploader.dataset import dataset_tags, upload_dataset  # noqa: E402
 from tests.helpers.server import LoopbackServer  # noqa: E402
 
 CONFIG = TransferConfig(connect_timeout=1.0, read_timeout=0.5, call_deadline=1.5, retries=4, backoff_factor=0.02,
@@ -87,6 +97,7 @@ class Soak:
         self.rng_lock = threading.Lock()
         self.servers = [LoopbackServer(), LoopbackServer()]
         self.ingest = IngestServer(self.servers[0])
+        self.metadata = MetadataServer(self.servers[0], ingest=self.ingest)
         self.cartd = CartServer(self.servers[1], os.path.join(workdir, 'cartd'))
         self.proxies = [FaultProxy(self.ingest.url, lifetime=3600), FaultProxy(self.cartd.url, lifetime=3600)]
         for index, proxy in enumerate(self.proxies):
@@ -97,6 +108,8 @@ class Soak:
         self.downloads: Dict[str, int] = collections.Counter()
         self.failures: Dict[str, int] = collections.Counter()
         self.corrupt: List[str] = []
+        #: Sharded datasets: (dataset id, files sent, runs needed, report of the last run).
+        self.datasets: List[Tuple[str, List[str], int, Any]] = []
         self.lock = threading.Lock()
 
     def close(self) -> None:
@@ -148,6 +161,69 @@ class Soak:
             outcome, detail = 'failed-unclean', '{}: {}'.format(type(err).__name__, err)
         with self.lock:
             self.uploads.append((tag, outcome, job, detail))
+
+    # -- one sharded dataset --------------------------------------------------------------
+    def dataset(self, number: int) -> None:
+        root = os.path.join(self.workdir, 'sets', str(number))
+        names = []
+        for k in range(self.random_int(4, 12)):
+            relative = 'set{}/{}/f{}.bin'.format(number, 'ab'[k % 2], k)
+            os.makedirs(os.path.dirname(os.path.join(root, relative)), exist_ok=True)
+            with open(os.path.join(root, relative), 'wb') as out:
+                out.write(self.random_bytes(self.random_int(0, 20_000)))
+            names.append('data/' + relative)
+        md = MetaData([MetaObj(destinationTable='Transactions.submitter', value='10')])
+        base = self.proxies[0].url
+        kwargs = {'upload_url': base + '/upload', 'status_url': base + '/get_state', 'config': CONFIG}
+        manifest = os.path.join(self.workdir, 'sets', '{}.manifest.json'.format(number))
+        report = None
+        runs = 0
+        with ThreadPoolExecutor(max_workers=2) as executor:
+            while runs < 3:
+                runs += 1
+                self.maybe_refuse()
+                try:
+                    report = upload_dataset(root, md, manifest, max_files=3, executor=executor, uploader_kwargs=kwargs,
+                                            wait_timeout=10, metadata_url=base, resolve_wait=2)
+                except PacificaError as err:
+                    with self.lock:
+                        self.failures['dataset run: ' + type(err).__name__] += 1
+                    continue
+                if report.complete:
+                    break
+        with self.lock:
+            self.datasets.append((report.dataset_id if report else '', names, runs, report))
+
+    def dataset_lines(self) -> Tuple[List[str], bool]:
+        """The sharded datasets' part of the report, and whether an invariant broke."""
+        held: Dict[str, int] = collections.Counter()
+        parts: Dict[Tuple[str, int], int] = collections.Counter()
+        for job in list(self.ingest.jobs.values()):
+            tags = dataset_tags(job.metadata)
+            if job.ok and tags is not None:
+                parts[(tags.dataset_id, tags.part)] += 1
+                for item in job.metadata or ():
+                    if item.get('destinationTable') == 'Files':
+                        held['/'.join(p for p in (tags.dataset_id, 'data', item['subdir'], item['name']) if p)] += 1
+        incomplete = unknown = lost = 0
+        runs: Dict[int, int] = collections.Counter()
+        resolved: Dict[str, int] = collections.Counter()
+        for dataset_id, names, count, report in self.datasets:
+            runs[count] += 1
+            if report is None or not report.complete:
+                incomplete += 1
+            unknown += len(report.unknown) if report is not None else 0
+            lost += sum(1 for name in names if held.get('{}/{}'.format(dataset_id, name), 0) != 1)
+            for value in (report.resolved.values() if report is not None else ()):
+                resolved['found' if value is not None else 'sent again'] += 1
+        twice = sum(1 for count in parts.values() if count > 1)
+        lines = [
+            'datasets: {}, complete after 1/2/3 runs: {}/{}/{}, incomplete: {}; parts ingested twice: {}; '
+            'files not held exactly once: {}; parts left unknown: {}; unknown outcomes resolved: found {}, '
+            'sent again {}'.format(len(self.datasets), runs[1], runs[2], runs[3], incomplete, twice, lost, unknown,
+                                   resolved['found'], resolved['sent again']),
+        ]
+        return lines, bool(incomplete or twice or lost or unknown)
 
     # -- one download ----------------------------------------------------------------
     def download(self, number: int) -> None:
@@ -204,7 +280,7 @@ class Soak:
         lost = 0
         orphans = 0
         for tag, outcome, job_id, _ in self.uploads:
-            jobs = jobs_by_tag.get(tag, [])
+            jobs = jobs_by_tag.get(tag, [])  # shards carry no tag: they are counted by dataset_lines
             if outcome == 'ok':
                 job = self.ingest.jobs.get(job_id)
                 if job is None or job.value_of(TAG_TABLE) != tag or not job.ok or len(jobs) != 1:
@@ -241,8 +317,11 @@ class Soak:
                                                 self.downloads['ok but files missing'],
                                                 self.downloads['failed but files under final names']),
         ]
+        dataset_lines, dataset_broken = self.dataset_lines()
+        lines += dataset_lines
         print('\n'.join(lines))
-        broken = (duplicated or lost or counts['failed-unclean'] or counts['false-success'] or self.corrupt
+        broken = (dataset_broken or duplicated or lost or counts['failed-unclean'] or counts['false-success']
+                  or self.corrupt
                   or self.downloads['failed-unclean'] or self.downloads['ok but files missing']
                   or self.downloads['failed but files under final names'] or bad_jobs)
         print('RESULT: ' + ('FAIL' if broken else 'PASS: 0 duplicated, 0 lost, 0 corrupt, every failure a '
@@ -254,6 +333,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--uploads', type=int, default=1000)
     parser.add_argument('--downloads', type=int, default=1000)
+    parser.add_argument('--datasets', type=int, default=100, help='sharded datasets (3 files a shard)')
     parser.add_argument('--rate', type=float, default=0.05, help='share of requests that meet a fault')
     parser.add_argument('--workers', type=int, default=4)
     parser.add_argument('--seed', type=int, default=2026)
@@ -267,6 +347,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         with ThreadPoolExecutor(max_workers=args.workers) as pool:
             jobs = [pool.submit(soak.upload, n) for n in range(args.uploads)]
             jobs += [pool.submit(soak.download, n) for n in range(args.downloads)]
+            jobs += [pool.submit(soak.dataset, n) for n in range(args.datasets)]
             for job in jobs:
                 job.result()
         time.sleep(0.5)  # let any request still in a proxy reach the stand-ins before counting

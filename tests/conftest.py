@@ -23,7 +23,7 @@ def server() -> Iterator[LoopbackServer]:
 @pytest.fixture(autouse=True)
 def _clean_server_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests start with no endpoint variables from the developer's shell."""
-    for prefix in ('INGEST_', 'POLICY_', 'CARTD_'):
+    for prefix in ('INGEST_', 'POLICY_', 'CARTD_', 'METADATA_'):
         for name in list(__import__('os').environ):
             if name.startswith(prefix):
                 monkeypatch.delenv(name)

@@ -148,6 +148,9 @@ _SERVER_OPTIONS: Dict[str, Tuple[str, str]] = {
                                    'honours POLICY_UPLOADER_URL and POLICY_INGEST_URL)'),
     'cart_url': ('--cart-url', 'cart server URL, e.g. http://127.0.0.1:8081 '
                                '(default: CARTD_CART_API_URL or CARTD_PROTO, CARTD_ADDR, CARTD_PORT)'),
+    'metadata_url': ('--metadata-url', 'metadata server URL, e.g. http://127.0.0.1:8121, read to verify what '
+                                       'a transaction holds (default: METADATA_PROTO, METADATA_ADDR, '
+                                       'METADATA_PORT)'),
 }
 
 
@@ -158,6 +161,7 @@ SERVER_SETTINGS: Dict[str, Tuple[str, str, str]] = {
     'policy': ('--policy-url', 'POLICY_PROTO, POLICY_ADDR, POLICY_PORT (uploads: also POLICY_UPLOADER_URL, '
                                'POLICY_INGEST_URL)', 'http://127.0.0.1:8181'),
     'cart': ('--cart-url', 'CARTD_CART_API_URL, CARTD_PROTO, CARTD_ADDR, CARTD_PORT', 'http://127.0.0.1:8081'),
+    'metadata': ('--metadata-url', 'METADATA_PROTO, METADATA_ADDR, METADATA_PORT', 'http://127.0.0.1:8121'),
 }
 
 

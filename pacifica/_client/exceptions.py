@@ -41,7 +41,10 @@ clauses written against those packages keep working::
     │   │   └── UploadStatusError                  [status] ingest refused the POST
     │   ├── UploadLengthError (ValueError)         body not the announced Content-Length
     │   ├── IngestJobFailedError (RuntimeError)    the job ended FAILED
-    │   └── JobTimeoutError
+    │   ├── JobTimeoutError
+    │   └── IngestVerificationError                the transaction does not hold what was sent
+    │                                              (problems: ChecksumMismatch, SizeMismatch, FileMissing,
+    │                                              UnexpectedFile)
     └── DownloadError (AssertionError)
         ├── CartRequestError                       [status] cart POST not answered 201
         ├── CartFailedError                        [status] state error, HEAD not 204 (404: lost), DELETE refused
@@ -64,7 +67,8 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 import requests
 
 from .redact import EXCERPT_LIMIT
-from .verification import ChecksumMismatch, FileMissing, SizeMismatch, VerificationDetail, as_detail
+from .verification import (ChecksumMismatch, FileMissing, SizeMismatch, UnexpectedFile, VerificationDetail,
+                           as_detail)
 
 __all__ = [
     'PacificaError', 'ConfigurationError', 'UnsupportedHashError', 'UsageError',
@@ -75,9 +79,9 @@ __all__ = [
     'InvalidResponseError', 'PacificaTimeoutError', 'JobTimeoutError', 'CartTimeoutError', 'PolicyError',
     'UnknownUserError', 'UnknownTransactionError', 'UnknownTransactionStatusError', 'PolicyRejectedError',
     'IngestError', 'UploadRejectedError', 'UploadStatusError', 'UploadLengthError', 'IngestJobFailedError',
-    'DownloadError', 'CartRequestError', 'CartFailedError', 'CartDownloadError',
+    'IngestVerificationError', 'DownloadError', 'CartRequestError', 'CartFailedError', 'CartDownloadError',
     'ArchiveError', 'UnsafeArchiveError', 'VerificationError',
-    'VerificationDetail', 'ChecksumMismatch', 'SizeMismatch', 'FileMissing',
+    'VerificationDetail', 'ChecksumMismatch', 'SizeMismatch', 'FileMissing', 'UnexpectedFile',
 ]
 
 #: The commands' exit codes (each command's ``--help`` lists them).
@@ -315,6 +319,27 @@ class JobTimeoutError(IngestError, PacificaTimeoutError):
         super().__init__(message)
         self.job_id = job_id
         self.state = state or {}
+
+
+class IngestVerificationError(IngestError):
+    """The transaction an ingest job made does not hold the files that were sent (names, sizes, hashes).
+
+    ``transaction_id`` is the transaction; ``problems`` lists every file as a
+    typed detail: :class:`FileMissing` (sent, not on the server),
+    :class:`SizeMismatch`, :class:`ChecksumMismatch` (``expected`` is what
+    was sent, ``found`` what the server records) and :class:`UnexpectedFile`
+    (on the server, never sent).
+    """
+
+    def __init__(self, transaction_id: Any, problems: Iterable[VerificationDetail] = ()) -> None:
+        self.transaction_id = transaction_id
+        self.problems: List[VerificationDetail] = list(problems)
+        lines = [problem.describe_ingest() for problem in self.problems]
+        super().__init__('transaction {}: {} file(s) differ from what was sent:\n  {}'.format(
+            transaction_id, len(self.problems), '\n  '.join(lines)))
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return type(self), (self.transaction_id, self.problems)
 
 
 class DownloadError(PacificaError, AssertionError):

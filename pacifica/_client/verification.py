@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Optional, Tuple
 
-__all__ = ['VerificationDetail', 'ChecksumMismatch', 'SizeMismatch', 'FileMissing', 'as_detail']
+__all__ = ['VerificationDetail', 'ChecksumMismatch', 'SizeMismatch', 'FileMissing', 'UnexpectedFile', 'as_detail']
 
 
 class VerificationDetail(tuple):
@@ -53,6 +53,11 @@ class VerificationDetail(tuple):
         """One line for the error message."""
         return '{}: expected {}, found {}'.format(self.path, self._expected_hash(), self.found)
 
+    def describe_ingest(self) -> str:
+        """One line for an :class:`IngestVerificationError`: what was sent against what the server records."""
+        return '{}: sent {}, the server records {} {}'.format(self.path, self._expected_hash(), self.hashtype,
+                                                            self.found)
+
 
 class ChecksumMismatch(VerificationDetail):
     """The file arrived (at the declared size, or with no size declared) but its digest differs."""
@@ -68,12 +73,31 @@ class SizeMismatch(VerificationDetail):
         return '{}: expected {} bytes, the cart holds {} (expected {}, found {})'.format(
             self.path, self.expected_size, self.actual_size, self._expected_hash(), self.found)
 
+    def describe_ingest(self) -> str:
+        return '{}: sent {} bytes, the server records {} bytes'.format(self.path, self.expected_size,
+                                                                      self.actual_size)
+
 
 class FileMissing(VerificationDetail):
     """The cart did not deliver the file at all."""
 
     def describe(self) -> str:
         return '{}: expected {}, but the cart did not deliver it'.format(self.path, self._expected_hash())
+
+    def describe_ingest(self) -> str:
+        return '{}: sent ({} bytes, {}), the transaction does not hold it'.format(
+            self.path, self.expected_size, self._expected_hash())
+
+
+class UnexpectedFile(VerificationDetail):
+    """The transaction holds a file that was not sent (``found`` is its recorded hash)."""
+
+    def describe(self) -> str:
+        return '{}: not expected, found {} {}'.format(self.path, self.hashtype, self.found)
+
+    def describe_ingest(self) -> str:
+        return '{}: the transaction holds it ({} bytes, {} {}), it was not sent'.format(
+            self.path, self.actual_size, self.hashtype, self.found)
 
 
 def as_detail(problem: Any) -> VerificationDetail:

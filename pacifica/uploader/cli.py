@@ -77,10 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     bundle.add_argument('--no-upload', action='store_true',
                         help='only write the bundle given by --save; no server is contacted')
     job = parser.add_argument_group('ingest job')
-    job.add_argument('--wait', action='store_true', help='follow the ingest job until it ends')
+    job.add_argument('--wait', action='store_true',
+                     help='follow the ingest job until it ends, then check that its transaction holds the files '
+                          'sent (names, sizes, hashes, read from the metadata server)')
     job.add_argument('--timeout', type=positive_seconds, default=DEFAULT_WAIT_TIMEOUT, metavar='S',
                      help='seconds --wait waits for the job (default: %(default)g)')
-    add_server_options(parser, ('ingest_url', 'status_url', 'policy_url'))
+    add_server_options(parser, ('ingest_url', 'status_url', 'policy_url', 'metadata_url'))
     return parser
 
 
@@ -388,4 +390,7 @@ def _upload(args: argparse.Namespace, console: Console) -> int:
             state = uploader.wait(job_id, timeout=args.timeout)
         console.result('state: {} ({}, {}%)'.format(state.get('state'), state.get('task'),
                                                     _percent_text(state.get('task_percent'))))
+        with calling('metadata'):  # a job that ended well may still hold other bytes (docs/stack.md)
+            held = uploader.verify_ingest(job_id, metadata, args.metadata_url)
+        console.result('verified: transaction {} holds the {} file(s) sent'.format(job_id, len(held)))
     return EXIT_OK

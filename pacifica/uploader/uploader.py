@@ -15,7 +15,7 @@ import math
 import os
 import stat
 import time
-from typing import Any, Callable, Dict, Iterable, Iterator, Optional
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
 
 from pacifica._client.exceptions import (
     BundleError, ConfigurationError, HTTPStatusError, IngestJobFailedError, InvalidResponseError,
@@ -27,6 +27,8 @@ from pacifica._client.keywords import drop_unknown_keywords
 from pacifica._client.rules import seconds, seconds_or_none
 from pacifica._client.endpoints import INGEST_PATHS, INGEST_SERVER, complete_url
 from pacifica._client.transport import HttpClient
+from pacifica._client.datasets import DatasetLookup, ServerFile
+from pacifica._client.ingestcheck import verify_transaction
 
 from .common import CommonBase
 
@@ -339,6 +341,20 @@ class Uploader(CommonBase):
             next_poll = pause if deadline_at is None else min(pause, deadline_at - now)
             LOGGER.debug('Ingest job %s has not finished; next poll in %.1f s', job_id, next_poll)
             time.sleep(next_poll)
+
+    def verify_ingest(self, job_id: Any, md_obj: Iterable[Any], metadata_url: Optional[str] = None) -> List[ServerFile]:
+        """After the job ended: check that its transaction holds exactly the files ``md_obj`` lists.
+
+        ``md_obj`` is the MetaData the Bundler sent (it appended one ``Files``
+        record per file). The transaction's files are read from the metadata
+        service (``metadata_url``, else env ``METADATA_PROTO``/``_ADDR``/``_PORT``),
+        with this object's ``auth`` and ``config``. Returns the server's
+        records (:class:`~pacifica._client.datasets.ServerFile`); raises
+        IngestVerificationError naming every file that is missing, differs
+        in size or hash, or was not sent (ingest's transaction id is the job id).
+        """
+        lookup = DatasetLookup(metadata_url, config=self._http.config, auth=self._http.auth)
+        return verify_transaction(lookup, job_id, md_obj)
 
     def _shown(self, state: Any) -> Any:
         """A state document as an exception may keep and show it: every text in it redacted."""

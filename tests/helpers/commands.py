@@ -15,6 +15,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import pytest
 
+from tests.helpers.ingestd import read_metadata
+from tests.helpers.metadatad import MetadataServer
 from tests.helpers.server import LoopbackServer, Reply, Request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -56,8 +58,12 @@ class FakeIngestPolicy:
         server.route('POST', '/upload', self._upload)
         server.route('GET', '/get_state', self._state)
         server.route('POST', '/uploader', self._query)
+        #: The metadata tables ``--wait`` verifies against: each upload's Files records, as ingest records them.
+        self.metadata = MetadataServer(server)
 
     def _upload(self, req: Request) -> Any:
+        if self.job_id not in self.metadata.transactions:
+            self.metadata.add_ingested(self.job_id, read_metadata(req.body))
         return {'job_id': self.job_id}
 
     def _state(self, req: Request) -> Any:
@@ -73,7 +79,7 @@ class FakeIngestPolicy:
         return [req.body for req in self.server.requests if req.method == 'POST' and req.path == path]
 
     def flags(self) -> List[str]:
-        return ['--ingest-url', self.url, '--policy-url', self.url]
+        return ['--ingest-url', self.url, '--policy-url', self.url, '--metadata-url', self.url]
 
 
 @pytest.fixture

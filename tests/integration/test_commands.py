@@ -74,5 +74,6 @@ def test_verbose_upload_shows_requests_polls_and_agreeing_rates(stack: Stack, sa
     assert re.search(r'POST http://\S+/upload -> 200', err) and re.search(r'GET http://\S+/get_state -> 200', err)
     assert re.search(r'Ingest job \d+ has not finished; next poll in \d\.\d s', err)
     assert 'state: OK' in out
+    assert re.search(r'verified: transaction \d+ holds the \d+ file\(s\) sent', out)  # read from metadata
     final = [line for line in err.splitlines() if re.match(r'upload: .* in \d+:\d\d \(', line)]
     assert len(final) == 1, err

@@ -24,9 +24,9 @@ EXCEPTIONS = [
     'PolicyError', 'UnknownUserError', 'UnknownTransactionError', 'UnknownTransactionStatusError',
     'PolicyRejectedError',
     'IngestError', 'UploadRejectedError', 'UploadStatusError', 'UploadLengthError', 'IngestJobFailedError',
-    'DownloadError', 'CartRequestError', 'CartFailedError', 'CartDownloadError',
+    'IngestVerificationError', 'DownloadError', 'CartRequestError', 'CartFailedError', 'CartDownloadError',
     'ArchiveError', 'UnsafeArchiveError', 'VerificationError',
-    'VerificationDetail', 'ChecksumMismatch', 'SizeMismatch', 'FileMissing',
+    'VerificationDetail', 'ChecksumMismatch', 'SizeMismatch', 'FileMissing', 'UnexpectedFile',
 ]
 
 #: Each public package's ``__all__``, whole.

@@ -14,21 +14,33 @@ far the upload got (:func:`send_shard`):
   cannot hold the whole bundle, so nothing was ingested;
 - ``unknown``: every byte may have gone out and no job id came back (the
   reply was lost): the shard may have reached Ingest;
-- ``sent``: Ingest answered with a job id.
+- ``sent``: Ingest answered with a job id (and the Files records the bundle
+  carried come back too, for the check after ingest).
+
+:func:`follow_job` waits for a job and then checks the transaction against
+what was sent (:mod:`pacifica._client.ingestcheck`); :func:`resolve_part`
+asks the metadata service whether a shard whose outcome is unknown arrived.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional
+import threading
+import time
+from typing import Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence
 
-from pacifica.uploader import IngestJobFailedError, Uploader
+from pacifica._client.datasets import DatasetLookup
+from pacifica._client.ingestcheck import SentFile, sent_files, verify_transaction
+from pacifica.uploader import IngestJobFailedError, IngestVerificationError, PacificaError, Uploader
 from pacifica.uploader.bundler import Bundler
 from pacifica.uploader.metadata import metadata_decode
 
-__all__ = ['SendTask', 'Outcome', 'send_shard', 'follow_job', 'SENT', 'NOT_SENT', 'UNKNOWN', 'INGESTED',
-           'JOB_FAILED', 'NOT_FOLLOWED']
+__all__ = ['SendTask', 'Outcome', 'send_shard', 'follow_job', 'resolve_part', 'planned_files', 'SENT', 'NOT_SENT',
+           'UNKNOWN', 'INGESTED', 'JOB_FAILED', 'NOT_FOLLOWED', 'FOUND', 'NOT_FOUND', 'UNRESOLVED']
 
 SENT, NOT_SENT, UNKNOWN = 'sent', 'not_sent', 'unknown'
 INGESTED, JOB_FAILED, NOT_FOLLOWED = 'ingested', 'job_failed', 'not_followed'
+#: What :func:`resolve_part` learnt: the shard's transaction (its id in ``job_id``), none after the wait,
+#: or no answer from the servers.
+FOUND, NOT_FOUND, UNRESOLVED = 'found', 'not_found', 'unresolved'
 
 
 class SendTask(NamedTuple):
@@ -53,6 +65,10 @@ class Outcome(NamedTuple):
     kind: str
     job_id: Any = None
     error: str = ''
+    #: ``sent``: the Files records the bundle carried, for the check after ingest.
+    files: Optional[List[SentFile]] = None
+
+
 
 
 class _WatchedBundle:
@@ -87,12 +103,13 @@ def send_shard(task: SendTask) -> Outcome:
     """Bundle the shard and stream it to Ingest in one pass: the job id, or what went wrong and how far."""
     watched: Optional[_WatchedBundle] = None
     try:
-        bundler = Bundler(metadata_decode(task.metadata_text), task.entries, **task.bundler_kwargs)
+        md_obj = metadata_decode(task.metadata_text)
+        bundler = Bundler(md_obj, task.entries, **task.bundler_kwargs)
         watched = _WatchedBundle(bundler)
         job_id = Uploader(**task.uploader_kwargs).upload_bundle(watched)
     except Exception as err:  # noqa: BLE001 - every failure becomes an Outcome the coordinator records
         return Outcome(task.part, _failure_kind(watched), None, describe(err))
-    return Outcome(task.part, SENT, job_id)
+    return Outcome(task.part, SENT, job_id, files=sent_files(md_obj))
 
 
 def _failure_kind(watched: Optional[_WatchedBundle]) -> str:
@@ -105,13 +122,68 @@ def _failure_kind(watched: Optional[_WatchedBundle]) -> str:
     return UNKNOWN if watched is not None and watched.may_be_whole else NOT_SENT
 
 
-def follow_job(uploader_kwargs: Dict[str, Any], part: int, job_id: Any, timeout: Optional[float]) -> Outcome:
-    """Wait for the shard's ingest job: ``ingested`` (the job id is the transaction id), ``job_failed``,
-    or ``not_followed`` when the wait itself failed (the job may still end well: follow it again later)."""
+def follow_job(uploader_kwargs: Dict[str, Any], part: int, job_id: Any, timeout: Optional[float],
+               expected: Optional[List[SentFile]] = None, lookup_kwargs: Optional[Dict[str, Any]] = None) -> Outcome:
+    """Wait for the shard's ingest job, then check its transaction against ``expected``.
+
+    ``expected`` is the bundle's Files records (:attr:`Outcome.files`), or
+    :func:`planned_files` (names and sizes) when they are not at hand; a
+    transaction holding a file twice, or one not sent, differs too.
+
+    ``ingested`` (the job id is the transaction id, and the transaction holds
+    what was sent), ``job_failed`` (the job ended FAILED, or the transaction
+    differs: IngestVerificationError naming the files), or ``not_followed``
+    when the wait or the check could not be done (follow it again later).
+    """
     try:
         Uploader(**uploader_kwargs).wait(job_id, timeout=timeout)
-    except IngestJobFailedError as err:
+        if expected is not None:
+            verify_transaction(DatasetLookup(**(lookup_kwargs or {})), job_id, expected)
+    except (IngestJobFailedError, IngestVerificationError) as err:
         return Outcome(part, JOB_FAILED, job_id, describe(err))
     except Exception as err:  # noqa: BLE001 - a wait that failed leaves the job to be followed again
         return Outcome(part, NOT_FOLLOWED, job_id, describe(err))
     return Outcome(part, INGESTED, job_id)
+
+
+def planned_files(entries: Sequence[Mapping[str, Any]]) -> List[SentFile]:
+    """What a shard's transaction must hold when its Files records are not at hand (a shard sent by an
+    earlier run, or found on the server): each entry's path, as the Bundler records it, and size; no hash."""
+    found = []
+    for entry in entries:
+        directory, _, base = str(entry['name']).rpartition('/')
+        subdir = Bundler._strip_subdir(directory)
+        found.append(SentFile('{}/{}'.format(subdir, base) if subdir else base, int(entry['size']), '', ''))
+    return found
+
+
+def resolve_part(lookup_kwargs: Dict[str, Any], dataset_id: str, part: int, parts: int, wait: float,
+                 interval: float, stop: Optional[threading.Event] = None) -> Outcome:
+    """Whether the shard reached the servers: ``found`` (``job_id`` = its transaction id), ``not_found``
+    after ``wait`` seconds of asking every ``interval``, or ``unresolved`` when the servers did not answer.
+
+    Waiting matters: a bundle that reached Ingest becomes a transaction only
+    when its job ends, so ``wait`` must cover the longest ingest job. A set
+    ``stop`` (the run is ending) ends the wait at once, unresolved.
+    """
+    lookup = DatasetLookup(**lookup_kwargs)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            found: Sequence[int] = lookup.transactions_of_part(dataset_id, part, parts)
+            error = None
+        except PacificaError as err:
+            found, error = (), err
+        if found:
+            note = '' if len(found) == 1 else 'part {} is in transactions {}'.format(part, list(found))
+            return Outcome(part, FOUND, found[0], note)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            if error is not None:
+                return Outcome(part, UNRESOLVED, None, 'cannot ask the metadata server: ' + describe(error))
+            return Outcome(part, NOT_FOUND, None, 'no transaction of part {} after {:g} s'.format(part, wait))
+        pause = min(interval, remaining)
+        if stop is None:
+            time.sleep(pause)
+        elif stop.wait(pause):
+            return Outcome(part, UNRESOLVED, None, 'the run ended while the servers were asked')

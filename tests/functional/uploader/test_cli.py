@@ -6,7 +6,7 @@ import json
 import os
 import tarfile
 from pathlib import Path
-from typing import Dict
+from typing import Any, Dict
 
 import pytest
 
@@ -289,3 +289,33 @@ def test_quiet_prints_only_the_result(workdir: Path, capsys: pytest.CaptureFixtu
     out, err = capsys.readouterr()
     assert err == ''
     assert out.splitlines()[-1] == 'saved: b.tar'
+
+
+def test_wait_verifies_what_the_transaction_holds(workdir: Path, services: FakeIngestPolicy,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    assert cli.main([*services.flags(), *GOOD_META, '--wait', 'sample']) == 0
+    out = capsys.readouterr().out
+    assert 'verified: transaction 1234 holds the 3 file(s) sent' in out
+    assert services.server.count('GET', '/files') == 1
+
+
+def test_wait_fails_naming_the_files_the_server_holds_otherwise(workdir: Path, services: FakeIngestPolicy,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    def corrupt(request: Any) -> Any:
+        rows = {row['name']: row for row in services.metadata.files}
+        rows['résumé.txt']['size'] += 1
+        rows['数据.bin']['hashsum'] = '0' * 40
+        services.metadata.files.remove(rows['empty.dat'])
+        return {'job_id': services.job_id}
+
+    handler = services.server.routes[('POST', '/upload')][0]
+    services.server.route('POST', '/upload', lambda request: (handler(request), corrupt(request))[1])
+    assert cli.main([*services.flags(), *GOOD_META, '--wait', 'sample']) == 4
+    out, err = capsys.readouterr()
+    assert 'state: OK' in out and 'verified' not in out
+    assert '3 file(s) differ' in err
+    size = len(SAMPLE['sample/résumé.txt'])
+    assert 'sample/résumé.txt: sent {} bytes, the server records {} bytes'.format(size, size + 1) in err
+    assert 'sample/sub/数据.bin: sent sha1 {}, the server records sha1 {}'.format(
+        hashlib.sha1(SAMPLE['sample/sub/数据.bin']).hexdigest(), '0' * 40) in err
+    assert 'sample/sub/empty.dat: sent (0 bytes, sha1 ' in err and 'the transaction does not hold it' in err

@@ -4,12 +4,14 @@ from __future__ import annotations
 import io
 import os
 import tarfile
+import time
+from collections import Counter
 from typing import Any, Callable, List
 
 import pytest
 
 from pacifica.uploader.dataset import dataset_tags, upload_dataset
-from pacifica.uploader.dataset.manifest import FAILED, INGESTED, SENDING, Manifest
+from pacifica.uploader.dataset.manifest import FAILED, INGESTED, Manifest
 from pacifica.uploader.dataset.plan import entries_under
 from tests.helpers.ingestd import IngestServer
 from tests.helpers.server import Raw, Request, reset_connection
@@ -84,8 +86,8 @@ def test_the_default_executor_is_a_process_pool(tmp_path: Any, ingest: IngestSer
     assert sorted(received_files(uploads(ingest))) == sorted(source_files(dataset))
 
 
-def test_a_shard_whose_reply_was_lost_is_never_sent_again(tmp_path: Any, ingest: IngestServer, pool: Any,
-                                                         dataset: str) -> None:
+def test_a_shard_whose_reply_was_lost_is_found_on_the_server_not_sent_again(tmp_path: Any, ingest: IngestServer,
+                                                                          pool: Any, dataset: str) -> None:
     def lose_part_two_reply(request: Request, handler: Callable[[Request], Any]) -> Any:
         answer = handler(request)  # ingest got the whole bundle and opened a job ...
         if part_of(request) == 2:
@@ -95,13 +97,59 @@ def test_a_shard_whose_reply_was_lost_is_never_sent_again(tmp_path: Any, ingest:
     intercept_uploads(ingest, lose_part_two_reply)
     manifest_path = str(tmp_path / 'm.json')
     report = upload_dataset(dataset, metadata(), manifest_path, max_files=4, executor=pool,
-                            uploader_kwargs=uploader_kwargs(ingest), wait_timeout=30)
-    assert list(report.unknown) == [2] and report.ingested == [1, 3]
-    assert Manifest.load(manifest_path).shard(2).state == SENDING
+                            uploader_kwargs=uploader_kwargs(ingest), wait_timeout=30, resolve_wait=20)
+    [job_two] = [job.job_id for job in ingest.jobs.values() if dataset_tags(job.metadata).part == 2]
+    assert report.complete and report.unknown == {} and report.resolved == {2: job_two}
+    record = Manifest.load(manifest_path).shard(2)
+    assert (record.state, record.transaction_id) == (INGESTED, job_two)
 
     again = upload_dataset(dataset, metadata(), manifest_path, executor=pool, uploader_kwargs=uploader_kwargs(ingest))
-    assert list(again.unknown) == [2] and again.sent == []
+    assert again.complete and again.sent == [] and again.resolved == {}
     assert sorted(part_of(request) for request in uploads(ingest)) == [1, 2, 3], 'part 2 went out once only'
+
+
+def test_a_shard_whose_reply_was_lost_and_whose_job_failed_is_sent_again(tmp_path: Any, ingest: IngestServer,
+                                                                         pool: Any, dataset: str) -> None:
+    lost: List[int] = []
+
+    def lose_the_first_reply_of_part_two(request: Request, handler: Callable[[Request], Any]) -> Any:
+        answer = handler(request)
+        if part_of(request) == 2 and not lost:
+            job = ingest.job(answer['job_id'])
+            job.ok, job.problem = False, 'simulated: the archive was full'  # no transaction will come of it
+            lost.append(job.job_id)
+            return Raw(reset_connection)
+        return answer
+
+    intercept_uploads(ingest, lose_the_first_reply_of_part_two)
+    started = time.monotonic()
+    report = upload_dataset(dataset, metadata(), str(tmp_path / 'm.json'), max_files=4, executor=pool,
+                            uploader_kwargs=uploader_kwargs(ingest), wait_timeout=30, resolve_wait=1.5)
+    assert time.monotonic() - started >= 1.5, 'the lookup waited resolve_wait before giving up'
+    assert report.complete and report.resolved == {2: None}
+    assert sorted(part_of(request) for request in uploads(ingest)) == [1, 2, 2, 3]
+    every_file = Counter(name for job in ingest.jobs.values() if job.ok for name in files_listed(job.metadata))
+    assert sorted(every_file) == sorted(name for name, _ in source_files(dataset)) and set(every_file.values()) == {1}
+
+
+def test_a_transaction_that_differs_from_its_shard_fails_it_naming_the_files(tmp_path: Any, ingest: IngestServer,
+                                                                             pool: Any, dataset: str) -> None:
+    handler, _ = ingest.server.routes[('GET', '/files')]
+
+    def wrong_size(request: Request) -> Any:
+        rows = handler(request)
+        for row in rows:
+            if row['name'] == 'file05.dat':
+                row['size'] += 1
+        return rows
+
+    ingest.server.route('GET', '/files', wrong_size)
+    report = upload_dataset(dataset, metadata(), str(tmp_path / 'm.json'), max_files=4, executor=pool,
+                            uploader_kwargs=uploader_kwargs(ingest), wait_timeout=30)
+    [part] = report.failed
+    assert 'IngestVerificationError' in report.failed[part]
+    assert 'raw/deep/file05.dat: sent 701 bytes, the server records 702 bytes' in report.failed[part]
+    assert len(report.ingested) == report.parts - 1
 
 
 def test_a_failed_job_and_a_missing_file_are_sent_again_by_the_next_run(tmp_path: Any, ingest: IngestServer,

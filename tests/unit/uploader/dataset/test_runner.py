@@ -17,7 +17,8 @@ from pacifica.uploader.dataset.metadata import dataset_tags
 from pacifica.uploader.dataset.plan import DatasetChangedError, DatasetSource, EmptyDatasetError
 from pacifica.uploader.dataset.runner import upload_dataset
 from pacifica.uploader.dataset.worker import INGESTED as JOB_INGESTED
-from pacifica.uploader.dataset.worker import JOB_FAILED, NOT_FOLLOWED, NOT_SENT, SENT as WORK_SENT, UNKNOWN
+from pacifica.uploader.dataset.worker import FOUND, JOB_FAILED, NOT_FOLLOWED, NOT_FOUND, NOT_SENT, UNKNOWN, UNRESOLVED
+from pacifica.uploader.dataset.worker import SENT as WORK_SENT
 from pacifica.uploader.dataset.worker import Outcome, SendTask
 from pacifica.uploader.metadata import MetaData, MetaObj, metadata_decode
 
@@ -40,6 +41,9 @@ class FakeIngest:
         self.follows: List[int] = []
         self.send_answer: Dict[int, Callable[[SendTask], Outcome]] = {}
         self.follow_answer: Dict[int, str] = {}
+        self.expected: Dict[int, Any] = {}
+        self.resolves: List[Any] = []
+        self.resolve_answer: Dict[int, Any] = {}
         self.lock = threading.Lock()
 
     def send(self, task: SendTask) -> Outcome:
@@ -48,11 +52,20 @@ class FakeIngest:
         answer = self.send_answer.get(task.part)
         return answer(task) if answer else Outcome(task.part, WORK_SENT, 1000 + task.part)
 
-    def follow(self, _kwargs: Any, part: int, job_id: Any, _timeout: Any) -> Outcome:
+    def follow(self, _kwargs: Any, part: int, job_id: Any, _timeout: Any, **options: Any) -> Outcome:
         with self.lock:
             self.follows.append(part)
+            self.expected[part] = options.get('expected')
         kind = self.follow_answer.get(part, JOB_INGESTED)
         return Outcome(part, kind, job_id, '' if kind == JOB_INGESTED else 'the job went wrong')
+
+    def resolve(self, _lookup: Any, _dataset: str, part: int, parts: int, wait: float, _interval: float,
+                _stop: Any = None) -> Outcome:
+        """By default the servers do not answer, so the part stays unknown."""
+        with self.lock:
+            self.resolves.append((part, parts, wait))
+        kind, transaction_id = self.resolve_answer.get(part, (UNRESOLVED, None))
+        return Outcome(part, kind, transaction_id, 'the lookup said so')
 
     @property
     def sent_parts(self) -> List[int]:
@@ -64,6 +77,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeIngest:
     ingest = FakeIngest()
     monkeypatch.setattr(runner, 'send_shard', ingest.send)
     monkeypatch.setattr(runner, 'follow_job', ingest.follow)
+    monkeypatch.setattr(runner, 'resolve_part', ingest.resolve)
     return ingest
 
 
@@ -296,3 +310,48 @@ def test_entries_that_cannot_reach_a_worker_process_are_refused_before_sending(p
         assert [record.state for record in Manifest.load(path).shards] == [SENT, 'planned']  # followed next run
         with cf.ThreadPoolExecutor(max_workers=1) as threads:
             assert run(path, threads, source=data, max_files=2).complete  # threads share the open file
+
+
+def test_an_unknown_shard_found_on_the_server_is_recorded_with_its_transaction(path: str, pool: Any,
+                                                                              fake: FakeIngest) -> None:
+    fake.send_answer = {3: lambda task: Outcome(task.part, UNKNOWN, None, 'reset before the reply')}
+    fake.resolve_answer = {3: (FOUND, 777)}
+    report = run(path, pool, resolve_wait=42)
+    assert report.complete and report.resolved == {3: 777}
+    assert fake.sent_parts == [1, 2, 3, 4], 'part 3 went out once'
+    assert fake.resolves == [(3, 4, 42.0)]
+    record = Manifest.load(path).shard(3)
+    assert (record.state, record.job_id, record.transaction_id) == (INGESTED, 777, 777)
+    # Its transaction is checked against the planned names and sizes (the hashes went with the lost reply).
+    assert [(f.path, f.size, f.hashsum) for f in fake.expected[3]] == [('f006', 10, ''), ('f007', 10, ''),
+                                                                        ('f008', 10, '')]
+    assert fake.expected[1] is None  # the fake send carries no records; a real one does (test_worker)
+
+
+def test_an_unknown_shard_not_found_after_the_wait_is_sent_again(path: str, pool: Any, fake: FakeIngest) -> None:
+    answers = iter([Outcome(3, UNKNOWN, None, 'reset before the reply')])
+    fake.send_answer = {3: lambda task: next(answers, Outcome(3, WORK_SENT, 1033))}
+    fake.resolve_answer = {3: (NOT_FOUND, None)}
+    report = run(path, pool)
+    assert report.complete and report.resolved == {3: None}
+    assert fake.sent_parts == [1, 2, 3, 3, 4]
+    assert Manifest.load(path).shard(3).transaction_id == 1033
+
+
+def test_without_resolve_wait_an_unknown_shard_stays_unknown(path: str, pool: Any, fake: FakeIngest) -> None:
+    fake.send_answer = {3: lambda task: Outcome(task.part, UNKNOWN, None, 'reset before the reply')}
+    fake.resolve_answer = {3: (FOUND, 777)}
+    report = run(path, pool, resolve_wait=None)
+    assert list(report.unknown) == [3] and fake.resolves == [] and report.resolved == {}
+
+
+def test_a_rerun_resolves_what_the_previous_run_left_unknown(path: str, pool: Any, fake: FakeIngest) -> None:
+    fake.send_answer = {2: lambda task: Outcome(task.part, UNKNOWN, None, 'reset before the reply')}
+    first = run(path, pool)  # the servers do not answer the lookup: part 2 stays unknown
+    assert list(first.unknown) == [2] and 'reset before the reply' in first.unknown[2]
+    assert 'the lookup said so' in first.unknown[2]
+    fake.sends.clear()
+    fake.resolve_answer = {2: (FOUND, 555)}
+    again = run(path, pool)
+    assert fake.sent_parts == [] and again.resolved == {2: 555} and again.complete
+

@@ -67,7 +67,11 @@ def uploader(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def test_a_shard_sent_whole_comes_back_with_its_job_id(tmp_path: Any, uploader: Any) -> None:
-    assert send_shard(task(tmp_path)) == Outcome(2, SENT, 1000)
+    outcome = send_shard(task(tmp_path))
+    assert outcome[:4] == (2, SENT, 1000, '')
+    # The Files records the bundle carried come back for the check after ingest.
+    assert [(record.path, record.size, record.hashtype) for record in outcome.files] == [
+        ('f0', 1000, 'sha1'), ('f1', 2000, 'sha1'), ('f2', 3000, 'sha1')]
     tar = uploader.seen[0]
     assert b'"pacifica.dataset.part", "value": "2/5"' in tar and DATASET.encode() in tar
 
