@@ -32,7 +32,7 @@ import hashlib
 import multiprocessing
 import os
 import pickle
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
 from pacifica.uploader import ConfigurationError, Uploader
 from pacifica.uploader.metadata import metadata_decode, metadata_encode
@@ -88,7 +88,7 @@ class _Coordinator:
 
     def __init__(self, manifest: Manifest, source: DatasetSource, metadata_text: str, executor: cf.Executor,
                  window: int, uploader_kwargs: Dict[str, Any], bundler_kwargs: Dict[str, Any],
-                 wait_timeout: Optional[float]) -> None:
+                 wait_timeout: Optional[float], on_change: Optional[Callable[[Manifest], Any]] = None) -> None:
         self.manifest = manifest
         self.source = source
         self.metadata_text = metadata_text
@@ -101,10 +101,17 @@ class _Coordinator:
         self.sending: Dict[cf.Future, int] = {}
         self.following: Dict[cf.Future, int] = {}
         self.report = RunReport(manifest.dataset_id, manifest.path, len(manifest.shards))
+        self.on_change = on_change
+
+    def _changed(self) -> None:
+        """Tell the caller (a progress display) the manifest moved on; called in the coordinating thread."""
+        if self.on_change is not None:
+            self.on_change(self.manifest)
 
     def run(self, wait: bool) -> RunReport:
         if wait:
             self.followers = cf.ThreadPoolExecutor(max_workers=self.window, thread_name_prefix='pacifica-follow')
+        self._changed()
         try:
             for record in self.manifest.in_state(SENT):
                 self._follow(record.part, record.job_id)
@@ -113,6 +120,7 @@ class _Coordinator:
                 while len(self.sending) >= self.window:
                     self._collect()
                 self._submit(shard, entries)
+                self._changed()
             while self.sending or self.following:
                 self._collect()
         finally:
@@ -147,6 +155,7 @@ class _Coordinator:
             else:
                 part = self.following.pop(future)
                 self._followed(_outcome(future, part))
+        self._changed()
 
     def _sent(self, part: int, outcome: Outcome) -> None:
         if outcome.kind == WORK_SENT:
@@ -236,7 +245,8 @@ def upload_dataset(source: Any, metadata: Iterable[Any], manifest_path: str, *, 
                    max_files: Optional[int] = None, workers: int = 2, executor: Optional[cf.Executor] = None,
                    window: Optional[int] = None, uploader_kwargs: Optional[Dict[str, Any]] = None,
                    bundler_kwargs: Optional[Dict[str, Any]] = None, wait: bool = True,
-                   wait_timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT) -> RunReport:
+                   wait_timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
+                   on_change: Optional[Callable[[Manifest], Any]] = None) -> RunReport:
     """Upload ``source`` (a :class:`DatasetSource`, a folder, or a ``file_data`` list) in shards.
 
     ``metadata`` is the dataset's MetaData (without the dataset's key/values,
@@ -248,7 +258,9 @@ def upload_dataset(source: Any, metadata: Iterable[Any], manifest_path: str, *, 
     Bundler (they must pickle). With ``wait``, every job is followed for up
     to ``wait_timeout`` seconds. The default pool starts its processes with
     ``spawn`` (each imports the caller's main module: guard a script's work
-    with ``if __name__ == '__main__':``).
+    with ``if __name__ == '__main__':``). ``on_change(manifest)`` is called
+    in the calling thread when the run begins and after every step recorded,
+    e.g. to show progress summed over the shards.
     """
     source = _as_source(source)
     metadata_text = metadata_encode(base_metadata(metadata))
@@ -261,7 +273,7 @@ def upload_dataset(source: Any, metadata: Iterable[Any], manifest_path: str, *, 
         pool = _default_executor(_positive(workers, 'workers')) if executor is None else executor
         try:
             coordinator = _Coordinator(manifest, source, metadata_text, pool, window, uploader_kwargs,
-                                       dict(bundler_kwargs or {}), wait_timeout)
+                                       dict(bundler_kwargs or {}), wait_timeout, on_change)
             return coordinator.run(wait)
         finally:
             if own_executor:
