@@ -21,6 +21,7 @@ from pacifica._client.endpoints import INGEST_PATHS, POLICY_PATHS
 from pacifica._client.progress import Progress, human_bytes
 from pacifica._client.exceptions import BundleError, ConfigurationError, InvalidMetadataError, PolicyRejectedError
 
+from . import _dataset_cli
 from .bundler import Bundler
 from .metadata import MetaData, MetaObj, metadata_decode
 from .metadata.policyquery import PolicyQuery
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     job.add_argument('--wait', action='store_true', help='follow the ingest job until it ends')
     job.add_argument('--timeout', type=positive_seconds, default=DEFAULT_WAIT_TIMEOUT, metavar='S',
                      help='seconds --wait waits for the job (default: %(default)g)')
+    _dataset_cli.add_options(parser)
     add_server_options(parser, ('ingest_url', 'status_url', 'policy_url'))
     return parser
 
@@ -369,6 +371,11 @@ def _upload(args: argparse.Namespace, console: Console) -> int:
         raise ConfigurationError('--no-upload needs --save FILE (otherwise there is nothing to do)')
     if args.no_upload and args.wait:
         raise ConfigurationError('--wait follows an upload; it cannot be used with --no-upload')
+    if _dataset_cli.wanted(args):
+        _dataset_cli.check_options(args)
+        file_data = collect_files(args.paths)
+        return _dataset_cli.upload_sharded(args, console, _checked_metadata(args, console), file_data,
+                                           _ingest_kwargs(args))
     file_data = collect_files(args.paths)
     metadata = _checked_metadata(args, console)
     bundler = Bundler(metadata, file_data, hashfunc=args.hashfunc)
