@@ -1,6 +1,6 @@
 """``pacifica-upload`` in shards: the command path behind ``--workers``, ``--max-bundle-*``, ``--manifest``.
 
-:mod:`.cli` parses the options and hands over here when any of the sharded
+:mod:`pacifica.uploader.cli` parses the options and hands over here when any of the sharded
 options is given. The files and metadata are gathered as for one bundle;
 :func:`~pacifica.uploader.dataset.upload_dataset` sends them as several
 bundles on a process pool (``--workers``) or a Dask cluster
