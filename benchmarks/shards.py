@@ -1,7 +1,7 @@
 """The small set (20,000 files of 4 KiB) uploaded in shards: 2 workers against 1, read-ahead on and off.
 
     python benchmarks/run.py --shards [--reps 3]         (the same with the defaults)
-    python benchmarks/shards.py [--dir DIR] [--reps 3] [--shards 8] [--workers 1 2] [--read-ahead auto off]
+    python benchmarks/shards.py [--dir DIR] [--reps 3] [--shards 8] [--workers 1 2] [--read-ahead auto on off]
     python benchmarks/shards.py measure DIR URL WORKERS READ_AHEAD SHARDS warm|cold   (one timed run)
 
 Each run is a process of its own that lists the set, plans it into SHARDS
@@ -10,7 +10,8 @@ process pool of WORKERS processes to the loopback ingest stand-in
 (``servers.py``), following every job: the call is the figure. ``cold``:
 upload_dataset starts its own pool (start-up included); ``warm``: a pool
 started before the clock (the steady state of a long upload). READ_AHEAD is the shard workers' ``TransferConfig``
-read-ahead setting (``auto``: the library's default). The runs of every
+read-ahead setting (``auto``: the library's default, which leaves it off
+when the shards fill the cores). The runs of every
 configuration alternate, repetition by repetition, so a machine that grows
 busier hits them alike; the table shows medians and the ratios to one
 worker. See ``benchmarks/README.md`` ("Sharded uploads").
@@ -136,7 +137,7 @@ def run(root: str, workers: list, read_aheads: list, pools: list, shards: int, r
 
 def report(reps: int, log=lambda text: print(text, file=sys.stderr)) -> int:
     """Every configuration with the defaults, ``reps`` times, as a Markdown table (``run.py --shards``)."""
-    print(table(run(DEFAULT_DIR, [1, 2], ['auto', 'off'], ['warm', 'cold'], 8, reps, log)))
+    print(table(run(DEFAULT_DIR, [1, 2], ['auto', 'on', 'off'], ['warm', 'cold'], 8, reps, log)))
     return 0
 
 
@@ -150,7 +151,8 @@ def main() -> int:
     parser.add_argument('--reps', type=int, default=3)
     parser.add_argument('--shards', type=int, default=8)
     parser.add_argument('--workers', type=int, nargs='+', default=[1, 2])
-    parser.add_argument('--read-ahead', nargs='+', choices=('auto', 'on', 'off'), default=['auto', 'off'])
+    parser.add_argument('--read-ahead', nargs='+', choices=('auto', 'on', 'off'),
+                        default=['auto', 'on', 'off'])
     parser.add_argument('--pool', nargs='+', choices=('warm', 'cold'), default=['warm', 'cold'],
                         help='warm: the pool started before the clock; cold: upload_dataset starts its own')
     args = parser.parse_args()

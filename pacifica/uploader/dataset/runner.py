@@ -34,7 +34,7 @@ import os
 import pickle
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
-from pacifica.uploader import ConfigurationError, Uploader
+from pacifica.uploader import ConfigurationError, TransferConfig, Uploader
 from pacifica.uploader.metadata import metadata_decode, metadata_encode
 
 from .manifest import FAILED, INGESTED, PLANNED, SENDING, SENT, Manifest, ManifestError, ManifestLock
@@ -72,6 +72,20 @@ class RunReport:
     def complete(self) -> bool:
         """Every part is ingested."""
         return len(self.ingested) == self.parts
+
+
+def shard_bundler_kwargs(bundler_kwargs: Optional[Dict[str, Any]], window: int) -> Dict[str, Any]:
+    """The Bundler keywords of every shard: the caller's, with read-ahead off when the shards fill the cores.
+
+    The read-ahead process gains by using a second core (see
+    :mod:`pacifica.uploader.bundler.readahead`); when ``window`` shards at
+    once already occupy every core of this machine, it only competes with
+    them. A ``config`` the caller gives is kept as it is.
+    """
+    kwargs = dict(bundler_kwargs or {})
+    if 'config' not in kwargs and window >= (os.cpu_count() or 1):
+        kwargs['config'] = TransferConfig(read_ahead=False)
+    return kwargs
 
 
 def _metadata_digest(text: str) -> str:
@@ -255,7 +269,9 @@ def upload_dataset(source: Any, metadata: Iterable[Any], manifest_path: str, *, 
     ``executor`` defaults to a process pool of ``workers`` processes, shut
     down at the end; a given one is left running. ``uploader_kwargs`` /
     ``bundler_kwargs`` are the keywords of each worker's Uploader and
-    Bundler (they must pickle). With ``wait``, every job is followed for up
+    Bundler (they must pickle); without a Bundler ``config``, a shard's
+    read-ahead process is left off when ``window`` shards fill the cores
+    (:func:`shard_bundler_kwargs`). With ``wait``, every job is followed for up
     to ``wait_timeout`` seconds. The default pool starts its processes with
     ``spawn`` (each imports the caller's main module: guard a script's work
     with ``if __name__ == '__main__':``). ``on_change(manifest)`` is called
@@ -273,7 +289,7 @@ def upload_dataset(source: Any, metadata: Iterable[Any], manifest_path: str, *, 
         pool = _default_executor(_positive(workers, 'workers')) if executor is None else executor
         try:
             coordinator = _Coordinator(manifest, source, metadata_text, pool, window, uploader_kwargs,
-                                       dict(bundler_kwargs or {}), wait_timeout, on_change)
+                                       shard_bundler_kwargs(bundler_kwargs, window), wait_timeout, on_change)
             return coordinator.run(wait)
         finally:
             if own_executor:

@@ -296,3 +296,14 @@ def test_entries_that_cannot_reach_a_worker_process_are_refused_before_sending(p
         assert [record.state for record in Manifest.load(path).shards] == [SENT, 'planned']  # followed next run
         with cf.ThreadPoolExecutor(max_workers=1) as threads:
             assert run(path, threads, source=data, max_files=2).complete  # threads share the open file
+
+
+def test_read_ahead_is_off_when_the_shards_fill_the_cores(path: str, pool: Any, fake: FakeIngest,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The figures (benchmarks/README.md, sharded uploads): a read-ahead process per shard only competes then."""
+    monkeypatch.setattr(runner.os, 'cpu_count', lambda: 2)
+    run(path, pool, window=2)
+    assert {task.bundler_kwargs['config'].read_ahead for task in fake.sends} == {False}
+    assert runner.shard_bundler_kwargs({'hashfunc': 'md5'}, 1) == {'hashfunc': 'md5'}  # a core to spare: the default
+    given = runner.TransferConfig(read_ahead=True)
+    assert runner.shard_bundler_kwargs({'config': given}, 8)['config'] is given  # the caller's choice is kept
