@@ -1,8 +1,9 @@
-"""A sharded upload through a local Dask cluster to the real services: every file in exactly one transaction.
+"""Sharded uploads to the real services: every file in exactly one of the dataset's transactions.
 
-The cluster is real (``dask scheduler`` and two ``dask worker`` processes);
-the shards are sent from its workers to the stack's ingest, and the
-dataset's transactions are read back from the metadata service.
+Through a local Dask cluster (``dask scheduler`` and two ``dask worker``
+processes: the shards are sent from its workers), and through
+``pacifica-upload`` on its process pool; the dataset's transactions are
+read back from the metadata service.
 """
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import distributed
 import pytest
 
 from pacifica._client.datasets import DatasetLookup
+from pacifica.uploader import cli as upload_cli
 from pacifica.uploader import upload_dataset
 from tests.helpers.daskcluster import LocalDaskCluster
 
-from .conftest import Stack, transaction_metadata
+from .conftest import INSTRUMENT, PROJECT, UPLOADER_NETWORK_ID, Stack, transaction_metadata
 from .test_datasets import CONFIG, write_dataset
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -60,3 +62,23 @@ def test_shards_from_dask_workers_hold_every_file_exactly_once(stack: Stack, clu
                                executor=client.get_executor(), uploader_kwargs=kwargs, wait_timeout=300)
     assert again.complete and again.sent == []
     assert len(lookup.transactions(report.dataset_id)) == 8, 'a re-run with the manifest adds no transaction'
+
+
+def test_the_command_in_six_shards_resumes_from_its_manifest(stack: Stack, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture) -> None:
+    expected = write_dataset(tmp_path / 'set', 120)
+    monkeypatch.chdir(tmp_path / 'set')
+    argv = ['--user', UPLOADER_NETWORK_ID, '--meta', 'Transactions.project={}'.format(PROJECT),
+            '--meta', 'Transactions.instrument={}'.format(INSTRUMENT), '--manifest', str(tmp_path / 'm.json'),
+            '--max-bundle-files', '20', '--workers', '2', '--wait', '--timeout', '300', 'even', 'odd']
+    assert upload_cli.main(argv) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert 'parts: 6 (ingested 6, failed 0, unknown 0)' in out
+    dataset_id = out.split('dataset: ', 1)[1].split()[0]
+    lookup = DatasetLookup(stack.metadata, config=CONFIG)
+    found, files = on_server(lookup, dataset_id)
+    assert sorted((t.part, t.parts) for t in found) == [(part, 6) for part in range(1, 7)]
+    assert files == expected
+    assert upload_cli.main(argv) == 0
+    assert len(lookup.transactions(dataset_id)) == 6, 'a re-run with the manifest adds no transaction'
