@@ -21,7 +21,7 @@ import decimal
 import os
 import re
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 
 from pacifica._client import exceptions
 from pacifica._client.cli import EXIT_FAILED, EXIT_OK, Console, calling, client_config
@@ -108,6 +108,37 @@ def check_options(args: argparse.Namespace) -> None:
                                  'to split the files into bundles'.format(args.manifest))
 
 
+def dataset_source(paths: Sequence[str], cwd: Optional[str] = None) -> DatasetSource:
+    """The files under ``paths``, named as :func:`~pacifica.uploader.cli.collect_files` names them, walked afresh
+    on each pass, so the command holds one shard's entries, not the dataset's.
+
+    Paths whose archive names may meet (one inside another, or two folders
+    outside ``cwd`` with the same name) are listed once, in memory, so that a
+    name given twice is refused as for one bundle.
+    """
+    from .cli import _is_within, _walk, collect_files  # cli imports this module first
+    cwd = os.path.abspath(cwd or os.getcwd())
+    roots = []
+    for given in paths:
+        full = os.path.abspath(given)
+        if not os.path.lexists(full):
+            raise ConfigurationError('{}: no such file or directory'.format(given))
+        base = cwd if _is_within(full, cwd) else os.path.dirname(full)
+        relative = os.path.relpath(full, base)
+        roots.append((full, given, base, [] if relative == os.curdir else relative.split(os.sep)))
+    named = sorted(parts for *_, parts in roots)
+    if any(later[:len(earlier)] == earlier for earlier, later in zip(named, named[1:])):
+        return DatasetSource.from_file_data(collect_files(paths, cwd))
+
+    def entries() -> Iterator[Dict[str, Any]]:
+        for full, given, base, _ in roots:
+            for file_path in _walk(full, given):
+                info = os.stat(file_path)
+                yield {'name': 'data/' + os.path.relpath(file_path, base).replace(os.sep, '/'),
+                       'size': info.st_size, 'mtime': info.st_mtime, 'path': file_path}
+    return DatasetSource(entries, 'files under {}'.format(', '.join(paths)))
+
+
 class _ShardProgress:
     """The progress display over every shard: file bytes of the bundles sent in this run, of those to send."""
 
@@ -120,6 +151,8 @@ class _ShardProgress:
         done = sum(record.plan.size for record in manifest.shards if record.state in (SENT, INGESTED)
                    or (record.job_id is not None))
         if self.display is None:
+            self.console.result('files: {} ({})'.format(sum(record.plan.files for record in manifest.shards),
+                                                        human_bytes(sum(r.plan.size for r in manifest.shards))))
             self.before = done
             total = sum(record.plan.size for record in manifest.shards) - done
             self.display = self.console.progress('upload', total)
@@ -197,15 +230,13 @@ def _verdict(report: RunReport, waited: bool) -> int:
     raise error
 
 
-def upload_sharded(args: argparse.Namespace, console: Console, metadata: Any, file_data: List[Dict[str, Any]],
+def upload_sharded(args: argparse.Namespace, console: Console, metadata: Any, source: DatasetSource,
                    ingest_urls: Dict[str, str]) -> int:
-    """Send ``file_data`` with ``metadata`` as shards; print the report; return the exit code.
+    """Send the files of ``source`` with ``metadata`` as shards; print the report; return the exit code.
 
     ``ingest_urls`` are the Uploader's URL keywords the command line gives.
     """
     uploader_kwargs: Dict[str, Any] = {'config': client_config(args), **ingest_urls}
-    source = DatasetSource.from_file_data(file_data)
-    console.result('files: {} ({})'.format(len(file_data), human_bytes(sum(entry['size'] for entry in file_data))))
     progress = _ShardProgress(console)
     completed = False
     try:

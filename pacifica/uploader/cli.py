@@ -373,8 +373,8 @@ def _upload(args: argparse.Namespace, console: Console) -> int:
         raise ConfigurationError('--wait follows an upload; it cannot be used with --no-upload')
     if _dataset_cli.wanted(args):
         _dataset_cli.check_options(args)
-        file_data = collect_files(args.paths)
-        return _dataset_cli.upload_sharded(args, console, _checked_metadata(args, console), file_data,
+        source = _dataset_cli.dataset_source(args.paths)
+        return _dataset_cli.upload_sharded(args, console, _checked_metadata(args, console), source,
                                            _ingest_kwargs(args))
     file_data = collect_files(args.paths)
     metadata = _checked_metadata(args, console)

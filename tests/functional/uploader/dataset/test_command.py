@@ -8,7 +8,8 @@ from typing import Any, Dict, List
 
 import pytest
 
-from pacifica.uploader import cli
+from pacifica.uploader import ConfigurationError, cli
+from pacifica.uploader._dataset_cli import dataset_source
 from pacifica.uploader.dataset import dataset_tags
 from pacifica.uploader.dataset.manifest import INGESTED, Manifest
 from tests.helpers.commands import GOOD_META, closed_port
@@ -149,3 +150,23 @@ def test_a_dataset_changed_since_the_manifest_is_refused(workdir: Path, servers:
     assert cli.main(argv) == 2
     assert 'the dataset changed since it was planned' in capsys.readouterr().err
     assert json.loads((workdir / 'm.json').read_text())['shards'][0]['state'] == INGESTED
+
+
+@pytest.mark.parametrize('paths', [['.'], ['sub', 'f00.dat'], ['.', 'sub'], ['sub', '../results/sub'],
+                                   ['sub', '../other/sub'], ['../other', 'f02.dat']])
+def test_the_sharded_source_names_files_as_one_bundle_would(workdir: Path, paths: List[str],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Walked afresh on each pass, or listed once where names may meet: the same names, a name twice refused."""
+    (workdir / 'other' / 'sub').mkdir(parents=True)
+    (workdir / 'other' / 'sub' / 'other.dat').write_bytes(b'x')
+    monkeypatch.chdir(workdir / 'results')
+    try:
+        expected = cli.collect_files(paths)
+    except ConfigurationError as err:
+        assert 'would both be stored as' in str(err)
+        with pytest.raises(ConfigurationError, match='would both be stored as'):
+            dataset_source(paths)
+        return
+    source = dataset_source(paths)
+    assert list(source()) == expected
+    assert list(source()) == expected  # a second pass walks again
