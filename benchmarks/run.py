@@ -384,6 +384,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--json', dest='json_out', help='also write every raw run to this file')
     parser.add_argument('--many-files', action='store_true',
                         help='also measure the memory of a bundle of 300,000 files (benchmarks/many_files.py)')
+    parser.add_argument('--shards', action='store_true', help='only the sharded-upload figures (shards.py)')
     args = parser.parse_args(argv)
     args.cases = [c for c in args.cases.split(',') if c]
     args.sets = [s for s in args.sets.split(',') if s]
@@ -405,6 +406,9 @@ def side_group(case: str, side: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.shards:
+        import shards  # the sibling module: 2 workers against 1, read-ahead on and off
+        return shards.report(args.reps)
     started = time.time()
 
     def log(message: str) -> None:

@@ -21,6 +21,7 @@ from pacifica._client.endpoints import INGEST_PATHS, POLICY_PATHS
 from pacifica._client.progress import Progress, human_bytes
 from pacifica._client.exceptions import BundleError, ConfigurationError, InvalidMetadataError, PolicyRejectedError
 
+from . import _dataset_cli
 from .bundler import Bundler
 from .metadata import MetaData, MetaObj, metadata_decode
 from .metadata.policyquery import PolicyQuery
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                           'sent (names, sizes, hashes, read from the metadata server)')
     job.add_argument('--timeout', type=positive_seconds, default=DEFAULT_WAIT_TIMEOUT, metavar='S',
                      help='seconds --wait waits for the job (default: %(default)g)')
+    _dataset_cli.add_options(parser)
     add_server_options(parser, ('ingest_url', 'status_url', 'policy_url', 'metadata_url'))
     return parser
 
@@ -371,6 +373,11 @@ def _upload(args: argparse.Namespace, console: Console) -> int:
         raise ConfigurationError('--no-upload needs --save FILE (otherwise there is nothing to do)')
     if args.no_upload and args.wait:
         raise ConfigurationError('--wait follows an upload; it cannot be used with --no-upload')
+    if _dataset_cli.wanted(args):
+        _dataset_cli.check_options(args)
+        source = _dataset_cli.dataset_source(args.paths)
+        return _dataset_cli.upload_sharded(args, console, _checked_metadata(args, console), source,
+                                           _ingest_kwargs(args))
     file_data = collect_files(args.paths)
     metadata = _checked_metadata(args, console)
     bundler = Bundler(metadata, file_data, hashfunc=args.hashfunc)

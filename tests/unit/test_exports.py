@@ -29,10 +29,17 @@ EXCEPTIONS = [
     'VerificationDetail', 'ChecksumMismatch', 'SizeMismatch', 'FileMissing', 'UnexpectedFile',
 ]
 
+#: The sharded dataset upload (issue 15), exported by pacifica.uploader from pacifica.uploader.dataset.
+DATASET_UPLOAD = ['upload_dataset', 'DatasetSource', 'RunReport', 'ManifestError', 'DatasetChangedError',
+                  'EmptyDatasetError']
+
 #: Each public package's ``__all__``, whole.
 ALL: Dict[str, List[str]] = {
     'pacifica.uploader': ['Uploader', 'bundler', 'TransferConfig', 'IgnoredKeywordWarning', '__version__',
-                          *EXCEPTIONS],
+                          *EXCEPTIONS, *DATASET_UPLOAD],
+    'pacifica.uploader.dataset': [*DATASET_UPLOAD, 'ShardPlan', 'plan', 'plan_shards', 'entries_under', 'Manifest',
+                                  'TransitionError', 'DATASET_KEY', 'PART_KEY', 'DatasetTags', 'dataset_tags',
+                                  'shard_metadata'],
     'pacifica.downloader': ['Downloader', 'CartAPI', 'CloudEvent', 'TransactionInfo', 'fetch_transaction',
                             'TransferConfig', 'IgnoredKeywordWarning', '__version__', *EXCEPTIONS],
     'pacifica.uploader.bundler': ['Bundler'],
@@ -80,7 +87,8 @@ SAME_OBJECT = [
 ] + [[('pacifica.uploader.metadata', name), ('pacifica.uploader.metadata.metadata', name)]
      for name in ('MetaData', 'MetaObj', 'FileObj', 'metadata_encode', 'metadata_decode')] + [
     [('pacifica.uploader', name), ('pacifica.downloader', name), ('pacifica._client.exceptions', name)]
-    for name in EXCEPTIONS]
+    for name in EXCEPTIONS] + [
+    [('pacifica.uploader', name), ('pacifica.uploader.dataset', name)] for name in DATASET_UPLOAD]
 
 #: Contract sections 3 to 8: the attributes callers use, on the class (instance attributes are checked below).
 MEMBERS = {

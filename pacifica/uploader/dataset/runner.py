@@ -59,13 +59,13 @@ import pickle
 import signal
 import sys
 import threading
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from pacifica._client.ingestcheck import SentFile
 
 from pacifica._client.datasets import DatasetLookup
 from pacifica._client.rules import seconds
-from pacifica.uploader import ConfigurationError, Uploader
+from pacifica.uploader import ConfigurationError, TransferConfig, Uploader
 from pacifica.uploader.metadata import metadata_decode, metadata_encode
 
 from .manifest import FAILED, INGESTED, PLANNED, SENDING, SENT, Manifest, ManifestError, ManifestLock
@@ -116,6 +116,20 @@ class RunReport:
         return len(self.ingested) == self.parts
 
 
+def shard_bundler_kwargs(bundler_kwargs: Optional[Dict[str, Any]], window: int) -> Dict[str, Any]:
+    """The Bundler keywords of every shard: the caller's, with read-ahead off when the shards fill the cores.
+
+    The read-ahead process gains by using a second core (see
+    :mod:`pacifica.uploader.bundler.readahead`); when ``window`` shards at
+    once already occupy every core of this machine, it only competes with
+    them. A ``config`` the caller gives is kept as it is.
+    """
+    kwargs = dict(bundler_kwargs or {})
+    if 'config' not in kwargs and window >= (os.cpu_count() or 1):
+        kwargs['config'] = TransferConfig(read_ahead=False)
+    return kwargs
+
+
 def _metadata_digest(text: str) -> str:
     return hashlib.sha256(text.encode('utf-8'), usedforsecurity=False).hexdigest()
 
@@ -154,6 +168,8 @@ class _Options:
     wait_timeout: Optional[float]
     resolve_wait: Optional[float]
     resolve_interval: float
+    #: Called with the manifest in the coordinating thread when the run begins and after every step recorded.
+    on_change: Optional[Callable[[Manifest], Any]] = None
 
 
 class _Coordinator:
@@ -178,8 +194,14 @@ class _Coordinator:
         self.stopping = threading.Event()
         self.report = RunReport(manifest.dataset_id, manifest.path, len(manifest.shards))
 
+    def _changed(self) -> None:
+        """Tell the caller (a progress display) the manifest moved on."""
+        if self.options.on_change is not None:
+            self.options.on_change(self.manifest)
+
     def run(self) -> RunReport:
         self.helpers = cf.ThreadPoolExecutor(max_workers=2 * self.window, thread_name_prefix='pacifica-follow')
+        self._changed()
         try:
             todo = {record.part for record in self.manifest.in_state(PLANNED, FAILED, SENT, SENDING)}
             for _ in range(_ROUNDS):
@@ -203,6 +225,7 @@ class _Coordinator:
                 while len(self.sending) >= self.window:
                     self._collect()
                 self._submit(shard, entries)
+                self._changed()
         while self.sending or self.following or self.resolving:
             self._collect()
 
@@ -249,6 +272,7 @@ class _Coordinator:
             else:
                 part = self.following.pop(future)
                 self._followed(_outcome(future, part, NOT_FOLLOWED))
+        self._changed()
 
     def _sent(self, part: int, outcome: Outcome, entries: Optional[List[Mapping[str, Any]]] = None) -> None:
         if outcome.kind == WORK_SENT:
@@ -356,7 +380,8 @@ def upload_dataset(source: Any, metadata: Iterable[Any], manifest_path: str, *, 
                    window: Optional[int] = None, uploader_kwargs: Optional[Dict[str, Any]] = None,
                    bundler_kwargs: Optional[Dict[str, Any]] = None, wait: bool = True,
                    wait_timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT, metadata_url: Optional[str] = None,
-                   resolve_wait: Optional[float] = DEFAULT_RESOLVE_WAIT) -> RunReport:
+                   resolve_wait: Optional[float] = DEFAULT_RESOLVE_WAIT,
+                   on_change: Optional[Callable[[Manifest], Any]] = None) -> RunReport:
     """Upload ``source`` (a :class:`DatasetSource`, a folder, or a ``file_data`` list) in shards.
 
     ``metadata`` is the dataset's MetaData (without the dataset's key/values,
@@ -365,14 +390,18 @@ def upload_dataset(source: Any, metadata: Iterable[Any], manifest_path: str, *, 
     ``executor`` defaults to a process pool of ``workers`` processes, shut
     down at the end; a given one is left running. ``uploader_kwargs`` /
     ``bundler_kwargs`` are the keywords of each worker's Uploader and
-    Bundler (they must pickle). With ``wait``, every job is followed for up
+    Bundler (they must pickle); without a Bundler ``config``, a shard's
+    read-ahead process is left off when ``window`` shards fill the cores
+    (:func:`shard_bundler_kwargs`). With ``wait``, every job is followed for up
     to ``wait_timeout`` seconds and its transaction checked. The metadata
     service (``metadata_url``, else env ``METADATA_PROTO``/``_ADDR``/``_PORT``;
     asked with the Uploader's ``config``, ``auth`` and ``timeout``) answers
     the checks and, for up to ``resolve_wait`` seconds, whether a shard of
     unknown outcome arrived (None: do not ask). The default pool starts its
     processes with ``spawn`` (each imports the caller's main module: guard a
-    script's work with ``if __name__ == '__main__':``).
+    script's work with ``if __name__ == '__main__':``). ``on_change(manifest)``
+    is called in the calling thread when the run begins and after every step
+    recorded, e.g. to show progress summed over the shards.
     """
     source = _as_source(source)
     metadata_text = metadata_encode(base_metadata(metadata))
@@ -384,8 +413,8 @@ def upload_dataset(source: Any, metadata: Iterable[Any], manifest_path: str, *, 
     interval = DatasetLookup(**lookup_kwargs).config.poll_interval  # a bad URL fails here too
     if resolve_wait is not None:
         resolve_wait = seconds(resolve_wait, name='resolve_wait', zero=True)
-    options = _Options(uploader_kwargs, dict(bundler_kwargs or {}), lookup_kwargs, wait, wait_timeout, resolve_wait,
-                       interval)
+    options = _Options(uploader_kwargs, shard_bundler_kwargs(bundler_kwargs, window), lookup_kwargs, wait,
+                       wait_timeout, resolve_wait, interval, on_change)
     with ManifestLock(manifest_path):
         manifest = _open_manifest(manifest_path, source, metadata_text, max_bytes, max_files)
         own_executor = executor is None

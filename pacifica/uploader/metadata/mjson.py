@@ -2,7 +2,7 @@
 
 Kept for programs written against pacifica-uploader 0.3, which build their own
 encoders with these helpers. The metadata list itself is encoded by the faster
-one-pass code in :mod:`.metadata`, which produces the same text.
+one-pass code in :mod:`pacifica.uploader.metadata.metadata`, which produces the same text.
 """
 from __future__ import annotations
 

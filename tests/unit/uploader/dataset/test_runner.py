@@ -355,3 +355,13 @@ def test_a_rerun_resolves_what_the_previous_run_left_unknown(path: str, pool: An
     again = run(path, pool)
     assert fake.sent_parts == [] and again.resolved == {2: 555} and again.complete
 
+
+def test_read_ahead_is_off_when_the_shards_fill_the_cores(path: str, pool: Any, fake: FakeIngest,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The figures (benchmarks/README.md, sharded uploads): a read-ahead process per shard only competes then."""
+    monkeypatch.setattr(runner.os, 'cpu_count', lambda: 2)
+    run(path, pool, window=2)
+    assert {task.bundler_kwargs['config'].read_ahead for task in fake.sends} == {False}
+    assert runner.shard_bundler_kwargs({'hashfunc': 'md5'}, 1) == {'hashfunc': 'md5'}  # a core to spare: the default
+    given = runner.TransferConfig(read_ahead=True)
+    assert runner.shard_bundler_kwargs({'config': given}, 8)['config'] is given  # the caller's choice is kept

@@ -1,0 +1,166 @@
+"""The small set (20,000 files of 4 KiB) uploaded in shards: 2 workers against 1, read-ahead on and off.
+
+    python benchmarks/run.py --shards [--reps 3]         (the same with the defaults)
+    python benchmarks/shards.py [--dir DIR] [--reps 3] [--shards 8] [--workers 1 2] [--read-ahead auto on off]
+    python benchmarks/shards.py measure DIR URL WORKERS READ_AHEAD SHARDS warm|cold   (one timed run)
+
+Each run is a process of its own that lists the set, plans it into SHARDS
+shards of equal file counts, and uploads them with ``upload_dataset`` on its
+process pool of WORKERS processes to the loopback ingest stand-in
+(``servers.py``), following every job: the call is the figure. ``cold``:
+upload_dataset starts its own pool (start-up included); ``warm``: a pool
+started before the clock (the steady state of a long upload). READ_AHEAD is the shard workers' ``TransferConfig``
+read-ahead setting (``auto``: the library's default, which leaves it off
+when the shards fill the cores). The runs of every
+configuration alternate, repetition by repetition, so a machine that grows
+busier hits them alike; the table shows medians and the ratios to one
+worker. See ``benchmarks/README.md`` ("Sharded uploads").
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import small_bundle  # noqa: E402 - the sibling module, importable once HERE is on sys.path
+
+DEFAULT_DIR = os.path.join(REPO, '.bench', 'shards-small')
+PAYLOAD = small_bundle.FILES * small_bundle.SIZE
+
+
+def _started(pause: float) -> int:
+    """A pool task that holds its process a moment, so that every process of the pool starts."""
+    import pacifica.uploader.dataset.worker  # noqa: F401 - what a shard imports, imported before the clock starts
+    time.sleep(pause)
+    return os.getpid()
+
+
+def warm_pool(workers: int) -> Any:
+    """A spawn process pool like upload_dataset's default, every process started and the library imported."""
+    import concurrent.futures as cf
+    import multiprocessing
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context('spawn'))
+    started = {future.result() for future in [pool.submit(_started, 0.5) for _ in range(workers)]}
+    if len(started) != workers:
+        raise RuntimeError('{} of {} pool processes started'.format(len(started), workers))
+    return pool
+
+
+def measure(root: str, url: str, workers: int, read_ahead: str, shards: int, warm: bool = False) -> float:
+    """One sharded upload of ``root`` to the stand-in at ``url``; the seconds of the call.
+
+    ``warm``: on a pool started before the clock starts (the steady state of a
+    long upload), else on upload_dataset's own pool (its start-up included).
+    """
+    sys.path.insert(0, REPO)
+    from pacifica._client.config import TransferConfig
+    from pacifica.uploader import upload_dataset
+    from pacifica.uploader.metadata import MetaData, MetaObj
+
+    metadata = MetaData([MetaObj(destinationTable='Transactions._id', value=1)])
+    bundler_kwargs = {} if read_ahead == 'auto' else {'config': TransferConfig(read_ahead=read_ahead == 'on')}
+    uploader_kwargs = {'upload_url': url + '/upload', 'status_url': url + '/get_state',
+                       'config': TransferConfig(poll_interval=0.05)}
+    pool = warm_pool(workers) if warm else None
+    with tempfile.TemporaryDirectory() as scratch:
+        start = time.perf_counter()
+        report = upload_dataset(root, metadata, os.path.join(scratch, 'manifest.json'),
+                                max_files=-(-small_bundle.FILES // shards), workers=workers, executor=pool,
+                                uploader_kwargs=uploader_kwargs, bundler_kwargs=bundler_kwargs)
+        seconds = time.perf_counter() - start
+    if pool is not None:
+        pool.shutdown()
+    if not report.complete or report.parts != shards:
+        raise RuntimeError('the upload did not complete: {}'.format(report))
+    return seconds
+
+
+def timed_run(root: str, url: str, workers: int, read_ahead: str, shards: int, warm: bool) -> float:
+    """:func:`measure` in a fresh process (nothing cached from the previous run)."""
+    done = subprocess.run([sys.executable, os.path.abspath(__file__), 'measure', root, url, str(workers), read_ahead,
+                           str(shards), 'warm' if warm else 'cold'], capture_output=True, text=True, check=False,
+                          timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError('measure failed: {}'.format((done.stderr.strip().splitlines() or ['?'])[-1]))
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def compare(root: str, url: str, workers: list, read_aheads: list, pools: list, shards: int, reps: int,
+            log=print) -> dict:
+    """Alternating runs of every (pool, workers, read-ahead); the seconds of each, by configuration."""
+    configs = list(itertools.product(pools, workers, read_aheads))
+    seconds: dict = {config: [] for config in configs}
+    for rep in range(reps):
+        for config in configs:
+            pool, count, read_ahead = config
+            seconds[config].append(timed_run(root, url, count, read_ahead, shards, pool == 'warm'))
+            log('rep {} pool={} workers={} read-ahead={}: {:.2f} s'.format(rep + 1, *config, seconds[config][-1]))
+    return seconds
+
+
+def table(seconds: dict) -> str:
+    """Markdown: median seconds, MB/s of file data, and the ratios to one worker with read-ahead as the library
+    sets it (``auto``) and with the same setting."""
+    lines = ['| pool | workers | read-ahead | median s | MB/s | x 1 worker, auto | x 1 worker, same |',
+             '|---|---|---|---|---|---|---|']
+    for (pool, workers, read_ahead), runs in sorted(seconds.items()):
+        median = statistics.median(runs)
+        ratios = []
+        for base in (seconds.get((pool, 1, 'auto')), seconds.get((pool, 1, read_ahead))):
+            ratios.append('{:.2f}'.format(statistics.median(base) / median) if base else '-')
+        lines.append('| {} | {} | {} | {:.2f} | {:.1f} | {} | {} |'.format(
+            pool, workers, read_ahead, median, PAYLOAD / median / 1e6, *ratios))
+    return '\n'.join(lines)
+
+
+def run(root: str, workers: list, read_aheads: list, pools: list, shards: int, reps: int, log=print) -> dict:
+    """Make the set when missing, start the stand-in, compare; the seconds by configuration."""
+    if not os.path.isdir(root):
+        log('writing the small set to {} ...'.format(root))
+        small_bundle.make(root)
+    from run import StandIns  # the loopback ingest stand-in (servers.py) in a process of its own
+    stand_in = StandIns({})
+    try:
+        return compare(root, stand_in.base, workers, read_aheads, pools, shards, reps, log)
+    finally:
+        stand_in.close()
+
+
+def report(reps: int, log=lambda text: print(text, file=sys.stderr)) -> int:
+    """Every configuration with the defaults, ``reps`` times, as a Markdown table (``run.py --shards``)."""
+    print(table(run(DEFAULT_DIR, [1, 2], ['auto', 'on', 'off'], ['warm', 'cold'], 8, reps, log)))
+    return 0
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == 'measure':
+        root, url, workers, read_ahead, shards, pool = sys.argv[2:8]
+        print('{:.4f}'.format(measure(root, url, int(workers), read_ahead, int(shards), pool == 'warm')))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--dir', default=DEFAULT_DIR, help='where the small set is (written when missing)')
+    parser.add_argument('--reps', type=int, default=3)
+    parser.add_argument('--shards', type=int, default=8)
+    parser.add_argument('--workers', type=int, nargs='+', default=[1, 2])
+    parser.add_argument('--read-ahead', nargs='+', choices=('auto', 'on', 'off'),
+                        default=['auto', 'on', 'off'])
+    parser.add_argument('--pool', nargs='+', choices=('warm', 'cold'), default=['warm', 'cold'],
+                        help='warm: the pool started before the clock; cold: upload_dataset starts its own')
+    args = parser.parse_args()
+    seconds = run(args.dir, args.workers, args.read_ahead, args.pool, args.shards, args.reps,
+                  log=lambda text: print(text, file=sys.stderr))
+    print(table(seconds))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
