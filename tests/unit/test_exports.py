@@ -34,6 +34,7 @@ ALL: Dict[str, List[str]] = {
     'pacifica.uploader': ['Uploader', 'bundler', 'TransferConfig', 'IgnoredKeywordWarning', '__version__',
                           *EXCEPTIONS],
     'pacifica.downloader': ['Downloader', 'CartAPI', 'CloudEvent', 'TransactionInfo', 'fetch_transaction',
+                            'download_parallel', 'download_transactions', 'manifest_transactions', 'ParallelResult',
                             'TransferConfig', 'IgnoredKeywordWarning', '__version__', *EXCEPTIONS],
     'pacifica.uploader.bundler': ['Bundler'],
     'pacifica.uploader.metadata': ['MetaData', 'MetaObj', 'FileObj', 'MetaUpdate', 'metadata_encode',
