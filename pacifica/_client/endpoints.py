@@ -26,6 +26,9 @@ INGEST_PATHS: Tuple[Tuple[str, str], ...] = (('upload_path', '/upload'), ('statu
 #: The cart server's address parts (environment prefix ``CARTD``); carts live right below it.
 CARTD_SERVER: Tuple[Tuple[str, Any], ...] = (('proto', 'http'), ('port', '8081'), ('addr', '127.0.0.1'))
 
+#: The metadata server's address parts (environment prefix ``METADATA``): the dataset lookup's REST tables.
+METADATA_SERVER: Tuple[Tuple[str, Any], ...] = (('proto', 'http'), ('addr', '127.0.0.1'), ('port', 8121))
+
 #: URL schemes the servers speak.
 SCHEMES = ('http', 'https')
 

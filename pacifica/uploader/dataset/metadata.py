@@ -15,10 +15,10 @@ metadata items or decoded ``metadata.txt`` dicts.
 """
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any, Iterable, NamedTuple, Optional, Tuple
 
+from pacifica._client.datasets import DATASET_KEY, PART_KEY, PART_PATTERN
 from pacifica.uploader import ConfigurationError, InvalidMetadataError
 from pacifica.uploader.metadata import MetaData, MetaObj
 
@@ -27,12 +27,7 @@ __all__ = ['DATASET_KEY', 'PART_KEY', 'KEY_VALUE_TABLE', 'DatasetTags', 'new_dat
 
 #: The destination table of key/value pairs in an upload's metadata.
 KEY_VALUE_TABLE = 'TransactionKeyValue'
-#: Key of the dataset's id, the same UUID in every shard.
-DATASET_KEY = 'pacifica.dataset'
-#: Key of the shard's place in the dataset, ``"i/N"``.
-PART_KEY = 'pacifica.dataset.part'
 _RESERVED = (DATASET_KEY, PART_KEY)
-_PART = re.compile(r'([1-9][0-9]*)/([1-9][0-9]*)')
 
 
 class DatasetTags(NamedTuple):
@@ -71,7 +66,7 @@ def part_text(part: int, parts: int) -> str:
 
 def parse_part(text: Any) -> Tuple[int, int]:
     """``(i, N)`` from ``"i/N"``; ConfigurationError for anything else, ``"0/3"`` and ``"4/3"`` included."""
-    found = _PART.fullmatch(text) if isinstance(text, str) else None
+    found = PART_PATTERN.fullmatch(text) if isinstance(text, str) else None
     if found is None:
         raise ConfigurationError('a shard part is "i/N", not {!r}'.format(text))
     part, parts = int(found.group(1)), int(found.group(2))
