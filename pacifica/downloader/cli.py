@@ -20,15 +20,18 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from pacifica._client.cli import (
     EXIT_OK, Console, add_server_options, calling, client_config, exit_codes_help,
-    new_parser, positive_seconds, run, show_url,
+    new_parser, positive_seconds, run, show_url, _http_url,
 )
 from pacifica._client.progress import Progress, human_bytes
+from pacifica._client.datasets import DatasetLookup
 from pacifica._client.exceptions import ConfigurationError, ServerConnectionError
 
 from .cartapi import CartAPI
 from .downloader import Downloader
-from .parallel import DEFAULT_MAX_CART_BYTES, DEFAULT_MAX_CART_FILES, DEFAULT_WORKERS, download_parallel, \
-    fetch_records, manifest_transactions
+from .parallel import (
+    DEFAULT_MAX_CART_BYTES, DEFAULT_MAX_CART_FILES, DEFAULT_WORKERS, dataset_transactions, download_parallel,
+    fetch_records, manifest_transactions,
+)
 from .policy import check_transaction_id, fetch_transaction, policy_base_url
 
 PROG = 'pacifica-download'
@@ -46,6 +49,7 @@ examples:
   pacifica-download --transaction-id 67 --destination ./download
   pacifica-download --cloudevent event.json --destination ./download --cart-url http://cart.example:8081
   pacifica-download --manifest results.manifest.json --workers 4 --destination ./download
+  pacifica-download --dataset 0b9f4a52-5c1e-4bd4-9b6a-3f0c2f1f8d11 --destination ./download
 """
 
 EXIT_CODES = exit_codes_help(
@@ -65,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument('--manifest', metavar='FILE',
                         help='the manifest of a finished sharded upload (pacifica-upload --manifest): every '
                              'transaction of the dataset, into one folder')
+    source.add_argument('--dataset', metavar='ID',
+                        help="a sharded upload's dataset id (a UUID): its transactions are looked up on the "
+                             'metadata server (--metadata-url), every one into one folder')
     parser.add_argument('--destination', required=True, metavar='DIR',
                         help='folder to download into (created if needed); files land in DIR/data/')
     parser.add_argument('--timeout', type=positive_seconds, default=DEFAULT_CART_TIMEOUT, metavar='S',
@@ -75,7 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_parallel_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group('several carts at once (with --transaction-id, --manifest)')
+    group = parser.add_argument_group('several carts at once (with --transaction-id, --manifest, --dataset)')
+    group.add_argument('--metadata-url', metavar='URL', type=_http_url,
+                       help='metadata server base URL for --dataset, e.g. http://127.0.0.1:8121 '
+                            '(default: METADATA_PROTO, METADATA_ADDR, METADATA_PORT)')
     group.add_argument('--workers', type=_positive, metavar='N',
                        help='carts in flight at once (default with --manifest: {})'.format(DEFAULT_WORKERS))
     group.add_argument('--max-cart-size', type=_size, default=DEFAULT_MAX_CART_BYTES, metavar='SIZE',
@@ -134,7 +144,8 @@ def _read_cloudevent(path: str) -> Dict[str, Any]:
 
 
 def _download(args: argparse.Namespace, console: Console) -> int:
-    if args.manifest is not None or args.workers is not None or args.dask_scheduler is not None:
+    if (args.manifest is not None or args.dataset is not None or args.workers is not None
+            or args.dask_scheduler is not None):
         return _download_parallel(args, console)
     event = _read_cloudevent(args.cloudevent) if args.cloudevent else None
     config = client_config(args)
@@ -200,10 +211,12 @@ def _summarise(console: Console, args: argparse.Namespace, paths: List[str], sin
 
 def _transaction_ids(args: argparse.Namespace) -> List[int]:
     if args.cloudevent is not None:
-        raise ConfigurationError('--workers and --dask-scheduler take --transaction-id or --manifest, '
+        raise ConfigurationError('--workers and --dask-scheduler take --transaction-id, --manifest or --dataset, '
                                  'not --cloudevent')
     if args.manifest is not None:
         return manifest_transactions(args.manifest)
+    if args.dataset is not None:
+        return dataset_transactions(args.dataset, DatasetLookup(args.metadata_url, config=client_config(args)))
     return [args.transaction_id]
 
 

@@ -24,10 +24,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import uuid
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence
 
 from pacifica._client.config import TransferConfig
+from pacifica._client.datasets import DatasetLookup, DatasetTransaction
 from pacifica._client.exceptions import ConfigurationError
 from pacifica._client.rules import is_whole_number, seconds
 
@@ -280,5 +282,52 @@ def manifest_transactions(path: Any) -> List[int]:
     return [check_transaction_id(record.transaction_id) for record in manifest.shards]
 
 
-__all__ = ['download_parallel', 'download_transactions', 'manifest_transactions', 'fetch_records', 'run_cart',
+def dataset_transactions(dataset_id: str, lookup: Optional[DatasetLookup] = None) -> List[int]:
+    """The transaction ids of the sharded dataset ``dataset_id`` as the metadata service knows them, in part order.
+
+    ``lookup`` is the :class:`~pacifica._client.datasets.DatasetLookup` to
+    ask (default: from ``METADATA_PROTO``/``ADDR``/``PORT``). Raises
+    ConfigurationError for an id that is no UUID, a dataset no transaction
+    carries, and one whose parts are not all there exactly once (an upload
+    still running or unfinished, or a part ingested twice).
+    """
+    try:
+        canonical = str(uuid.UUID(dataset_id)) if isinstance(dataset_id, str) else None
+    except ValueError:
+        canonical = None
+    if canonical != dataset_id:
+        raise ConfigurationError('a dataset id is a UUID in canonical form, not {!r}'.format(dataset_id))
+    found = (lookup if lookup is not None else DatasetLookup()).transactions(dataset_id)
+    if not found:
+        raise ConfigurationError('no transaction on the server belongs to dataset {}'.format(dataset_id))
+    problem = _parts_problem(found)
+    if problem:
+        raise ConfigurationError('dataset {} is not complete on the server: {}'.format(dataset_id, problem))
+    return [item.transaction_id for item in sorted(found, key=lambda item: item.part or 0)]
+
+
+def _parts_problem(found: Sequence[DatasetTransaction]) -> Optional[str]:
+    """What is wrong with a dataset's part tags (None: parts 1 to N, each once)."""
+    untagged = [str(item.transaction_id) for item in found if item.part is None]
+    if untagged:
+        return 'transaction(s) {} carry no valid part tag'.format(', '.join(untagged))
+    counts = {item.parts or 0 for item in found}
+    if len(counts) != 1:
+        return 'its transactions disagree on the number of parts ({})'.format(', '.join(map(str, sorted(counts))))
+    parts = counts.pop() or 0
+    by_part: Dict[int, List[int]] = {}
+    for item in found:
+        by_part.setdefault(item.part or 0, []).append(item.transaction_id)
+    twice = ['part {} in transactions {}'.format(part, ', '.join(map(str, ids)))
+             for part, ids in sorted(by_part.items()) if len(ids) > 1]
+    missing = [str(part) for part in range(1, parts + 1) if part not in by_part]
+    if twice:
+        return 'ingested twice: {}'.format('; '.join(twice))
+    if missing:
+        return 'part(s) {} of {} have no transaction (yet)'.format(', '.join(missing), parts)
+    return None
+
+
+__all__ = ['download_parallel', 'download_transactions', 'manifest_transactions', 'dataset_transactions',
+           'fetch_records', 'run_cart',
            'CartJob', 'ParallelResult', 'DEFAULT_WORKERS', 'DEFAULT_MAX_CART_BYTES', 'DEFAULT_MAX_CART_FILES']

@@ -1,16 +1,18 @@
-"""pacifica-download with several carts at once: --workers, --manifest, the cart limits, --dask-scheduler."""
+"""pacifica-download with several carts at once: --workers, --manifest, --dataset, the limits, --dask-scheduler."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import pytest
 
+from pacifica._client.datasets import DATASET_KEY, PART_KEY
 from pacifica.downloader import cli
 from pacifica.uploader.dataset.manifest import Manifest
 from pacifica.uploader.dataset.plan import ShardPlan
 from tests.helpers.cartd import CartServer
+from tests.helpers.metadatad import MetadataServer
 
 from .conftest import DATASET, EXPECTED, final_files, tree
 from .test_parallel import requested
@@ -98,7 +100,7 @@ def test_workers_do_not_apply_to_a_cloud_event(tmp_path: Path, capsys: pytest.Ca
     (tmp_path / 'e.json').write_text('{"data": []}')
     assert cli.main(['--cloudevent', str(tmp_path / 'e.json'), '--destination', str(tmp_path),
                      '--workers', '2']) == 2
-    assert '--workers and --dask-scheduler take --transaction-id or --manifest' in capsys.readouterr().err
+    assert '--workers and --dask-scheduler take --transaction-id, --manifest or --dataset' in capsys.readouterr().err
 
 
 @pytest.mark.parametrize('argv, message', [
@@ -121,3 +123,43 @@ def test_dask_scheduler_without_the_extra_names_the_install(tmp_path: Path, monk
                      'tcp://127.0.0.1:1', *flags(dataset_cartd)]) == 2
     assert "pip install 'pacifica-transfer[dask]'" in capsys.readouterr().err
     assert not (tmp_path / 'out').exists()
+
+
+def tag_dataset(dataset_cartd: CartServer, parts: Dict[int, str]) -> str:
+    """Tag transactions of DATASET as parts of one dataset on a metadata stand-in; returns the metadata URL."""
+    metadata = MetadataServer(dataset_cartd.server)
+    for transaction_id, part in parts.items():
+        metadata.add_transaction(transaction_id, {DATASET_KEY: DATASET_ID, PART_KEY: part}, [])
+    return metadata.url
+
+
+def test_dataset_id_finds_its_transactions_on_the_metadata_server(dataset_cartd: CartServer, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    url = tag_dataset(dataset_cartd, {13: '1/3', 11: '2/3', 12: '3/3'})
+    code = cli.main(['--dataset', DATASET_ID, '--metadata-url', url, '--destination', str(tmp_path / 'out'),
+                     '--workers', '2', *flags(dataset_cartd)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert tree(str(tmp_path / 'out')) == EXPECTED
+    assert 'transactions: 13, 11, 12' in out  # in part order
+
+
+@pytest.mark.parametrize('parts, message', [
+    ({11: '1/3', 13: '3/3'}, 'is not complete on the server: part(s) 2 of 3 have no transaction'),
+    ({11: '1/2', 12: '2/2', 13: '2/2'}, 'ingested twice: part 2 in transactions 12, 13'),
+    ({11: '1/2', 12: '2/3'}, 'disagree on the number of parts (2, 3)'),
+    ({11: '1/1', 12: 'x'}, 'transaction(s) 12 carry no valid part tag'),
+    ({}, 'no transaction on the server belongs to dataset'),
+])
+def test_an_incomplete_dataset_is_a_usage_error(dataset_cartd: CartServer, tmp_path: Path, parts: Dict[int, str],
+                                                message: str, capsys: pytest.CaptureFixture) -> None:
+    url = tag_dataset(dataset_cartd, parts)
+    assert cli.main(['--dataset', DATASET_ID, '--metadata-url', url, '--destination', str(tmp_path / 'out'),
+                     *flags(dataset_cartd)]) == 2
+    assert message in capsys.readouterr().err
+    assert requested(dataset_cartd) == [] and not (tmp_path / 'out').exists()
+
+
+def test_a_dataset_id_is_a_uuid(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(['--dataset', 'results-42', '--destination', str(tmp_path)]) == 2
+    assert "a dataset id is a UUID in canonical form, not 'results-42'" in capsys.readouterr().err
