@@ -295,7 +295,7 @@ def dataset_transactions(dataset_id: str, lookup: Optional[DatasetLookup] = None
         canonical = str(uuid.UUID(dataset_id)) if isinstance(dataset_id, str) else None
     except ValueError:
         canonical = None
-    if canonical != dataset_id:
+    if canonical is None or canonical != dataset_id:
         raise ConfigurationError('a dataset id is a UUID in canonical form, not {!r}'.format(dataset_id))
     found = (lookup if lookup is not None else DatasetLookup()).transactions(dataset_id)
     if not found:
