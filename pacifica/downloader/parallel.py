@@ -226,7 +226,8 @@ def _run_carts(executor: Executor, jobs: Sequence[CartJob], window: int, progres
             submit_next()
         while in_flight:
             collect(wait(in_flight, return_when=FIRST_COMPLETED)[0])
-    except BaseException:
+    except BaseException:  # Ctrl-C, or the executor broke: start nothing more, let the carts in flight end
+        waiting = iter(())
         for future in in_flight:
             future.cancel()
         collect(wait(in_flight)[0])

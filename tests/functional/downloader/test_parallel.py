@@ -121,3 +121,29 @@ def test_download_transactions_reads_the_records_from_policy(dataset_cartd: Cart
                                    cart_api=cart_api(dataset_cartd), workers=2, max_cart_files=4)
     assert tree(str(tmp_path / 'dest')) == EXPECTED and result.carts == 3
     assert dataset_cartd.server.count('GET', '/status/transactions/by_id/12') == 1
+
+
+class _BreaksAfter(ThreadPoolExecutor):
+    """A thread pool that refuses every submission after the first ``allowed`` ones (as a shut-down one does)."""
+
+    def __init__(self, allowed: int) -> None:
+        super().__init__(2)
+        self.allowed = allowed
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
+        if self.allowed == 0:
+            raise RuntimeError('cannot schedule new futures after shutdown')
+        self.allowed -= 1
+        return super().submit(*args, **kwargs)
+
+
+def test_an_executor_that_breaks_leaves_nothing_that_looks_complete(dataset_cartd: CartServer, tmp_path) -> None:
+    dest = str(tmp_path / 'dest')
+    with _BreaksAfter(3) as executor:
+        with pytest.raises(RuntimeError, match='after shutdown'):
+            download_parallel(dest, RECORDS, cart_api=cart_api(dataset_cartd), executor=executor, workers=2,
+                              max_cart_files=2)
+    assert len(requested(dataset_cartd)) == 3  # the carts in flight ended; no other one started
+    assert final_files(dest) == {} and len([path for path in tree(dest) if path.endswith('.pacifica-verified')]) == 6
+    result = download_parallel(dest, RECORDS, cart_api=cart_api(dataset_cartd), workers=2, max_cart_files=2)
+    assert tree(dest) == EXPECTED and (result.fetched, result.present) == (3, 6)
