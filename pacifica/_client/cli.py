@@ -21,7 +21,9 @@ Exit codes (each command's ``--help`` lists those it uses, see :func:`exit_codes
 from __future__ import annotations
 
 import argparse
+import decimal
 import logging
+import re
 import sys
 import textwrap
 from contextlib import contextmanager
@@ -149,8 +151,8 @@ _SERVER_OPTIONS: Dict[str, Tuple[str, str]] = {
     'cart_url': ('--cart-url', 'cart server URL, e.g. http://127.0.0.1:8081 '
                                '(default: CARTD_CART_API_URL or CARTD_PROTO, CARTD_ADDR, CARTD_PORT)'),
     'metadata_url': ('--metadata-url', 'metadata server URL, e.g. http://127.0.0.1:8121, read to verify what '
-                                       'a transaction holds (default: METADATA_PROTO, METADATA_ADDR, '
-                                       'METADATA_PORT)'),
+                                       'a transaction holds and to find a dataset\'s transactions (default: '
+                                       'METADATA_PROTO, METADATA_ADDR, METADATA_PORT)'),
 }
 
 
@@ -191,6 +193,46 @@ def add_server_options(parser: argparse.ArgumentParser, names: Sequence[str]) ->
 def client_config(args: argparse.Namespace) -> TransferConfig:
     """The TransferConfig every client object of a command shares."""
     return TransferConfig(retries=args.retries)
+
+
+#: ``byte_size``'s units: the power of the base each prefix stands for.
+_SIZE = re.compile(r'\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*', re.IGNORECASE | re.ASCII)
+_POWERS = {'': 0, 'k': 1, 'm': 2, 'g': 3, 't': 4, 'p': 5}
+
+
+def byte_size(text: str) -> int:
+    """argparse type: a size in bytes, by the rule of the GNU tools, for every command's size option.
+
+    A whole number of bytes, or a number (a fraction allowed) with a unit:
+    ``K``, ``M``, ``G``, ``T``, ``P`` (also written ``KiB`` ... ``PiB``)
+    count in powers of 1024, ``KB`` ... ``PB`` in powers of 1000, ``B`` is
+    bytes. Units are case-insensitive; the result is rounded down to whole
+    bytes and must be at least 1.
+    """
+    match = _SIZE.fullmatch(text)
+    unit = match.group(2).lower() if match else ''
+    if unit.endswith('ib'):
+        base, prefix = 1024, unit[:-2]
+    elif unit.endswith('b') and len(unit) == 2:
+        base, prefix = 1000, unit[:-1]
+    else:
+        base, prefix = 1024, '' if unit == 'b' else unit
+    if match is None or prefix not in _POWERS or (unit.endswith('ib') and not prefix) or (
+            '.' in match.group(1) and not unit):
+        raise argparse.ArgumentTypeError(
+            '{!r} is not a size: give bytes (4096) or a number with a unit, K M G T P (or KiB ... PiB, powers of '
+            '1024) or KB MB GB TB PB (powers of 1000), e.g. 500M, 2G, 1.5GiB'.format(text))
+    size = int(decimal.Decimal(match.group(1)) * base ** _POWERS[prefix])
+    if size < 1:
+        raise argparse.ArgumentTypeError('{!r} is not a size: it must be at least 1 byte'.format(text))
+    return size
+
+
+def positive_count(text: str) -> int:
+    """argparse type: a whole number >= 1 (workers, files per bundle or cart)."""
+    if not (text.isdigit() and text.isascii()) or int(text) < 1:
+        raise argparse.ArgumentTypeError('{!r} is not a whole number >= 1'.format(text))
+    return int(text)
 
 
 def _count(text: str) -> int:

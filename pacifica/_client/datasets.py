@@ -23,6 +23,7 @@ The address is ``metadata_url`` when given, else ``METADATA_PROTO`` /
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
 from .config import TimeoutArg, TransferConfig
@@ -30,7 +31,8 @@ from .endpoints import METADATA_SERVER, complete_url, server_parts
 from .exceptions import ConfigurationError, InvalidResponseError
 from .transport import HttpClient
 
-__all__ = ['DatasetLookup', 'DatasetTransaction', 'ServerFile', 'DATASET_KEY', 'PART_KEY', 'PART_PATTERN']
+__all__ = ['DatasetLookup', 'DatasetTransaction', 'ServerFile', 'DATASET_KEY', 'PART_KEY', 'PART_PATTERN',
+           'check_dataset_id']
 
 #: Key of the dataset's id, the same UUID in every shard's transaction.
 DATASET_KEY = 'pacifica.dataset'
@@ -38,6 +40,17 @@ DATASET_KEY = 'pacifica.dataset'
 PART_KEY = 'pacifica.dataset.part'
 #: The text of a part tag.
 PART_PATTERN = re.compile(r'([1-9][0-9]*)/([1-9][0-9]*)')
+
+
+def check_dataset_id(dataset_id: Any) -> str:
+    """``dataset_id`` when it is a UUID in canonical text (lower case, dashes); ConfigurationError otherwise."""
+    try:
+        canonical = str(uuid.UUID(dataset_id)) if isinstance(dataset_id, str) else None
+    except ValueError:
+        canonical = None
+    if canonical is None or canonical != dataset_id:
+        raise ConfigurationError('a dataset id is a UUID in canonical form, not {!r}'.format(dataset_id))
+    return dataset_id
 
 
 class DatasetTransaction(NamedTuple):

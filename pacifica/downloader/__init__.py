@@ -4,7 +4,11 @@
 event, asks cartd for a cart of its files and writes them under
 ``<location>/<filename>/``, each checked against its recorded hash and with
 its recorded modification time. :func:`fetch_transaction` reads a
-transaction info from the policy server.
+transaction info from the policy server. :func:`download_parallel` and
+:func:`download_transactions` fetch many transactions (or one large one) as
+several carts at once into one folder; :func:`manifest_transactions` lists
+those of a sharded upload's manifest, :func:`dataset_transactions` those the
+servers hold for a dataset id.
 :class:`~pacifica.downloader.cartapi.CartAPI` is the cartd client beneath it;
 :class:`~pacifica.downloader.policy.TransactionInfo` and
 :class:`~pacifica.downloader.cloudevent.CloudEvent` turn records into cart
@@ -20,7 +24,12 @@ from pacifica._client.version import __version__
 from .cartapi import CartAPI
 from .cloudevent import CloudEvent
 from .downloader import Downloader
+from .parallel import (
+    ParallelResult, dataset_transactions, download_parallel, download_transactions, manifest_transactions,
+)
 from .policy import TransactionInfo, fetch_transaction
 
-__all__ = ['Downloader', 'CartAPI', 'CloudEvent', 'TransactionInfo', 'fetch_transaction', 'TransferConfig',
+__all__ = ['Downloader', 'CartAPI', 'CloudEvent', 'TransactionInfo', 'fetch_transaction', 'download_parallel',
+           'download_transactions', 'manifest_transactions', 'dataset_transactions', 'ParallelResult',
+           'TransferConfig',
            'IgnoredKeywordWarning', '__version__', *_exception_names]

@@ -6,25 +6,18 @@ options is given. The files and metadata are gathered as for one bundle;
 bundles on a process pool (``--workers``) or a Dask cluster
 (``--dask-scheduler``), recording every step in the manifest, so the same
 command run again finishes what is missing and sends nothing twice.
-
-Sizes (``--max-bundle-size``) follow the rule of the GNU tools: a whole
-number of bytes, or a number (a fraction allowed) with a unit, ``K``, ``M``,
-``G``, ``T``, ``P`` (also written ``KiB`` ... ``PiB``) counting in powers of
-1024, ``KB``, ``MB``, ``GB``, ``TB``, ``PB`` in powers of 1000; ``B`` is
-bytes. Units are case-insensitive; the result is rounded down to whole bytes.
+Sizes (``--max-bundle-size``) follow :func:`pacifica._client.cli.byte_size`.
 """
 from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
-import decimal
 import os
-import re
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 
 from pacifica._client import exceptions
-from pacifica._client.cli import EXIT_FAILED, EXIT_OK, Console, calling, client_config
+from pacifica._client.cli import EXIT_FAILED, EXIT_OK, Console, byte_size, calling, client_config, positive_count
 from pacifica._client.exceptions import ConfigurationError, PacificaError, ServerConnectionError
 from pacifica._client.progress import Progress, human_bytes
 
@@ -37,38 +30,6 @@ DASK_EXTRA = "pip install 'pacifica-transfer[dask]'"
 #: Seconds to wait for the Dask scheduler to answer before giving up.
 DASK_CONNECT_TIMEOUT = 30.0
 
-_SIZE = re.compile(r'\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*', re.IGNORECASE)
-_POWERS = {'': 0, 'k': 1, 'm': 2, 'g': 3, 't': 4, 'p': 5}
-
-
-def parse_size(text: str) -> int:
-    """argparse type: ``500M``, ``2G``, ``1.5GiB``, ``750MB``, ``4096`` as bytes (see the module's rule)."""
-    match = _SIZE.fullmatch(text)
-    unit = match.group(2).lower() if match else ''
-    if unit.endswith('ib'):
-        base, prefix = 1024, unit[:-2]
-    elif unit.endswith('b') and len(unit) == 2:
-        base, prefix = 1000, unit[:-1]
-    else:
-        base, prefix = 1024, '' if unit == 'b' else unit
-    if match is None or prefix not in _POWERS or (unit.endswith('ib') and not prefix) or (
-            '.' in match.group(1) and not unit):
-        raise argparse.ArgumentTypeError(
-            '{!r} is not a size: give bytes (4096) or a number with a unit, K M G T P (or KiB ... PiB, powers of '
-            '1024) or KB MB GB TB PB (powers of 1000), e.g. 500M, 2G, 1.5GiB'.format(text))
-    size = int(decimal.Decimal(match.group(1)) * base ** _POWERS[prefix])
-    if size < 1:
-        raise argparse.ArgumentTypeError('{!r}: a bundle size must be at least 1 byte'.format(text))
-    return size
-
-
-def positive_count(text: str) -> int:
-    """argparse type: a whole number >= 1."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError('{!r} is not a whole number >= 1'.format(text))
-    return int(text)
-
-
 def add_options(parser: argparse.ArgumentParser) -> None:
     """The sharded upload's options (any of them chooses it)."""
     group = parser.add_argument_group(
@@ -77,7 +38,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument('--manifest', metavar='FILE',
                        help='where each bundle\'s state is recorded (required); an existing FILE is resumed: '
                             'only what is missing is sent')
-    group.add_argument('--max-bundle-size', type=parse_size, metavar='SIZE',
+    group.add_argument('--max-bundle-size', type=byte_size, metavar='SIZE',
                        help='bytes of file data per bundle at most (a larger file travels alone): 4096, 500M, 2G, '
                             '1.5GiB (K M G T: powers of 1024; KB MB GB TB: powers of 1000)')
     group.add_argument('--max-bundle-files', type=positive_count, metavar='N', help='files per bundle at most')

@@ -36,6 +36,7 @@ class LocalDaskCluster:
         self.scheduler_file = self.folder / 'scheduler.json'
         self.processes: List[subprocess.Popen] = []
         self.address = ''
+        self.workers = workers
         try:
             self._start('scheduler', '--host', '127.0.0.1', '--port', '0', '--no-dashboard',
                         '--scheduler-file', str(self.scheduler_file))
@@ -88,6 +89,16 @@ class LocalDaskCluster:
 
     def __enter__(self) -> 'LocalDaskCluster':
         return self
+
+    def wait_for_workers(self) -> None:
+        """Return once every worker has joined the scheduler; fail the test with their log if they do not."""
+        import distributed
+        import pytest
+        with distributed.Client(self.address, timeout=60) as client:
+            try:
+                client.wait_for_workers(self.workers, timeout=90)
+            except Exception:  # noqa: BLE001 - show why the cluster did not come up
+                pytest.fail('the Dask workers did not join: {}'.format(self.log('worker')))
 
     def __exit__(self, kind: Optional[Type[BaseException]], error: Optional[BaseException],
                  trace: Optional[TracebackType]) -> None:

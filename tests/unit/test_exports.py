@@ -41,6 +41,8 @@ ALL: Dict[str, List[str]] = {
                                   'TransitionError', 'DATASET_KEY', 'PART_KEY', 'DatasetTags', 'dataset_tags',
                                   'shard_metadata'],
     'pacifica.downloader': ['Downloader', 'CartAPI', 'CloudEvent', 'TransactionInfo', 'fetch_transaction',
+                            'download_parallel', 'download_transactions', 'manifest_transactions',
+                            'dataset_transactions', 'ParallelResult',
                             'TransferConfig', 'IgnoredKeywordWarning', '__version__', *EXCEPTIONS],
     'pacifica.uploader.bundler': ['Bundler'],
     'pacifica.uploader.metadata': ['MetaData', 'MetaObj', 'FileObj', 'MetaUpdate', 'metadata_encode',

@@ -18,7 +18,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Iterable, NamedTuple, Optional, Tuple
 
-from pacifica._client.datasets import DATASET_KEY, PART_KEY, PART_PATTERN
+from pacifica._client.datasets import DATASET_KEY, PART_KEY, PART_PATTERN, check_dataset_id
 from pacifica.uploader import ConfigurationError, InvalidMetadataError
 from pacifica.uploader.metadata import MetaData, MetaObj
 
@@ -41,17 +41,6 @@ class DatasetTags(NamedTuple):
 def new_dataset_id() -> str:
     """A fresh dataset id: a random UUID in its canonical text."""
     return str(uuid.uuid4())
-
-
-def check_dataset_id(dataset_id: Any) -> str:
-    """``dataset_id`` when it is a UUID in canonical text (lower case, dashes); ConfigurationError otherwise."""
-    try:
-        canonical = str(uuid.UUID(dataset_id)) if isinstance(dataset_id, str) else None
-    except ValueError:
-        canonical = None
-    if canonical is None or canonical != dataset_id:
-        raise ConfigurationError('a dataset id is a UUID in canonical form, not {!r}'.format(dataset_id))
-    return dataset_id
 
 
 def part_text(part: int, parts: int) -> str:

@@ -1,8 +1,9 @@
 """Fixtures of the downloader tests: a cartd stand-in and fast client settings."""
 from __future__ import annotations
 
+import hashlib
 import os
-from typing import Iterator
+from typing import Any, Dict, Iterator, Tuple
 
 import pytest
 
@@ -57,3 +58,39 @@ def final_files(root: str) -> dict:
 def expected_tree(files: dict = FILES, filename: str = 'data') -> dict:
     return {'/'.join(part for part in (filename, subdir, name) if part): content
             for subdir, name, content in files.values()}
+
+
+#: Three transactions of a dataset: id -> {file id: (subdir, name, content)}.
+DATASET: Dict[int, Dict[int, Tuple[str, str, bytes]]] = {
+    11: {1: ('run', 'a.txt', b'alpha\n'), 2: ('run', 'b.bin', bytes(range(256)) * 50),
+         3: ('run/deep', 'c.txt', b'gamma ' * 1000), 4: ('', 'top.txt', b'top\n')},
+    12: {5: ('run', 'd.txt', b'delta\n' * 333), 6: ('run/deep', 'e.bin', os.urandom(70_000)),
+         7: ('other', 'f.txt', b'')},
+    13: {8: ('run', 'g.txt', 'caf\u00e9\n'.encode() * 99), 9: ('x/y/z', 'h.dat', b'h' * 4097)},
+}
+
+
+def record(transaction_id: int, files: Dict[int, Tuple[str, str, bytes]]) -> Dict[str, Any]:
+    """A policy transaction record as ``fetch_transaction`` returns it."""
+    return {'transaction': {'_id': transaction_id}, 'files': {
+        str(file_id): {'_id': file_id, 'name': name, 'subdir': subdir, 'size': len(content), 'hashtype': 'sha1',
+                       'hashsum': hashlib.sha1(content).hexdigest()}
+        for file_id, (subdir, name, content) in files.items()}}
+
+
+RECORDS = [record(tid, files) for tid, files in DATASET.items()]
+EXPECTED = {'/'.join(p for p in ('data', subdir, name) if p): content
+            for files in DATASET.values() for subdir, name, content in files.values()}
+TOTAL = sum(len(content) for content in EXPECTED.values())
+
+
+@pytest.fixture
+def dataset_cartd(server: LoopbackServer, tmp_path) -> CartServer:
+    """A cartd stand-in holding DATASET, and policy's records of its transactions on the same server."""
+    cart_server = CartServer(server, tmp_path / 'cartd')
+    for files in DATASET.values():
+        for file_id, (_subdir, _name, content) in files.items():
+            cart_server.add_file(file_id, content)
+    for tid, files in DATASET.items():
+        server.route('GET', '/status/transactions/by_id/{}'.format(tid), record(tid, files))
+    return cart_server

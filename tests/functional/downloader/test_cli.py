@@ -82,7 +82,7 @@ def test_environment_variables_locate_the_servers(tmp_path: Path, cart: FakeCart
 
 
 @pytest.mark.parametrize('argv, message', [
-    ([], 'one of the arguments --transaction-id --cloudevent is required'),
+    ([], 'one of the arguments --transaction-id --cloudevent --manifest --dataset is required'),
     (['--transaction-id', '0'], "'0' is not a transaction id"),
     (['--transaction-id', '1', '--cloudevent', 'e.json'], 'not allowed with argument'),
     (['--cloudevent', 'missing.json'], 'cannot read --cloudevent missing.json'),

@@ -30,11 +30,7 @@ pytestmark = pytest.mark.timeout(240)
 @pytest.fixture(scope='module')
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDaskCluster]:
     with LocalDaskCluster(tmp_path_factory.mktemp('dask'), workers=2) as running:
-        with distributed.Client(running.address, timeout=60) as client:
-            try:
-                client.wait_for_workers(2, timeout=90)
-            except Exception:  # noqa: BLE001 - show why the cluster did not come up
-                pytest.fail('the Dask workers did not join: {}'.format(running.log('worker')))
+        running.wait_for_workers()
         yield running
 
 

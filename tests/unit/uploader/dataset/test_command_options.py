@@ -5,8 +5,10 @@ import argparse
 
 import pytest
 
+from pacifica.downloader import cli as download_cli
 from pacifica.uploader import cli
-from pacifica.uploader._dataset_cli import parse_size, wanted
+from pacifica._client.cli import byte_size
+from pacifica.uploader._dataset_cli import wanted
 
 
 @pytest.mark.parametrize('text, size', [
@@ -15,14 +17,23 @@ from pacifica.uploader._dataset_cli import parse_size, wanted
     ('1T', 1 << 40), ('1PB', 10 ** 15), ('0.5K', 512), ('2.5K', 2560), (' 7M ', 7 << 20), ('1.0001K', 1024),
 ])
 def test_sizes_follow_one_rule(text: str, size: int) -> None:
-    assert parse_size(text) == size
+    assert byte_size(text) == size
+
+
+def test_both_commands_read_sizes_by_this_rule() -> None:
+    """pacifica-upload's bundle size and pacifica-download's cart size mean the same by the same text."""
+    down = download_cli.build_parser().parse_args(['--transaction-id', '1', '--destination', 'x',
+                                                   '--max-cart-size', '750MB', '--workers', '3'])
+    assert (down.max_cart_size, down.workers) == (750_000_000, 3)
+    up = cli.build_parser().parse_args(['--max-bundle-size', '750MB', '--workers', '3', 'results'])
+    assert (up.max_bundle_size, up.workers) == (750_000_000, 3)
 
 
 @pytest.mark.parametrize('text', ['', 'M', '2Q', '2 GiBs', '-1', '1e9', '1.5', '0', '0.0001K', '2iB', '1,5G', 'G2',
                                   '2MBB', '0x10'])
 def test_anything_else_is_refused_naming_the_rule(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError) as caught:
-        parse_size(text)
+        byte_size(text)
     assert repr(text) in str(caught.value)
 
 
