@@ -1,7 +1,6 @@
 """Which files go into which cart: merging transactions for one folder, cutting by bytes and count."""
 from __future__ import annotations
 
-import argparse
 from typing import Any, Dict, List, Optional
 
 import pytest
@@ -11,7 +10,6 @@ from hypothesis import strategies as st
 from pacifica.downloader import ConfigurationError, RecordError
 from pacifica.downloader._cartplan import check_limit, merge_transactions, record_label, split_carts, total_size
 from pacifica.downloader._records import FileEntry
-from pacifica.downloader.cli import _size
 
 
 def entry(number: int, size: Optional[int]) -> FileEntry:
@@ -113,15 +111,3 @@ def test_record_label() -> None:
     assert record_label({'transaction': {'_id': 5}}, 0) == 'transaction 5'
     assert record_label({'files': {}}, 2) == 'record 3'
     assert record_label([], 0) == 'record 1'
-
-
-@pytest.mark.parametrize('text, value', [('4096', 4096), ('1K', 1024), ('500m', 500 * 1024 ** 2), ('4G', 4 << 30),
-                                         ('4GiB', 4 << 30), ('2 TB', 2 << 40), ('7B', 7)])
-def test_cart_size_option(text: str, value: int) -> None:
-    assert _size(text) == value
-
-
-@pytest.mark.parametrize('text', ['', '0', '-1', '1.5G', '4Q', '4IB', 'G'])
-def test_cart_size_option_refuses(text: str) -> None:
-    with pytest.raises(argparse.ArgumentTypeError):
-        _size(text)
