@@ -117,7 +117,8 @@ def coordinate(root: str, files: int, entries: int, max_files: int, workers: int
         start = time.perf_counter()
         report = upload_dataset(source, MetaData([MetaObj(destinationTable='Transactions._id', value=1)]),
                                 os.path.join(scratch, 'manifest.json'), max_files=max_files, workers=workers,
-                                uploader_kwargs={'upload_url': base + '/upload', 'status_url': base + '/get_state'})
+                                uploader_kwargs={'upload_url': base + '/upload', 'status_url': base + '/get_state'},
+                                metadata_url=base)
         seconds = time.perf_counter() - start
     if not report.complete:
         raise SystemExit('the upload did not complete: {}'.format(report))

@@ -75,7 +75,7 @@ def measure(root: str, url: str, workers: int, read_ahead: str, shards: int, war
         start = time.perf_counter()
         report = upload_dataset(root, metadata, os.path.join(scratch, 'manifest.json'),
                                 max_files=-(-small_bundle.FILES // shards), workers=workers, executor=pool,
-                                uploader_kwargs=uploader_kwargs, bundler_kwargs=bundler_kwargs)
+                                uploader_kwargs=uploader_kwargs, bundler_kwargs=bundler_kwargs, metadata_url=url)
         seconds = time.perf_counter() - start
     if pool is not None:
         pool.shutdown()
