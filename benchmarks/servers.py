@@ -18,7 +18,9 @@ stand-ins do the least work the protocol allows:
   answer rows filtered by exact query fields, as pacifica-metadata's
   tables do; ``/files?transaction=N`` is served from an answer built once,
   when the upload ended. A body whose ``metadata.txt`` is not within the
-  tail makes a FAILED job saying so (start with ``--tail-mib`` larger).
+  tail (or not a tar) still makes a job that ended well, as before, but no
+  transaction: its state says why in ``no_transaction``, and a check after
+  ingest finds its files missing (start with ``--tail-mib`` larger).
 - cart: ``/<set>/<cart id>`` behaves like cartd for a cart that is already
   staged: POST answers 201, HEAD answers 204 ``ready``, GET streams the
   pre-built tar of that data set with chunked encoding (no Content-Length,
@@ -156,7 +158,7 @@ class _JobBook:
                 'tail_is_tar_end': len(tail) >= TAR_END and not any(tail[-TAR_END:]),
             }
             if metadata is None:
-                self.jobs[job_id].update(state='FAILED', exception=problem)
+                self.jobs[job_id]['no_transaction'] = problem
             else:
                 self.tables.add(job_id, metadata)
             return job_id
