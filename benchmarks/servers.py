@@ -47,7 +47,7 @@ SEND_CHUNK = 4 << 20
 TAR_END = 1024
 BLOCK = 512
 METADATA_MEMBER = b'metadata.txt'
-#: Bytes kept of each upload's end: its metadata.txt must fit (about 300 bytes a file).
+#: Bytes kept of each upload's end: its metadata.txt must fit (about 270 bytes a file).
 TAIL_SIZE = 32 << 20
 METADATA_TABLES = ('keys', 'values', 'trans_key_value', 'files')
 
@@ -110,19 +110,20 @@ class _Tables:
         return self.ids[table, text]
 
     def add(self, transaction_id: int, metadata: list) -> None:
-        """Transaction ``transaction_id`` as ingest writes it from a bundle's decoded metadata.txt."""
-        files = []
-        for item in metadata:
-            table = item.get('destinationTable') if isinstance(item, dict) else None
-            if table == 'TransactionKeyValue':
-                self.rows['trans_key_value'].append({
-                    'transaction': transaction_id, 'key': self._id_of('keys', 'key', str(item['key'])),
-                    'value': self._id_of('values', 'value', str(item['value']))})
-            elif table == 'Files':
-                files.append({'_id': self._next_file_id + len(files), 'transaction': transaction_id,
-                              'name': item['name'], 'subdir': item.get('subdir', ''), 'size': int(item['size']),
-                              'hashtype': item.get('hashtype', ''), 'hashsum': item.get('hashsum', ''),
-                              'mimetype': item.get('mimetype', '')})
+        """Transaction ``transaction_id`` as ingest writes it from a bundle's decoded metadata.txt.
+
+        KeyError, TypeError or ValueError for a record without its fields, before any row is added.
+        """
+        items = [item for item in metadata if isinstance(item, dict)]
+        pairs = [(str(item['key']), str(item['value'])) for item in items
+                 if item.get('destinationTable') == 'TransactionKeyValue']
+        files = [{'_id': self._next_file_id + number, 'transaction': transaction_id, 'name': item['name'],
+                  'subdir': item.get('subdir', ''), 'size': int(item['size']), 'hashtype': item.get('hashtype', ''),
+                  'hashsum': item.get('hashsum', ''), 'mimetype': item.get('mimetype', '')}
+                 for number, item in enumerate(item for item in items if item.get('destinationTable') == 'Files')]
+        for key, value in pairs:
+            self.rows['trans_key_value'].append({'transaction': transaction_id, 'key': self._id_of('keys', 'key', key),
+                                                 'value': self._id_of('values', 'value', value)})
         self._next_file_id += len(files)
         self.files[transaction_id] = json.dumps(files).encode()
 
@@ -157,10 +158,13 @@ class _JobBook:
                 'received_bytes': received,
                 'tail_is_tar_end': len(tail) >= TAR_END and not any(tail[-TAR_END:]),
             }
+            try:
+                if metadata is not None:
+                    self.tables.add(job_id, metadata)
+            except (KeyError, TypeError, ValueError) as err:
+                metadata, problem = None, 'a record of metadata.txt lacks {}'.format(err)
             if metadata is None:
                 self.jobs[job_id]['no_transaction'] = problem
-            else:
-                self.tables.add(job_id, metadata)
             return job_id
 
     def answer(self, table: str, query: dict) -> bytes | None:
@@ -169,7 +173,7 @@ class _JobBook:
 
 
 class StandInHandler(BaseHTTPRequestHandler):
-    """One handler for both services; the path decides which."""
+    """One handler for the three services; the path decides which."""
 
     protocol_version = 'HTTP/1.1'
     server: StandInServer
