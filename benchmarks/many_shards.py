@@ -1,4 +1,4 @@
-"""Memory of a sharded upload of very many ``path`` entries (issue 15, item 7), to the loopback ingest stand-in.
+"""Memory of a sharded upload of very many ``path`` entries (issue 15, item 7), to the loopback stand-ins.
 
     python benchmarks/many_files.py make DIR                  # the files, once (300,000 tiny ones)
     python benchmarks/many_shards.py DIR [--entries 1000000] [--max-files 10000] [--workers 2]
@@ -6,7 +6,9 @@
 The dataset is a stream of ``--entries`` entries with names of their own,
 whose ``path`` cycles over the files under DIR (so that a million entries
 need no million files): the coordinator never holds a list of them, as with
-``DatasetSource.from_root``. The coordinating process runs in a child of its
+``DatasetSource.from_root``; every shard's transaction is checked after
+ingest on the stand-in's metadata tables (``servers.py``), as
+``upload_dataset`` does by default. The coordinating process runs in a child of its
 own (its own ``VmHWM``: ``wait4`` would give the largest of it and its
 workers); each worker of its process pool is sampled
 every 20 ms for its ``VmHWM`` (a spawned process starts its own high-water
@@ -117,7 +119,8 @@ def coordinate(root: str, files: int, entries: int, max_files: int, workers: int
         start = time.perf_counter()
         report = upload_dataset(source, MetaData([MetaObj(destinationTable='Transactions._id', value=1)]),
                                 os.path.join(scratch, 'manifest.json'), max_files=max_files, workers=workers,
-                                uploader_kwargs={'upload_url': base + '/upload', 'status_url': base + '/get_state'})
+                                uploader_kwargs={'upload_url': base + '/upload', 'status_url': base + '/get_state'},
+                                metadata_url=base)
         seconds = time.perf_counter() - start
     if not report.complete:
         raise SystemExit('the upload did not complete: {}'.format(report))

@@ -7,7 +7,8 @@
 Each run is a process of its own that lists the set, plans it into SHARDS
 shards of equal file counts, and uploads them with ``upload_dataset`` on its
 process pool of WORKERS processes to the loopback ingest stand-in
-(``servers.py``), following every job: the call is the figure. ``cold``:
+(``servers.py``), following every job and checking each shard's transaction
+on the stand-in's metadata tables: the call is the figure. ``cold``:
 upload_dataset starts its own pool (start-up included); ``warm``: a pool
 started before the clock (the steady state of a long upload). READ_AHEAD is the shard workers' ``TransferConfig``
 read-ahead setting (``auto``: the library's default, which leaves it off
@@ -75,7 +76,7 @@ def measure(root: str, url: str, workers: int, read_ahead: str, shards: int, war
         start = time.perf_counter()
         report = upload_dataset(root, metadata, os.path.join(scratch, 'manifest.json'),
                                 max_files=-(-small_bundle.FILES // shards), workers=workers, executor=pool,
-                                uploader_kwargs=uploader_kwargs, bundler_kwargs=bundler_kwargs)
+                                uploader_kwargs=uploader_kwargs, bundler_kwargs=bundler_kwargs, metadata_url=url)
         seconds = time.perf_counter() - start
     if pool is not None:
         pool.shutdown()
