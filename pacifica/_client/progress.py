@@ -12,6 +12,8 @@ from .exceptions import ConfigurationError
 #: The ``--progress`` choices (``auto``: a bar on a terminal, lines otherwise).
 PROGRESS_MODES = ('auto', 'bar', 'lines', 'off')
 _UNITS = ('B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB')
+#: What happened to the bytes of each command's transfer, for the line that ends a failed one.
+_MOVED = {'upload': 'sent', 'save': 'written', 'download': 'received'}
 
 
 def human_bytes(count: float) -> str:
@@ -101,18 +103,26 @@ class Progress:
                 self._emit(now)
 
     def close(self, completed: bool = True) -> None:
-        """Finish the display: a last line with the totals, or just end the bar on failure."""
+        """Finish the display: a last line with the totals, or on failure one that says so and how far it got."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             if self.mode == 'off':
                 return
-            if completed:
-                summary = self._summary(self._clock())
-            else:
-                summary = '{}: stopped after {}'.format(self.label, human_bytes(self.done))
-            self._write_line(summary)
+            self._write_line(self._summary(self._clock()) if completed else self._failure())
+
+    def _failure(self) -> str:
+        """``'upload: failed, 120.0 KiB of 300.0 KiB sent (40%)'``: never mistaken for the end of a transfer.
+
+        The percentage is rounded down, so a transfer short of its last byte
+        never reads 100 %.
+        """
+        moved = _MOVED.get(self.label, 'moved')
+        if not self.total:
+            return '{}: failed, {} {}'.format(self.label, human_bytes(self.done), moved)
+        return '{}: failed, {} of {} {} ({}%)'.format(self.label, human_bytes(self.done), human_bytes(self.total),
+                                                      moved, 100 * self.done // self.total)
 
     def _summary(self, now: float) -> str:
         """``'download: 3.0 MiB in 0:03 (1.0 MiB/s), 0:18 in all'``: the transfer's own time and rate."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from types import TracebackType
 from typing import Any, BinaryIO, Dict, Iterator, List, Optional, Sequence, Type
@@ -43,7 +44,7 @@ from .metadata import check_dataset_id
 from .plan import ShardPlan
 
 __all__ = ['Manifest', 'ShardRecord', 'ManifestLock', 'ManifestError', 'TransitionError', 'write_atomically',
-           'PLANNED', 'SENDING', 'SENT', 'INGESTED', 'FAILED', 'STATES']
+           'remove_stale_temporaries', 'PLANNED', 'SENDING', 'SENT', 'INGESTED', 'FAILED', 'STATES']
 
 FORMAT = 'pacifica-dataset-manifest'
 VERSION = 1
@@ -59,6 +60,9 @@ NEXT_STATES: Dict[str, frozenset] = {
 }
 _PLAN_FIELDS = ShardPlan._fields
 _ERROR_LIMIT = 2000
+#: How write_atomically's temporary files end, and the characters mkstemp puts between prefix and suffix.
+_TEMPORARY_SUFFIX = '.tmp'
+_TEMPORARY_CHARACTERS = frozenset('abcdefghijklmnopqrstuvwxyz0123456789_')
 
 
 class ManifestError(PacificaError, ValueError):
@@ -133,10 +137,14 @@ def _fsync_folder(folder: str) -> None:
         os.close(handle)
 
 
+def _temporary_prefix(path: str) -> str:
+    return '.{}.'.format(os.path.basename(path))
+
+
 def write_atomically(path: str, data: bytes) -> None:
     """Replace ``path`` with ``data`` so that a crash leaves either the old file or the new one, whole."""
     folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix='.{}.'.format(os.path.basename(path)), suffix='.tmp', dir=folder)
+    handle, temporary = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=_TEMPORARY_SUFFIX, dir=folder)
     try:
         with os.fdopen(handle, 'wb') as out:
             out.write(data)
@@ -152,12 +160,44 @@ def write_atomically(path: str, data: bytes) -> None:
     _fsync_folder(folder)
 
 
+def remove_stale_temporaries(path: str) -> List[str]:
+    """Delete what :func:`write_atomically` of ``path`` left behind when its process was killed; their names.
+
+    Only regular files named exactly as ``mkstemp`` names this path's
+    temporaries (``.<name>.`` + eight of its characters + ``.tmp``) go, so
+    nothing a person put there is touched. Call it only while no other
+    writer can be mid-save: under :class:`ManifestLock`.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    prefix = _temporary_prefix(path)
+    removed: List[str] = []
+    try:
+        names = os.listdir(folder)
+    except OSError:  # a leftover is harmless: never fail a run over one
+        return removed
+    for name in names:
+        middle = name[len(prefix):-len(_TEMPORARY_SUFFIX)]
+        if (not name.startswith(prefix) or not name.endswith(_TEMPORARY_SUFFIX) or len(middle) != 8
+                or not set(middle) <= _TEMPORARY_CHARACTERS):
+            continue
+        candidate = os.path.join(folder, name)
+        try:
+            if stat.S_ISREG(os.lstat(candidate).st_mode):
+                os.unlink(candidate)
+                removed.append(name)
+        except OSError:
+            pass
+    return removed
+
+
 class ManifestLock:
     """One run at a time per manifest: an exclusive lock on ``<manifest>.lock`` while held.
 
     Two runs writing one manifest would each send the shards the other has
     not recorded yet. The lock is the operating system's (``flock``), so it
-    is released when its process dies, SIGKILL included.
+    is released when its process dies, SIGKILL included; the next holder
+    then clears the temporary file such a death may leave mid-save
+    (:func:`remove_stale_temporaries`).
     """
 
     def __init__(self, manifest_path: str) -> None:
@@ -173,6 +213,7 @@ class ManifestLock:
                 handle.close()
                 raise ManifestError('another run is using the manifest {} (it holds {})'.format(
                     self.path[:-len('.lock')], self.path)) from None
+            remove_stale_temporaries(self.path[:-len('.lock')])  # a killed run's half-saved manifest
         self._handle = handle
         return self
 

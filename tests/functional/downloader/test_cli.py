@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pacifica._client.progress import human_bytes
 from pacifica.downloader import cli
 from tests.helpers.server import Reply
 from tests.helpers.commands import SAMPLE_FILES, FakeCart, closed_port, run_module
@@ -141,6 +142,18 @@ def test_a_failed_download_removes_the_folders_it_made_and_says_what_failed(
     assert os.listdir(str(tmp_path)) == []
     assert re.search('^pacifica-download: error: .*' + re.escape(message), err, re.MULTILINE)
     assert 'stopped after 0 B' not in err and 'files:' not in out
+
+
+@pytest.mark.parametrize('parallel', [[], ['--workers', '2']])
+def test_a_download_that_fails_after_its_bytes_came_ends_its_progress_saying_so(
+        tmp_path: Path, cart: FakeCart, capsys: pytest.CaptureFixture, parallel) -> None:
+    _garbage(cart)
+    assert cli.main(['--transaction-id', '67', '--destination', str(tmp_path / 'out'), *cart.flags(),
+                     '--progress', 'lines', *parallel]) == 4
+    err = capsys.readouterr().err
+    size = human_bytes(sum(len(data) for data in SAMPLE_FILES.values()))
+    last = [line for line in err.splitlines() if line.startswith('download: ')][-1]
+    assert last == 'download: failed, {0} of {0} received (100%)'.format(size), err
 
 
 def test_a_failed_download_keeps_a_destination_that_existed(tmp_path: Path, cart: FakeCart,

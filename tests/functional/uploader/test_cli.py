@@ -4,12 +4,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tarfile
 from pathlib import Path
 from typing import Any, Dict
 
 import pytest
 
+from pacifica._client.progress import human_bytes
 from pacifica.uploader import cli
 from pacifica.uploader.metadata import MetaObj
 from tests.helpers.server import Reply
@@ -239,6 +241,30 @@ def test_a_failed_upload_leaves_no_saved_bundle(workdir: Path, services: FakeIng
     assert cli.main([*services.flags(), *GOOD_META, '--save', 'copy.tar', 'sample']) == 3
     assert 'disk full' in capsys.readouterr().err
     assert not (workdir / 'copy.tar').exists() and not (workdir / 'copy.tar.part').exists()
+
+
+def _last_progress_line(err: str) -> str:
+    return [line for line in err.splitlines() if line.startswith('upload: ')][-1]
+
+
+def test_a_failed_upload_ends_its_progress_saying_it_failed_and_how_far(workdir: Path, services: FakeIngestPolicy,
+                                                                        capsys: pytest.CaptureFixture) -> None:
+    services.server.route('POST', '/upload', Reply(500, 'disk full'))
+    assert cli.main([*services.flags(), *GOOD_META, '--progress', 'lines', 'sample']) == 3
+    out, err = capsys.readouterr()
+    total = re.search(r'^bundle: (\d+) bytes', out, re.MULTILINE).group(1)
+    size = human_bytes(int(total))
+    assert _last_progress_line(err) == 'upload: failed, {0} of {0} sent (100%)'.format(size), err
+
+
+def test_an_upload_refused_at_once_says_nothing_was_sent(workdir: Path, services: FakeIngestPolicy,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    ingest = 'http://127.0.0.1:{}'.format(closed_port())
+    assert cli.main(['--ingest-url', ingest, '--policy-url', services.url, '--retries', '0', *GOOD_META,
+                     '--progress', 'lines', 'sample']) == 3
+    out, err = capsys.readouterr()
+    size = human_bytes(int(re.search(r'^bundle: (\d+) bytes', out, re.MULTILINE).group(1)))
+    assert _last_progress_line(err) == 'upload: failed, 0 B of {} sent (0%)'.format(size), err
 
 
 def test_unreachable_servers_exit_3_and_never_show_credentials(workdir: Path, capsys: pytest.CaptureFixture) -> None:

@@ -84,7 +84,21 @@ def test_a_failed_transfer_never_reads_as_complete() -> None:
     clock.now += 1
     progress.update(400)
     progress.close(completed=False)
-    assert out.getvalue().splitlines()[-1] == 'upload: stopped after 400 B'
+    assert out.getvalue().splitlines()[-1] == 'upload: failed, 400 B of 1000 B sent (40%)'
+
+
+@pytest.mark.parametrize('label, total, done, last', [
+    ('upload', 300 * 1024, 0, 'upload: failed, 0 B of 300.0 KiB sent (0%)'),
+    ('upload', 1000, 999, 'upload: failed, 999 B of 1000 B sent (99%)'),  # short of the end: never 100 %
+    ('save', 1000, 1000, 'save: failed, 1000 B of 1000 B written (100%)'),
+    ('download', None, 3 * 1024 * 1024, 'download: failed, 3.0 MiB received'),
+])
+def test_the_last_line_of_a_failed_transfer_says_it_failed_and_how_far_it_got(label, total, done, last) -> None:
+    out = io.StringIO()
+    shown = progress.Progress(label, out, 'lines', total, line_interval=0, clock=FakeClock())
+    shown.update(done)
+    shown.close(completed=False)
+    assert out.getvalue().splitlines()[-1] == last
 
 
 def test_unknown_total_shows_bytes_and_rate_only() -> None:
