@@ -70,7 +70,7 @@ from pacifica.uploader.metadata import metadata_decode, metadata_encode
 
 from .manifest import FAILED, INGESTED, PLANNED, SENDING, SENT, Manifest, ManifestError, ManifestLock
 from .metadata import base_metadata, new_dataset_id, shard_metadata
-from .plan import DatasetSource, ShardPlan, cut, plan
+from .plan import DatasetSource, EntrySpool, ShardPlan, cut, plan
 from .worker import INGESTED as JOB_INGESTED
 from .worker import FOUND, JOB_FAILED, NOT_FOLLOWED, NOT_FOUND, NOT_SENT, UNKNOWN, UNRESOLVED, Outcome, SendTask
 from .worker import follow_job, planned_files, resolve_part, send_shard
@@ -353,13 +353,17 @@ def _outcome(future: cf.Future, part: int, kind: str = UNKNOWN) -> Outcome:
         return Outcome(part, kind, None, 'the work unit did not answer: {}: {}'.format(type(err).__name__, err))
 
 
-def _open_manifest(path: str, source: DatasetSource, metadata_text: str, max_bytes: Optional[int],
+def _open_manifest(path: str, spool: EntrySpool, metadata_text: str, max_bytes: Optional[int],
                    max_files: Optional[int]) -> Manifest:
-    """The manifest at ``path``, planned now when it does not exist yet; checked against this run's arguments."""
+    """The manifest at ``path``, planned now when it does not exist yet; checked against this run's arguments.
+
+    Planning, or the check of a resumed dataset, is the run's one listing
+    of the files: ``spool`` keeps it for sending.
+    """
     digest = _metadata_digest(metadata_text)
     if not os.path.lexists(path):
-        return Manifest.create(path, new_dataset_id(), plan(source(), max_bytes, max_files), max_bytes, max_files,
-                               metadata_digest=digest)
+        return Manifest.create(path, new_dataset_id(), plan(spool.first_pass(), max_bytes, max_files), max_bytes,
+                               max_files, metadata_digest=digest)
     manifest = Manifest.load(path)
     for name, given, recorded in (('max_bytes', max_bytes, manifest.max_bytes),
                                   ('max_files', max_files, manifest.max_files)):
@@ -370,7 +374,7 @@ def _open_manifest(path: str, source: DatasetSource, metadata_text: str, max_byt
         raise ManifestError('{} was started with other metadata: every shard of a dataset carries the same'.format(
             path))
     if any(record.state != PLANNED for record in manifest.shards):
-        for _ in cut(source(), manifest.plans(), lambda shard: False):
+        for _ in cut(spool.first_pass(), manifest.plans(), lambda shard: False):
             pass  # a dataset that changed is refused before anything more is sent
     return manifest
 
@@ -415,12 +419,12 @@ def upload_dataset(source: Any, metadata: Iterable[Any], manifest_path: str, *, 
         resolve_wait = seconds(resolve_wait, name='resolve_wait', zero=True)
     options = _Options(uploader_kwargs, shard_bundler_kwargs(bundler_kwargs, window), lookup_kwargs, wait,
                        wait_timeout, resolve_wait, interval, on_change)
-    with ManifestLock(manifest_path):
-        manifest = _open_manifest(manifest_path, source, metadata_text, max_bytes, max_files)
+    with ManifestLock(manifest_path), EntrySpool(source) as spool:
+        manifest = _open_manifest(manifest_path, spool, metadata_text, max_bytes, max_files)
         own_executor = executor is None
         pool = _default_executor(_positive(workers, 'workers')) if executor is None else executor
         try:
-            return _Coordinator(manifest, source, metadata_text, pool, window, options).run()
+            return _Coordinator(manifest, spool.source(), metadata_text, pool, window, options).run()
         finally:
             if own_executor:
                 pool.shutdown(wait=True, cancel_futures=True)

@@ -14,7 +14,7 @@ from pacifica.uploader import ConfigurationError
 from pacifica.uploader.dataset import runner
 from pacifica.uploader.dataset.manifest import FAILED, INGESTED, SENDING, SENT, Manifest, ManifestError
 from pacifica.uploader.dataset.metadata import dataset_tags
-from pacifica.uploader.dataset.plan import DatasetChangedError, DatasetSource, EmptyDatasetError
+from pacifica.uploader.dataset.plan import DatasetChangedError, DatasetSource, EmptyDatasetError, entries_under
 from pacifica.uploader.dataset.runner import upload_dataset
 from pacifica.uploader.dataset.worker import INGESTED as JOB_INGESTED
 from pacifica.uploader.dataset.worker import FOUND, JOB_FAILED, NOT_FOLLOWED, NOT_FOUND, NOT_SENT, UNKNOWN, UNRESOLVED
@@ -365,3 +365,25 @@ def test_read_ahead_is_off_when_the_shards_fill_the_cores(path: str, pool: Any, 
     assert runner.shard_bundler_kwargs({'hashfunc': 'md5'}, 1) == {'hashfunc': 'md5'}  # a core to spare: the default
     given = runner.TransferConfig(read_ahead=True)
     assert runner.shard_bundler_kwargs({'config': given}, 8)['config'] is given  # the caller's choice is kept
+
+
+def test_a_folder_is_listed_once_per_run_planned_or_resumed(path: str, pool: Any, fake: FakeIngest,
+                                                            tmp_path: Any) -> None:
+    root = tmp_path / 'set'
+    for index in range(7):
+        (root / 'd{}'.format(index % 2)).mkdir(parents=True, exist_ok=True)
+        (root / 'd{}'.format(index % 2) / 'f{}'.format(index)).write_bytes(b'x' * index)
+    listings: List[int] = []
+
+    def listing() -> Iterator[Dict[str, Any]]:
+        listings.append(1)
+        return entries_under(str(root))
+    source = DatasetSource(listing, 'counted', plain=True)
+    fake.send_answer = {2: lambda task: Outcome(task.part, NOT_SENT, None, 'gone')}
+    first = run(path, pool, source=source)
+    assert len(listings) == 1 and first.failed.keys() == {2}
+    names = [entry['name'] for task in sorted(fake.sends) for entry in task.entries]
+    assert names == [entry['name'] for entry in entries_under(str(root))]
+    fake.send_answer = {}
+    again = run(path, pool, source=source)  # the check of the resumed dataset is its listing
+    assert len(listings) == 2 and again.complete and again.sent == [2]
