@@ -50,14 +50,10 @@ died; ``resolve_wait`` must then also cover the rest of such an upload.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import ctypes
 import dataclasses
 import hashlib
-import multiprocessing
 import os
 import pickle
-import signal
-import sys
 import threading
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
@@ -65,12 +61,13 @@ from pacifica._client.ingestcheck import SentFile
 
 from pacifica._client.datasets import DatasetLookup
 from pacifica._client.rules import seconds
-from pacifica.uploader import ConfigurationError, TransferConfig, Uploader
+from pacifica.uploader import ConfigurationError, Uploader
 from pacifica.uploader.metadata import metadata_decode, metadata_encode
 
 from .manifest import FAILED, INGESTED, PLANNED, SENDING, SENT, Manifest, ManifestError, ManifestLock
 from .metadata import base_metadata, new_dataset_id, shard_metadata
 from .plan import DatasetSource, EntrySpool, ShardPlan, cut, plan
+from .pool import default_executor, shard_bundler_kwargs
 from .worker import INGESTED as JOB_INGESTED
 from .worker import FOUND, JOB_FAILED, NOT_FOLLOWED, NOT_FOUND, NOT_SENT, UNKNOWN, UNRESOLVED, Outcome, SendTask
 from .worker import follow_job, planned_files, resolve_part, send_shard
@@ -85,8 +82,6 @@ DEFAULT_WAIT_TIMEOUT = 3600.0
 DEFAULT_RESOLVE_WAIT = 600.0
 #: Passes over the dataset a run makes at most: shards found missing after a resolution go in the next pass.
 _ROUNDS = 3
-#: Linux prctl option: the signal a process gets when its parent dies.
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclasses.dataclass
@@ -116,45 +111,8 @@ class RunReport:
         return len(self.ingested) == self.parts
 
 
-def shard_bundler_kwargs(bundler_kwargs: Optional[Dict[str, Any]], window: int) -> Dict[str, Any]:
-    """The Bundler keywords of every shard: the caller's, with read-ahead off when the shards fill the cores.
-
-    The read-ahead process gains by using a second core (see
-    :mod:`pacifica.uploader.bundler.readahead`); when ``window`` shards at
-    once already occupy every core of this machine, it only competes with
-    them. A ``config`` the caller gives is kept as it is.
-    """
-    kwargs = dict(bundler_kwargs or {})
-    if 'config' not in kwargs and window >= (os.cpu_count() or 1):
-        kwargs['config'] = TransferConfig(read_ahead=False)
-    return kwargs
-
-
 def _metadata_digest(text: str) -> str:
     return hashlib.sha256(text.encode('utf-8'), usedforsecurity=False).hexdigest()
-
-
-def _default_executor(workers: int) -> cf.Executor:
-    # spawn, not fork: the coordinator runs threads (the job followers), which a fork would copy mid-step.
-    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context('spawn'),
-                                  initializer=_die_with_parent, initargs=(os.getpid(),))
-
-
-def _die_with_parent(parent: int) -> None:
-    """Pool worker start-up (Linux): be killed when the coordinator dies, so no upload outlives its run.
-
-    An upload cut short leaves Ingest no bundle; one that went on unseen
-    after a SIGKILL could become a transaction after the re-run's resolution
-    gave up on it.
-    """
-    if not sys.platform.startswith('linux'):
-        return
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # the coordinator died before the request took effect
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -422,7 +380,7 @@ def upload_dataset(source: Any, metadata: Iterable[Any], manifest_path: str, *, 
     with ManifestLock(manifest_path), EntrySpool(source) as spool:
         manifest = _open_manifest(manifest_path, spool, metadata_text, max_bytes, max_files)
         own_executor = executor is None
-        pool = _default_executor(_positive(workers, 'workers')) if executor is None else executor
+        pool = default_executor(_positive(workers, 'workers')) if executor is None else executor
         try:
             return _Coordinator(manifest, spool.source(), metadata_text, pool, window, options).run()
         finally:

@@ -10,7 +10,8 @@ from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
 
-from pacifica.uploader import ConfigurationError
+from pacifica.uploader import ConfigurationError, TransferConfig
+from pacifica.uploader.dataset import pool as shard_pool
 from pacifica.uploader.dataset import runner
 from pacifica.uploader.dataset.manifest import FAILED, INGESTED, SENDING, SENT, Manifest, ManifestError
 from pacifica.uploader.dataset.metadata import dataset_tags
@@ -359,12 +360,12 @@ def test_a_rerun_resolves_what_the_previous_run_left_unknown(path: str, pool: An
 def test_read_ahead_is_off_when_the_shards_fill_the_cores(path: str, pool: Any, fake: FakeIngest,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """The figures (benchmarks/README.md, sharded uploads): a read-ahead process per shard only competes then."""
-    monkeypatch.setattr(runner.os, 'cpu_count', lambda: 2)
+    monkeypatch.setattr(shard_pool.os, 'cpu_count', lambda: 2)
     run(path, pool, window=2)
     assert {task.bundler_kwargs['config'].read_ahead for task in fake.sends} == {False}
-    assert runner.shard_bundler_kwargs({'hashfunc': 'md5'}, 1) == {'hashfunc': 'md5'}  # a core to spare: the default
-    given = runner.TransferConfig(read_ahead=True)
-    assert runner.shard_bundler_kwargs({'config': given}, 8)['config'] is given  # the caller's choice is kept
+    assert shard_pool.shard_bundler_kwargs({'hashfunc': 'md5'}, 1) == {'hashfunc': 'md5'}  # a core to spare
+    given = TransferConfig(read_ahead=True)
+    assert shard_pool.shard_bundler_kwargs({'config': given}, 8)['config'] is given  # the caller's choice is kept
 
 
 def test_a_folder_is_listed_once_per_run_planned_or_resumed(path: str, pool: Any, fake: FakeIngest,
