@@ -180,9 +180,10 @@ class _Coordinator:
             elif record.state == SENDING:
                 self._resolve(shard.part, planned_files(entries))
             elif record.state in (PLANNED, FAILED):
-                while len(self.sending) >= self.window:
-                    self._collect()
-                self._submit(shard, entries)
+                with self.manifest.deferring():  # the outcomes collected are saved with this shard's sending
+                    while len(self.sending) >= self.window:
+                        self._collect()
+                    self._submit(shard, entries)
                 self._changed()
         while self.sending or self.following or self.resolving:
             self._collect()
@@ -220,16 +221,17 @@ class _Coordinator:
     def _collect(self) -> None:
         """Record every step that has ended (at least one)."""
         done, _ = cf.wait([*self.sending, *self.following, *self.resolving], return_when=cf.FIRST_COMPLETED)
-        for future in done:
-            if future in self.sending:
-                part, entries = self.sending.pop(future)
-                self._sent(part, _outcome(future, part), entries)
-            elif future in self.resolving:
-                part, expected = self.resolving.pop(future)
-                self._resolved(_outcome(future, part, UNRESOLVED), expected)
-            else:
-                part = self.following.pop(future)
-                self._followed(_outcome(future, part, NOT_FOLLOWED))
+        with self.manifest.deferring():  # one save for all
+            for future in done:
+                if future in self.sending:
+                    part, entries = self.sending.pop(future)
+                    self._sent(part, _outcome(future, part), entries)
+                elif future in self.resolving:
+                    part, expected = self.resolving.pop(future)
+                    self._resolved(_outcome(future, part, UNRESOLVED), expected)
+                else:
+                    part = self.following.pop(future)
+                    self._followed(_outcome(future, part, NOT_FOLLOWED))
         self._changed()
 
     def _sent(self, part: int, outcome: Outcome, entries: Optional[List[Mapping[str, Any]]] = None) -> None:
