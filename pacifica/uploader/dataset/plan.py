@@ -196,8 +196,9 @@ def _changed(shard: ShardPlan, why: str) -> DatasetChangedError:
         shard.part, shard.start, shard.stop - 1, why))
 
 
-def _sorted_children(folder: str) -> List[Tuple[str, bool]]:
-    """(name, is a folder) of a folder's entries by name; links to folders are left out, as pacifica-upload does."""
+def _sorted_children(folder: str) -> List[Tuple[str, bool, str]]:
+    """(name, is a folder, path) of a folder's entries by name; links to folders are left out, as pacifica-upload
+    does. The listing's own paths save a join per file."""
     children = []
     with os.scandir(folder) as listing:
         for item in listing:
@@ -207,7 +208,7 @@ def _sorted_children(folder: str) -> List[Tuple[str, bool]]:
             if not is_dir and not item.is_file():
                 raise ConfigurationError('{} is not a regular file (a broken link, a FIFO or a socket?)'.format(
                     item.path))
-            children.append((item.name, is_dir))
+            children.append((item.name, is_dir, item.path))
     children.sort()
     return children
 
@@ -223,18 +224,17 @@ def entries_under(root: str, prefix: str = 'data') -> Iterator[Dict[str, Any]]:
     root = os.path.abspath(root)
     if not os.path.isdir(root):
         raise ConfigurationError('{} is not a folder'.format(root))
-    stack: List[Tuple[str, str, Iterator[Tuple[str, bool]]]] = [(root, prefix, iter(_sorted_children(root)))]
+    stack: List[Tuple[str, Iterator[Tuple[str, bool, str]]]] = [(prefix, iter(_sorted_children(root)))]
     while stack:
-        folder, name_prefix, children = stack[-1]
+        name_prefix, children = stack[-1]
         child = next(children, None)
         if child is None:
             stack.pop()
             continue
-        name, is_dir = child
-        path = os.path.join(folder, name)
-        arc_name = '{}/{}'.format(name_prefix, name) if name_prefix else name
+        name, is_dir, path = child
+        arc_name = name_prefix + '/' + name if name_prefix else name
         if is_dir:
-            stack.append((path, arc_name, iter(_sorted_children(path))))
+            stack.append((arc_name, iter(_sorted_children(path))))
             continue
         info = os.stat(path)
         yield {'name': arc_name, 'size': info.st_size, 'mtime': info.st_mtime, 'path': path}
