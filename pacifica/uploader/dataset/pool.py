@@ -15,7 +15,7 @@ from typing import Any, Dict, Optional
 
 from pacifica.uploader import TransferConfig
 
-__all__ = ['default_executor', 'shard_bundler_kwargs']
+__all__ = ['default_executor', 'start_processes', 'shard_bundler_kwargs']
 
 #: Linux prctl option: the signal a process gets when its parent dies.
 _PR_SET_PDEATHSIG = 1
@@ -40,6 +40,22 @@ def default_executor(workers: int) -> cf.Executor:
     # spawn, not fork: the coordinator runs threads (the job followers), which a fork would copy mid-step.
     return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context('spawn'),
                                   initializer=_die_with_parent, initargs=(os.getpid(),))
+
+
+def start_processes(pool: cf.Executor, workers: int) -> None:
+    """Have the pool start its ``workers`` processes now, without waiting for them.
+
+    A spawned process imports the library before it takes its first shard;
+    started before the planning pass, that start-up overlaps it instead of
+    following it. (A process pool starts one process for each task handed
+    in while none is idle.)
+    """
+    for _ in range(workers):
+        pool.submit(_started)
+
+
+def _started() -> None:
+    """A task that does nothing: the process that runs it has started, and imported this package."""
 
 
 def _die_with_parent(parent: int) -> None:

@@ -67,7 +67,7 @@ from pacifica.uploader.metadata import metadata_decode, metadata_encode
 from .manifest import FAILED, INGESTED, PLANNED, SENDING, SENT, Manifest, ManifestError, ManifestLock
 from .metadata import base_metadata, new_dataset_id, shard_metadata
 from .plan import DatasetSource, EntrySpool, ShardPlan, cut, plan
-from .pool import default_executor, shard_bundler_kwargs
+from .pool import default_executor, shard_bundler_kwargs, start_processes
 from .worker import INGESTED as JOB_INGESTED
 from .worker import FOUND, JOB_FAILED, NOT_FOLLOWED, NOT_FOUND, NOT_SENT, UNKNOWN, UNRESOLVED, Outcome, SendTask
 from .worker import follow_job, planned_files, resolve_part, send_shard
@@ -380,10 +380,12 @@ def upload_dataset(source: Any, metadata: Iterable[Any], manifest_path: str, *, 
     options = _Options(uploader_kwargs, shard_bundler_kwargs(bundler_kwargs, window), lookup_kwargs, wait,
                        wait_timeout, resolve_wait, interval, on_change)
     with ManifestLock(manifest_path), EntrySpool(source) as spool:
-        manifest = _open_manifest(manifest_path, spool, metadata_text, max_bytes, max_files)
         own_executor = executor is None
         pool = default_executor(_positive(workers, 'workers')) if executor is None else executor
         try:
+            if own_executor:
+                start_processes(pool, workers)  # their start-up overlaps the planning pass
+            manifest = _open_manifest(manifest_path, spool, metadata_text, max_bytes, max_files)
             return _Coordinator(manifest, spool.source(), metadata_text, pool, window, options).run()
         finally:
             if own_executor:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import multiprocessing
 import threading
 import tracemalloc
 from concurrent.futures.process import BrokenProcessPool
@@ -388,3 +389,16 @@ def test_a_folder_is_listed_once_per_run_planned_or_resumed(path: str, pool: Any
     fake.send_answer = {}
     again = run(path, pool, source=source)  # the check of the resumed dataset is its listing
     assert len(listings) == 2 and again.complete and again.sent == [2]
+
+
+def test_the_default_pool_starts_its_processes_before_the_planning_pass(path: str, fake: FakeIngest) -> None:
+    """Their start-up (a spawn and the library's import) overlaps the planning instead of following it."""
+    children: List[int] = []
+
+    def listing() -> Iterator[Dict[str, Any]]:
+        children.append(len(multiprocessing.active_children()))
+        return iter(())
+    with pytest.raises(EmptyDatasetError):
+        upload_dataset(DatasetSource(listing, 'empty'), metadata(), path, max_files=3, workers=2,
+                       uploader_kwargs=KWARGS)
+    assert children == [2] and multiprocessing.active_children() == []
