@@ -8,8 +8,9 @@
     report.complete, report.unknown
 
 The coordinating process plans the shards (:mod:`.plan`), writes the
-manifest (:mod:`.manifest`), then streams the entries a second time and
-hands each shard to the executor as a :func:`~.worker.send_shard` work unit:
+manifest (:mod:`.manifest`), then streams the entries a second time (a
+folder's from the planning pass's :class:`~.plan.EntrySpool`, not listed
+again) and hands each shard to the executor as a :func:`~.worker.send_shard` work unit:
 by default a process pool of ``workers`` processes, or any Executor given
 (``distributed.Client(address).get_executor()`` for a cluster, the files then
 on a shared file system). It records every result in the manifest as it
