@@ -299,8 +299,10 @@ class EntrySpool:
     listing of ``name``, ``size``, ``mtime``, ``path``) is recorded; another
     (a ``file_data`` list, already in memory) is read again, as is any
     source until its first pass has ended. The file is written and read in
-    chunks of ``chunk`` entries, so memory holds a chunk, not the dataset,
-    and it is unlinked from the start: it vanishes with its process.
+    chunks of ``chunk`` entries, so memory holds a chunk, not the dataset
+    (the disk holds about the length of each entry's name and path, in the
+    temporary folder), and it is unlinked from the start: it vanishes with
+    its process.
     """
 
     def __init__(self, source: DatasetSource, chunk: int = 4096) -> None:
