@@ -56,8 +56,23 @@ def warm_pool(workers: int) -> Any:
     return pool
 
 
-def measure(root: str, url: str, workers: int, read_ahead: str, shards: int, warm: bool = False) -> float:
-    """One sharded upload of ``root`` to the stand-in at ``url``; the seconds of the call.
+def cpu_seconds(pids: Any = ()) -> float:
+    """CPU seconds (user and system) of this process, its children that ended, and the live processes ``pids``."""
+    own = os.times()
+    total = own.user + own.system + own.children_user + own.children_system
+    ticks = os.sysconf('SC_CLK_TCK')
+    for pid in pids:
+        with open('/proc/{}/stat'.format(pid), encoding='ascii') as stat:  # Linux: fields 14, 15 after the name
+            fields = stat.read().rpartition(')')[2].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def measure(root: str, url: str, workers: int, read_ahead: str, shards: int, warm: bool = False) -> tuple:
+    """One sharded upload of ``root`` to the stand-in at ``url``; the seconds of the call and its CPU seconds.
+
+    The CPU seconds are those of every process of the run (coordinator and
+    workers, not the stand-in) spent while the clock ran.
 
     ``warm``: on a pool started before the clock starts (the steady state of a
     long upload), else on upload_dataset's own pool (its start-up included).
@@ -72,59 +87,66 @@ def measure(root: str, url: str, workers: int, read_ahead: str, shards: int, war
     uploader_kwargs = {'upload_url': url + '/upload', 'status_url': url + '/get_state',
                        'config': TransferConfig(poll_interval=0.05)}
     pool = warm_pool(workers) if warm else None
+    pids = list(pool._processes) if pool is not None else []  # noqa: SLF001 - the warm pool's live processes
     with tempfile.TemporaryDirectory() as scratch:
+        cpu = cpu_seconds(pids)
         start = time.perf_counter()
         report = upload_dataset(root, metadata, os.path.join(scratch, 'manifest.json'),
                                 max_files=-(-small_bundle.FILES // shards), workers=workers, executor=pool,
                                 uploader_kwargs=uploader_kwargs, bundler_kwargs=bundler_kwargs, metadata_url=url)
         seconds = time.perf_counter() - start
+        cpu = cpu_seconds(pids) - cpu
     if pool is not None:
         pool.shutdown()
     if not report.complete or report.parts != shards:
         raise RuntimeError('the upload did not complete: {}'.format(report))
-    return seconds
+    return seconds, cpu
 
 
-def timed_run(root: str, url: str, workers: int, read_ahead: str, shards: int, warm: bool) -> float:
-    """:func:`measure` in a fresh process (nothing cached from the previous run)."""
+def timed_run(root: str, url: str, workers: int, read_ahead: str, shards: int, warm: bool) -> tuple:
+    """:func:`measure` in a fresh process (nothing cached from the previous run): seconds, CPU seconds."""
     done = subprocess.run([sys.executable, os.path.abspath(__file__), 'measure', root, url, str(workers), read_ahead,
                            str(shards), 'warm' if warm else 'cold'], capture_output=True, text=True, check=False,
                           timeout=600)
     if done.returncode != 0:
         raise RuntimeError('measure failed: {}'.format((done.stderr.strip().splitlines() or ['?'])[-1]))
-    return float(done.stdout.strip().splitlines()[-1])
+    seconds, cpu = done.stdout.strip().splitlines()[-1].split()
+    return float(seconds), float(cpu)
 
 
 def compare(root: str, url: str, workers: list, read_aheads: list, pools: list, shards: int, reps: int,
             log=print) -> dict:
-    """Alternating runs of every (pool, workers, read-ahead); the seconds of each, by configuration."""
+    """Alternating runs of every (pool, workers, read-ahead); (seconds, CPU seconds) of each, by configuration."""
     configs = list(itertools.product(pools, workers, read_aheads))
-    seconds: dict = {config: [] for config in configs}
+    runs: dict = {config: [] for config in configs}
     for rep in range(reps):
         for config in configs:
             pool, count, read_ahead = config
-            seconds[config].append(timed_run(root, url, count, read_ahead, shards, pool == 'warm'))
-            log('rep {} pool={} workers={} read-ahead={}: {:.2f} s'.format(rep + 1, *config, seconds[config][-1]))
-    return seconds
+            runs[config].append(timed_run(root, url, count, read_ahead, shards, pool == 'warm'))
+            log('rep {} pool={} workers={} read-ahead={}: {:.2f} s, {:.2f} CPU s'.format(rep + 1, *config,
+                                                                                         *runs[config][-1]))
+    return runs
 
 
-def table(seconds: dict) -> str:
-    """Markdown: median seconds, MB/s of file data, and the ratios to one worker with read-ahead as the library
-    sets it (``auto``) and with the same setting."""
-    lines = ['| pool | workers | read-ahead | median s | MB/s | x 1 worker, auto | x 1 worker, same |',
-             '|---|---|---|---|---|---|---|']
-    for (pool, workers, read_ahead), runs in sorted(seconds.items()):
-        median = statistics.median(runs)
+def table(runs: dict) -> str:
+    """Markdown: median seconds, median CPU seconds, MB/s of file data, and the ratios to one worker with
+    read-ahead as the library sets it (``auto``) and with the same setting."""
+    lines = ['| pool | workers | read-ahead | median s | median CPU s | MB/s | x 1 worker, auto | x 1 worker, same |',
+             '|---|---|---|---|---|---|---|---|']
+    seconds = {config: [wall for wall, _ in measured] for config, measured in runs.items()}
+    for (pool, workers, read_ahead), walls in sorted(seconds.items()):
+        median = statistics.median(walls)
+        cpu = statistics.median(used for _, used in runs[(pool, workers, read_ahead)])
         ratios = []
         for base in (seconds.get((pool, 1, 'auto')), seconds.get((pool, 1, read_ahead))):
             ratios.append('{:.2f}'.format(statistics.median(base) / median) if base else '-')
-        lines.append('| {} | {} | {} | {:.2f} | {:.1f} | {} | {} |'.format(
-            pool, workers, read_ahead, median, PAYLOAD / median / 1e6, *ratios))
+        lines.append('| {} | {} | {} | {:.2f} | {:.2f} | {:.1f} | {} | {} |'.format(
+            pool, workers, read_ahead, median, cpu, PAYLOAD / median / 1e6, *ratios))
     return '\n'.join(lines)
 
 
 def run(root: str, workers: list, read_aheads: list, pools: list, shards: int, reps: int, log=print) -> dict:
-    """Make the set when missing, start the stand-in, compare; the seconds by configuration."""
+    """Make the set when missing, start the stand-in, compare; (seconds, CPU seconds) by configuration."""
     if not os.path.isdir(root):
         log('writing the small set to {} ...'.format(root))
         small_bundle.make(root)
@@ -145,7 +167,7 @@ def report(reps: int, log=lambda text: print(text, file=sys.stderr)) -> int:
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == 'measure':
         root, url, workers, read_ahead, shards, pool = sys.argv[2:8]
-        print('{:.4f}'.format(measure(root, url, int(workers), read_ahead, int(shards), pool == 'warm')))
+        print('{:.4f} {:.4f}'.format(*measure(root, url, int(workers), read_ahead, int(shards), pool == 'warm')))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--dir', default=DEFAULT_DIR, help='where the small set is (written when missing)')

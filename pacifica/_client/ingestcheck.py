@@ -15,7 +15,7 @@ one request, so after the job's end they are all there or none are.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, NamedTuple
+from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Set
 
 from .datasets import DatasetLookup, ServerFile
 from .exceptions import ConfigurationError, IngestVerificationError
@@ -93,9 +93,18 @@ def verify_transaction(lookup: DatasetLookup, transaction_id: Any, sent: Iterabl
     wanted += sent_files(item for item in items if not isinstance(item, SentFile))
     held = lookup.files(transaction_id)
     problems = compare_files(wanted, held)
-    paths = [record.path for record in held]
     problems.extend(UnexpectedFile(record.path, record.hashtype, '', record.hashsum, None, record.size)
-                    for index, record in enumerate(held) if record.path in paths[:index])
+                    for record in _repeated(held))
     if problems:
         raise IngestVerificationError(transaction_id, problems)
     return held
+
+
+def _repeated(held: Iterable[ServerFile]) -> Iterator[ServerFile]:
+    """Every record of a path already seen before it: one set, so a shard of many files is checked in one pass."""
+    seen: Set[str] = set()
+    for record in held:
+        if record.path in seen:
+            yield record
+        else:
+            seen.add(record.path)

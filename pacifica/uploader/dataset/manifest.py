@@ -4,7 +4,10 @@ A sharded upload must survive the death of the process that runs it without
 ingesting any shard twice. So every change of a shard's state is written to
 a JSON file before the next step may depend on it, atomically (a temporary
 file in the same folder, fsync, :func:`os.replace`, fsync of the folder): a
-crash leaves the old manifest or the new one, never half of one.
+crash leaves the old manifest or the new one, never half of one. (The
+coordinator saves outcomes that arrive together in one write, at the latest
+with the next shard's ``sending``: :meth:`Manifest.deferring` says why that
+is safe.)
 
 Each shard moves through::
 
@@ -26,6 +29,7 @@ which may be sent again. Transitions not drawn above raise
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
@@ -237,6 +241,8 @@ class Manifest:
         self.metadata_digest = metadata_digest
         self.shards: List[ShardRecord] = list(shards)
         self._check_parts()
+        self._deferring = 0
+        self._unsaved = False
 
     def _check_parts(self) -> None:
         if not self.shards:
@@ -290,8 +296,34 @@ class Manifest:
         return '{}, "shards": [\n{}\n]}}\n'.format(json.dumps(head)[:-1], ',\n'.join(lines))
 
     def save(self) -> None:
-        """Write the manifest atomically (see :func:`write_atomically`)."""
+        """Write the manifest atomically (see :func:`write_atomically`), with every change not yet saved."""
         write_atomically(self.path, self.as_json_text().encode('ascii'))
+        self._unsaved = False
+
+    @contextlib.contextmanager
+    def deferring(self) -> Iterator['Manifest']:
+        """Within the block, outcomes are saved together: by the next :meth:`mark_sending`, else when it ends.
+
+        A save costs several synchronous disk writes, and while the
+        coordinator makes them no free worker gets its next shard. What
+        waits may wait safely: a shard is marked ``sending`` on disk before
+        it is sent, always at once, and a crash that loses a later record of
+        its outcome leaves it ``sending`` (to be resolved on the servers) or
+        ``sent`` (its job followed again), never sent twice unseen.
+        """
+        self._deferring += 1
+        try:
+            yield self
+        finally:
+            self._deferring -= 1
+            if not self._deferring and self._unsaved:
+                self.save()
+
+    def _save_or_defer(self) -> None:
+        if self._deferring:
+            self._unsaved = True
+        else:
+            self.save()
 
     # -- states -------------------------------------------------------------------------------------------------
     def shard(self, part: int) -> ShardRecord:
@@ -299,7 +331,7 @@ class Manifest:
             raise ManifestError('the dataset has no part {!r} (parts 1 to {})'.format(part, len(self.shards)))
         return self.shards[part - 1]
 
-    def _move(self, part: int, state: str, **fields: Any) -> ShardRecord:
+    def _move(self, part: int, state: str, at_once: bool = False, **fields: Any) -> ShardRecord:
         record = self.shard(part)
         if state not in NEXT_STATES[record.state]:
             raise TransitionError('part {} of dataset {} cannot go from {} to {}{}'.format(
@@ -311,15 +343,18 @@ class Manifest:
             setattr(record, name, value)
         try:
             record.check(self.path)
-            self.save()
+            if at_once:
+                self.save()
+            else:
+                self._save_or_defer()
         except BaseException:
             record.state, record.job_id, record.transaction_id, record.error = saved
             raise
         return record
 
     def mark_sending(self, part: int) -> ShardRecord:
-        """Before the first byte of the shard leaves."""
-        return self._move(part, SENDING, job_id=None, transaction_id=None, error=None)
+        """Before the first byte of the shard leaves: saved at once, with every change deferred before it."""
+        return self._move(part, SENDING, at_once=True, job_id=None, transaction_id=None, error=None)
 
     def mark_sent(self, part: int, job_id: Any) -> ShardRecord:
         """Ingest answered the upload with ``job_id``."""
@@ -343,7 +378,7 @@ class Manifest:
         saved = record.error
         record.error = _short(error)
         try:
-            self.save()
+            self._save_or_defer()
         except BaseException:
             record.error = saved
             raise

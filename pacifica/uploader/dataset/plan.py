@@ -22,13 +22,15 @@ between shards that were already sent.
 from __future__ import annotations
 
 import hashlib
+import marshal
 import os
+import tempfile
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
 from pacifica.uploader import ConfigurationError, FileDataError
 
-__all__ = ['ShardPlan', 'DatasetSource', 'EmptyDatasetError', 'DatasetChangedError', 'plan_shards', 'plan', 'cut',
-           'entries_under']
+__all__ = ['ShardPlan', 'DatasetSource', 'EntrySpool', 'EmptyDatasetError', 'DatasetChangedError', 'plan_shards',
+           'plan', 'cut', 'entries_under']
 
 Entry = Mapping[str, Any]
 
@@ -194,8 +196,9 @@ def _changed(shard: ShardPlan, why: str) -> DatasetChangedError:
         shard.part, shard.start, shard.stop - 1, why))
 
 
-def _sorted_children(folder: str) -> List[Tuple[str, bool]]:
-    """(name, is a folder) of a folder's entries by name; links to folders are left out, as pacifica-upload does."""
+def _sorted_children(folder: str) -> List[Tuple[str, bool, str]]:
+    """(name, is a folder, path) of a folder's entries by name; links to folders are left out, as pacifica-upload
+    does. The listing's own paths save a join per file."""
     children = []
     with os.scandir(folder) as listing:
         for item in listing:
@@ -205,7 +208,7 @@ def _sorted_children(folder: str) -> List[Tuple[str, bool]]:
             if not is_dir and not item.is_file():
                 raise ConfigurationError('{} is not a regular file (a broken link, a FIFO or a socket?)'.format(
                     item.path))
-            children.append((item.name, is_dir))
+            children.append((item.name, is_dir, item.path))
     children.sort()
     return children
 
@@ -221,29 +224,33 @@ def entries_under(root: str, prefix: str = 'data') -> Iterator[Dict[str, Any]]:
     root = os.path.abspath(root)
     if not os.path.isdir(root):
         raise ConfigurationError('{} is not a folder'.format(root))
-    stack: List[Tuple[str, str, Iterator[Tuple[str, bool]]]] = [(root, prefix, iter(_sorted_children(root)))]
+    stack: List[Tuple[str, Iterator[Tuple[str, bool, str]]]] = [(prefix, iter(_sorted_children(root)))]
     while stack:
-        folder, name_prefix, children = stack[-1]
+        name_prefix, children = stack[-1]
         child = next(children, None)
         if child is None:
             stack.pop()
             continue
-        name, is_dir = child
-        path = os.path.join(folder, name)
-        arc_name = '{}/{}'.format(name_prefix, name) if name_prefix else name
+        name, is_dir, path = child
+        arc_name = name_prefix + '/' + name if name_prefix else name
         if is_dir:
-            stack.append((path, arc_name, iter(_sorted_children(path))))
+            stack.append((arc_name, iter(_sorted_children(path))))
             continue
         info = os.stat(path)
         yield {'name': arc_name, 'size': info.st_size, 'mtime': info.st_mtime, 'path': path}
 
 
 class DatasetSource:
-    """Hands out a dataset's entries afresh on every call: planning and sending each read them once."""
+    """Hands out a dataset's entries afresh on every call: planning and sending each read them once.
 
-    def __init__(self, open_entries: Callable[[], Iterator[Entry]], description: str) -> None:
+    ``plain``: the entries are plain data that :class:`EntrySpool` can keep
+    (a folder's listing), so :meth:`spooled` saves the second listing.
+    """
+
+    def __init__(self, open_entries: Callable[[], Iterator[Entry]], description: str, plain: bool = False) -> None:
         self._open_entries = open_entries
         self.description = description
+        self.plain = plain
 
     def __call__(self) -> Iterator[Entry]:
         return self._open_entries()
@@ -254,7 +261,8 @@ class DatasetSource:
     @classmethod
     def from_root(cls, root: str, prefix: str = 'data') -> 'DatasetSource':
         """Every file below ``root`` (see :func:`entries_under`), walked again on each call."""
-        return cls(lambda: entries_under(root, prefix), 'files under {}'.format(os.path.basename(root) or root))
+        return cls(lambda: entries_under(root, prefix), 'files under {}'.format(os.path.basename(root) or root),
+                   plain=True)
 
     @classmethod
     def from_file_data(cls, file_data: Sequence[Entry]) -> 'DatasetSource':
@@ -274,3 +282,78 @@ class DatasetSource:
                 raise FileDataError("dataset entry {}: 'name' {!r} appears twice".format(index, name))
             seen.add(name)
         return cls(lambda: iter(file_data), '{} file_data entries'.format(len(file_data)))
+
+
+class EntrySpool:
+    """A source's entries as one pass listed them, kept in an anonymous temporary file for the next passes.
+
+    Listing a large tree is the coordinator's largest share of work, so the
+    pass that plans (or checks) the shards is recorded and sending reads it
+    back::
+
+        with EntrySpool(source) as spool:
+            shards = plan(spool.first_pass(), max_files=10_000)
+            for shard, entries in cut(spool.source(), shards): ...
+
+    Only a source whose entries are plain data (``plain``: a folder's
+    listing of ``name``, ``size``, ``mtime``, ``path``) is recorded; another
+    (a ``file_data`` list, already in memory) is read again, as is any
+    source until its first pass has ended. The file is written and read in
+    chunks of ``chunk`` entries, so memory holds a chunk, not the dataset
+    (the disk holds about the length of each entry's name and path, in the
+    temporary folder), and it is unlinked from the start: it vanishes with
+    its process.
+    """
+
+    def __init__(self, source: DatasetSource, chunk: int = 4096) -> None:
+        self._source = source
+        self._chunk = chunk
+        self._file: Optional[Any] = tempfile.TemporaryFile(prefix='pacifica-entries-') if source.plain else None
+        self._ends: List[int] = []
+        self._complete = False
+
+    def __enter__(self) -> 'EntrySpool':
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            self._complete = False
+
+    def first_pass(self) -> Iterator[Entry]:
+        """The source's entries, recorded as they pass when they are plain."""
+        if self._file is None:
+            yield from self._source()
+            return
+        batch: List[Tuple[str, int, float, str]] = []
+        for entry in self._source():
+            batch.append((entry['name'], entry['size'], entry['mtime'], entry['path']))
+            if len(batch) >= self._chunk:
+                self._write(batch)
+                batch = []
+            yield entry
+        if batch:
+            self._write(batch)
+        self._complete = True
+
+    def _write(self, batch: List[Tuple[str, int, float, str]]) -> None:
+        assert self._file is not None
+        marshal.dump(batch, self._file)
+        self._ends.append(self._file.tell())
+
+    def _replay(self) -> Iterator[Entry]:
+        if not self._complete or self._file is None:
+            yield from self._source()
+            return
+        offset = 0
+        for end in self._ends:
+            self._file.seek(offset)  # each reader its own position: two passes may interleave
+            batch = marshal.load(self._file)
+            offset = end
+            for name, size, mtime, path in batch:
+                yield {'name': name, 'size': size, 'mtime': mtime, 'path': path}
+
+    def source(self) -> DatasetSource:
+        """The source of the next passes: the recorded entries once the first pass has ended."""
+        return DatasetSource(self._replay, self._source.description)

@@ -8,8 +8,9 @@
     report.complete, report.unknown
 
 The coordinating process plans the shards (:mod:`.plan`), writes the
-manifest (:mod:`.manifest`), then streams the entries a second time and
-hands each shard to the executor as a :func:`~.worker.send_shard` work unit:
+manifest (:mod:`.manifest`), then streams the entries a second time (a
+folder's from the planning pass's :class:`~.plan.EntrySpool`, not listed
+again) and hands each shard to the executor as a :func:`~.worker.send_shard` work unit:
 by default a process pool of ``workers`` processes, or any Executor given
 (``distributed.Client(address).get_executor()`` for a cluster, the files then
 on a shared file system). It records every result in the manifest as it
@@ -50,14 +51,10 @@ died; ``resolve_wait`` must then also cover the rest of such an upload.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import ctypes
 import dataclasses
 import hashlib
-import multiprocessing
 import os
 import pickle
-import signal
-import sys
 import threading
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
@@ -65,12 +62,13 @@ from pacifica._client.ingestcheck import SentFile
 
 from pacifica._client.datasets import DatasetLookup
 from pacifica._client.rules import seconds
-from pacifica.uploader import ConfigurationError, TransferConfig, Uploader
+from pacifica.uploader import ConfigurationError, Uploader
 from pacifica.uploader.metadata import metadata_decode, metadata_encode
 
 from .manifest import FAILED, INGESTED, PLANNED, SENDING, SENT, Manifest, ManifestError, ManifestLock
 from .metadata import base_metadata, new_dataset_id, shard_metadata
-from .plan import DatasetSource, ShardPlan, cut, plan
+from .plan import DatasetSource, EntrySpool, ShardPlan, cut, plan
+from .pool import default_executor, shard_bundler_kwargs, start_processes
 from .worker import INGESTED as JOB_INGESTED
 from .worker import FOUND, JOB_FAILED, NOT_FOLLOWED, NOT_FOUND, NOT_SENT, UNKNOWN, UNRESOLVED, Outcome, SendTask
 from .worker import follow_job, planned_files, resolve_part, send_shard
@@ -85,8 +83,6 @@ DEFAULT_WAIT_TIMEOUT = 3600.0
 DEFAULT_RESOLVE_WAIT = 600.0
 #: Passes over the dataset a run makes at most: shards found missing after a resolution go in the next pass.
 _ROUNDS = 3
-#: Linux prctl option: the signal a process gets when its parent dies.
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclasses.dataclass
@@ -116,45 +112,8 @@ class RunReport:
         return len(self.ingested) == self.parts
 
 
-def shard_bundler_kwargs(bundler_kwargs: Optional[Dict[str, Any]], window: int) -> Dict[str, Any]:
-    """The Bundler keywords of every shard: the caller's, with read-ahead off when the shards fill the cores.
-
-    The read-ahead process gains by using a second core (see
-    :mod:`pacifica.uploader.bundler.readahead`); when ``window`` shards at
-    once already occupy every core of this machine, it only competes with
-    them. A ``config`` the caller gives is kept as it is.
-    """
-    kwargs = dict(bundler_kwargs or {})
-    if 'config' not in kwargs and window >= (os.cpu_count() or 1):
-        kwargs['config'] = TransferConfig(read_ahead=False)
-    return kwargs
-
-
 def _metadata_digest(text: str) -> str:
     return hashlib.sha256(text.encode('utf-8'), usedforsecurity=False).hexdigest()
-
-
-def _default_executor(workers: int) -> cf.Executor:
-    # spawn, not fork: the coordinator runs threads (the job followers), which a fork would copy mid-step.
-    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context('spawn'),
-                                  initializer=_die_with_parent, initargs=(os.getpid(),))
-
-
-def _die_with_parent(parent: int) -> None:
-    """Pool worker start-up (Linux): be killed when the coordinator dies, so no upload outlives its run.
-
-    An upload cut short leaves Ingest no bundle; one that went on unseen
-    after a SIGKILL could become a transaction after the re-run's resolution
-    gave up on it.
-    """
-    if not sys.platform.startswith('linux'):
-        return
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # the coordinator died before the request took effect
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,9 +181,10 @@ class _Coordinator:
             elif record.state == SENDING:
                 self._resolve(shard.part, planned_files(entries))
             elif record.state in (PLANNED, FAILED):
-                while len(self.sending) >= self.window:
-                    self._collect()
-                self._submit(shard, entries)
+                with self.manifest.deferring():  # the outcomes collected are saved with this shard's sending
+                    while len(self.sending) >= self.window:
+                        self._collect()
+                    self._submit(shard, entries)
                 self._changed()
         while self.sending or self.following or self.resolving:
             self._collect()
@@ -262,16 +222,17 @@ class _Coordinator:
     def _collect(self) -> None:
         """Record every step that has ended (at least one)."""
         done, _ = cf.wait([*self.sending, *self.following, *self.resolving], return_when=cf.FIRST_COMPLETED)
-        for future in done:
-            if future in self.sending:
-                part, entries = self.sending.pop(future)
-                self._sent(part, _outcome(future, part), entries)
-            elif future in self.resolving:
-                part, expected = self.resolving.pop(future)
-                self._resolved(_outcome(future, part, UNRESOLVED), expected)
-            else:
-                part = self.following.pop(future)
-                self._followed(_outcome(future, part, NOT_FOLLOWED))
+        with self.manifest.deferring():  # one save for all
+            for future in done:
+                if future in self.sending:
+                    part, entries = self.sending.pop(future)
+                    self._sent(part, _outcome(future, part), entries)
+                elif future in self.resolving:
+                    part, expected = self.resolving.pop(future)
+                    self._resolved(_outcome(future, part, UNRESOLVED), expected)
+                else:
+                    part = self.following.pop(future)
+                    self._followed(_outcome(future, part, NOT_FOLLOWED))
         self._changed()
 
     def _sent(self, part: int, outcome: Outcome, entries: Optional[List[Mapping[str, Any]]] = None) -> None:
@@ -353,13 +314,17 @@ def _outcome(future: cf.Future, part: int, kind: str = UNKNOWN) -> Outcome:
         return Outcome(part, kind, None, 'the work unit did not answer: {}: {}'.format(type(err).__name__, err))
 
 
-def _open_manifest(path: str, source: DatasetSource, metadata_text: str, max_bytes: Optional[int],
+def _open_manifest(path: str, spool: EntrySpool, metadata_text: str, max_bytes: Optional[int],
                    max_files: Optional[int]) -> Manifest:
-    """The manifest at ``path``, planned now when it does not exist yet; checked against this run's arguments."""
+    """The manifest at ``path``, planned now when it does not exist yet; checked against this run's arguments.
+
+    Planning, or the check of a resumed dataset, is the run's one listing
+    of the files: ``spool`` keeps it for sending.
+    """
     digest = _metadata_digest(metadata_text)
     if not os.path.lexists(path):
-        return Manifest.create(path, new_dataset_id(), plan(source(), max_bytes, max_files), max_bytes, max_files,
-                               metadata_digest=digest)
+        return Manifest.create(path, new_dataset_id(), plan(spool.first_pass(), max_bytes, max_files), max_bytes,
+                               max_files, metadata_digest=digest)
     manifest = Manifest.load(path)
     for name, given, recorded in (('max_bytes', max_bytes, manifest.max_bytes),
                                   ('max_files', max_files, manifest.max_files)):
@@ -370,7 +335,7 @@ def _open_manifest(path: str, source: DatasetSource, metadata_text: str, max_byt
         raise ManifestError('{} was started with other metadata: every shard of a dataset carries the same'.format(
             path))
     if any(record.state != PLANNED for record in manifest.shards):
-        for _ in cut(source(), manifest.plans(), lambda shard: False):
+        for _ in cut(spool.first_pass(), manifest.plans(), lambda shard: False):
             pass  # a dataset that changed is refused before anything more is sent
     return manifest
 
@@ -415,12 +380,14 @@ def upload_dataset(source: Any, metadata: Iterable[Any], manifest_path: str, *, 
         resolve_wait = seconds(resolve_wait, name='resolve_wait', zero=True)
     options = _Options(uploader_kwargs, shard_bundler_kwargs(bundler_kwargs, window), lookup_kwargs, wait,
                        wait_timeout, resolve_wait, interval, on_change)
-    with ManifestLock(manifest_path):
-        manifest = _open_manifest(manifest_path, source, metadata_text, max_bytes, max_files)
+    with ManifestLock(manifest_path), EntrySpool(source) as spool:
         own_executor = executor is None
-        pool = _default_executor(_positive(workers, 'workers')) if executor is None else executor
+        pool = default_executor(_positive(workers, 'workers')) if executor is None else executor
         try:
-            return _Coordinator(manifest, source, metadata_text, pool, window, options).run()
+            if own_executor:
+                start_processes(pool, workers)  # their start-up overlaps the planning pass
+            manifest = _open_manifest(manifest_path, spool, metadata_text, max_bytes, max_files)
+            return _Coordinator(manifest, spool.source(), metadata_text, pool, window, options).run()
         finally:
             if own_executor:
                 pool.shutdown(wait=True, cancel_futures=True)

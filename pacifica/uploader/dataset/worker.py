@@ -43,6 +43,11 @@ INGESTED, JOB_FAILED, NOT_FOLLOWED = 'ingested', 'job_failed', 'not_followed'
 FOUND, NOT_FOUND, UNRESOLVED = 'found', 'not_found', 'unresolved'
 
 
+#: The checks after ingest of one process, one at a time: each holds a shard's decoded ``/files`` answer,
+#: several times the size of its JSON, and decoding and comparing hold the GIL, so more at once gain no speed.
+_ONE_CHECK_AT_A_TIME = threading.Lock()
+
+
 class SendTask(NamedTuple):
     """Everything one shard's upload needs, as plain data."""
 
@@ -138,7 +143,8 @@ def follow_job(uploader_kwargs: Dict[str, Any], part: int, job_id: Any, timeout:
     try:
         Uploader(**uploader_kwargs).wait(job_id, timeout=timeout)
         if expected is not None:
-            verify_transaction(DatasetLookup(**(lookup_kwargs or {})), job_id, expected)
+            with _ONE_CHECK_AT_A_TIME:
+                verify_transaction(DatasetLookup(**(lookup_kwargs or {})), job_id, expected)
     except (IngestJobFailedError, IngestVerificationError) as err:
         return Outcome(part, JOB_FAILED, job_id, describe(err))
     except Exception as err:  # noqa: BLE001 - a wait that failed leaves the job to be followed again

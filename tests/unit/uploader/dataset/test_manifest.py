@@ -265,3 +265,42 @@ def test_one_run_at_a_time_per_manifest(path: str) -> None:
                 pass
     with ManifestLock(path):
         pass  # released with the first holder
+
+
+def test_deferred_outcomes_are_saved_with_the_next_sending_or_when_the_block_ends(path: str) -> None:
+    manifest = make(path)
+    manifest.mark_sending(1)
+    with manifest.deferring():
+        manifest.mark_sent(1, 1000)
+        manifest.note_error(1, 'noted')
+        with manifest.deferring():
+            manifest.mark_ingested(1, 1000)
+        assert on_disk(path)[1] == (SENDING, None, None)  # an inner block's end saves nothing
+        manifest.mark_sending(2)  # saved at once, with what waited
+        assert on_disk(path) == {1: (INGESTED, 1000, 1000), 2: (SENDING, None, None), 3: (PLANNED, None, None)}
+        manifest.mark_sent(2, 2000)
+    assert on_disk(path)[2] == (SENT, 2000, None)
+    assert manifest.as_json_text() == open(path, encoding='ascii').read()
+
+
+def test_a_block_left_by_an_error_saves_what_it_deferred(path: str) -> None:
+    manifest = make(path)
+    manifest.mark_sending(1)
+    with pytest.raises(RuntimeError):
+        with manifest.deferring():
+            manifest.mark_failed(1, 'gone')
+            raise RuntimeError('the coordinator broke')
+    assert on_disk(path)[1] == (FAILED, None, None)
+
+
+def test_a_sending_is_never_deferred(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    manifest = make(path)
+    writes: List[str] = []
+    monkeypatch.setattr(manifest_module, 'write_atomically', lambda where, data: writes.append(where))
+    with manifest.deferring():
+        manifest.mark_sending(1)
+        assert len(writes) == 1
+        manifest.mark_sent(1, 1)
+        manifest.mark_ingested(1, 1)
+        assert len(writes) == 1
+    assert len(writes) == 2

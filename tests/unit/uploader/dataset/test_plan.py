@@ -11,7 +11,8 @@ from hypothesis import strategies as hs
 
 from pacifica.uploader import ConfigurationError, FileDataError
 from pacifica.uploader.dataset.plan import (
-    DatasetChangedError, DatasetSource, EmptyDatasetError, ShardPlan, cut, entries_under, plan, plan_shards,
+    DatasetChangedError, DatasetSource, EmptyDatasetError, EntrySpool, ShardPlan, cut, entries_under, plan,
+    plan_shards,
 )
 
 
@@ -262,3 +263,54 @@ def test_links_to_files_are_followed_and_links_to_folders_left_out(tmp_path: Any
     os.symlink(str(tmp_path / 'nothing'), str(tmp_path / 'broken'))
     with pytest.raises(ConfigurationError, match='broken'):
         list(entries_under(str(tmp_path)))
+
+
+def _counted(root: str, calls: List[int]) -> DatasetSource:
+    """A folder's source that counts its listings."""
+    def listing() -> Iterator[Dict[str, Any]]:
+        calls.append(1)
+        return entries_under(root)
+    return DatasetSource(listing, 'counted', plain=True)
+
+
+def _tree(tmp_path: Any, count: int) -> str:
+    for index in range(count):
+        folder = tmp_path / 'd{}'.format(index % 3)
+        folder.mkdir(exist_ok=True)
+        (folder / 'f{:02d}'.format(index)).write_bytes(b'x' * index)
+    return str(tmp_path)
+
+
+def test_a_spool_hands_out_its_first_pass_again_without_listing(tmp_path: Any) -> None:
+    calls: List[int] = []
+    root = _tree(tmp_path, 10)
+    with EntrySpool(_counted(root, calls), chunk=3) as spool:  # chunks of 3: entries cross chunk ends
+        shards = plan(spool.first_pass(), max_files=4)
+        again = spool.source()
+        first = [entry for _, taken in cut(again(), shards) for entry in taken]
+        second = list(again())
+    assert calls == [1]
+    assert first == second == list(entries_under(root))
+
+
+def test_a_spool_lists_again_until_its_first_pass_has_ended(tmp_path: Any) -> None:
+    calls: List[int] = []
+    with EntrySpool(_counted(_tree(tmp_path, 5), calls)) as spool:
+        started = spool.first_pass()
+        next(started)
+        assert len(list(spool.source()())) == 5 and calls == [1, 1]
+
+
+def test_a_spool_of_entries_that_are_not_plain_reads_its_source_again() -> None:
+    given = entries(1, 2, 3)
+    with EntrySpool(DatasetSource.from_file_data(given)) as spool:
+        assert list(spool.first_pass()) == given
+        assert list(spool.source()()) == given
+
+
+def test_two_passes_over_a_spool_may_interleave(tmp_path: Any) -> None:
+    with EntrySpool(DatasetSource.from_root(_tree(tmp_path, 9)), chunk=2) as spool:
+        expected = list(spool.first_pass())
+        one, two = spool.source()(), spool.source()()
+        mixed = [(next(one), next(two)) for _ in range(9)]
+    assert [a for a, _ in mixed] == [b for _, b in mixed] == expected

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import multiprocessing
 import threading
 import tracemalloc
 from concurrent.futures.process import BrokenProcessPool
@@ -10,11 +11,12 @@ from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
 
-from pacifica.uploader import ConfigurationError
+from pacifica.uploader import ConfigurationError, TransferConfig
+from pacifica.uploader.dataset import pool as shard_pool
 from pacifica.uploader.dataset import runner
 from pacifica.uploader.dataset.manifest import FAILED, INGESTED, SENDING, SENT, Manifest, ManifestError
 from pacifica.uploader.dataset.metadata import dataset_tags
-from pacifica.uploader.dataset.plan import DatasetChangedError, DatasetSource, EmptyDatasetError
+from pacifica.uploader.dataset.plan import DatasetChangedError, DatasetSource, EmptyDatasetError, entries_under
 from pacifica.uploader.dataset.runner import upload_dataset
 from pacifica.uploader.dataset.worker import INGESTED as JOB_INGESTED
 from pacifica.uploader.dataset.worker import FOUND, JOB_FAILED, NOT_FOLLOWED, NOT_FOUND, NOT_SENT, UNKNOWN, UNRESOLVED
@@ -359,9 +361,44 @@ def test_a_rerun_resolves_what_the_previous_run_left_unknown(path: str, pool: An
 def test_read_ahead_is_off_when_the_shards_fill_the_cores(path: str, pool: Any, fake: FakeIngest,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """The figures (benchmarks/README.md, sharded uploads): a read-ahead process per shard only competes then."""
-    monkeypatch.setattr(runner.os, 'cpu_count', lambda: 2)
+    monkeypatch.setattr(shard_pool.os, 'cpu_count', lambda: 2)
     run(path, pool, window=2)
     assert {task.bundler_kwargs['config'].read_ahead for task in fake.sends} == {False}
-    assert runner.shard_bundler_kwargs({'hashfunc': 'md5'}, 1) == {'hashfunc': 'md5'}  # a core to spare: the default
-    given = runner.TransferConfig(read_ahead=True)
-    assert runner.shard_bundler_kwargs({'config': given}, 8)['config'] is given  # the caller's choice is kept
+    assert shard_pool.shard_bundler_kwargs({'hashfunc': 'md5'}, 1) == {'hashfunc': 'md5'}  # a core to spare
+    given = TransferConfig(read_ahead=True)
+    assert shard_pool.shard_bundler_kwargs({'config': given}, 8)['config'] is given  # the caller's choice is kept
+
+
+def test_a_folder_is_listed_once_per_run_planned_or_resumed(path: str, pool: Any, fake: FakeIngest,
+                                                            tmp_path: Any) -> None:
+    root = tmp_path / 'set'
+    for index in range(7):
+        (root / 'd{}'.format(index % 2)).mkdir(parents=True, exist_ok=True)
+        (root / 'd{}'.format(index % 2) / 'f{}'.format(index)).write_bytes(b'x' * index)
+    listings: List[int] = []
+
+    def listing() -> Iterator[Dict[str, Any]]:
+        listings.append(1)
+        return entries_under(str(root))
+    source = DatasetSource(listing, 'counted', plain=True)
+    fake.send_answer = {2: lambda task: Outcome(task.part, NOT_SENT, None, 'gone')}
+    first = run(path, pool, source=source)
+    assert len(listings) == 1 and first.failed.keys() == {2}
+    names = [entry['name'] for task in sorted(fake.sends) for entry in task.entries]
+    assert names == [entry['name'] for entry in entries_under(str(root))]
+    fake.send_answer = {}
+    again = run(path, pool, source=source)  # the check of the resumed dataset is its listing
+    assert len(listings) == 2 and again.complete and again.sent == [2]
+
+
+def test_the_default_pool_starts_its_processes_before_the_planning_pass(path: str, fake: FakeIngest) -> None:
+    """Their start-up (a spawn and the library's import) overlaps the planning instead of following it."""
+    children: List[int] = []
+
+    def listing() -> Iterator[Dict[str, Any]]:
+        children.append(len(multiprocessing.active_children()))
+        return iter(())
+    with pytest.raises(EmptyDatasetError):
+        upload_dataset(DatasetSource(listing, 'empty'), metadata(), path, max_files=3, workers=2,
+                       uploader_kwargs=KWARGS)
+    assert children == [2] and multiprocessing.active_children() == []

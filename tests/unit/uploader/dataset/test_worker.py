@@ -138,3 +138,13 @@ def test_a_wait_that_failed_leaves_the_job_to_follow_again(uploader: Any) -> Non
 def test_a_task_never_shows_the_uploader_keywords(tmp_path: Any) -> None:
     work = task(tmp_path)._replace(uploader_kwargs={'auth': {'auth': ('user', 'hunter2-secret')}})
     assert repr(work) == 'SendTask(part=2, files=3)' and str(work) == repr(work)
+
+
+def test_the_checks_after_ingest_of_a_process_run_one_at_a_time(uploader: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each check holds a shard's decoded /files answer: two at once would hold two (benchmarks/README.md)."""
+    held: List[bool] = []
+    monkeypatch.setattr(worker, 'verify_transaction',
+                        lambda lookup, job_id, expected: held.append(worker._ONE_CHECK_AT_A_TIME.locked()))
+    outcome = follow_job({}, 3, 1002, 5, expected=[], lookup_kwargs={'metadata_url': 'http://127.0.0.1:1'})
+    assert outcome.kind == INGESTED
+    assert held == [True] and not worker._ONE_CHECK_AT_A_TIME.locked()
