@@ -74,7 +74,7 @@ def items_text(items: Sequence[Any]) -> List[bytes]:
 
 def _file_records_text(file_infos: Sequence[Any]) -> str:
     """The JSON objects of bundler-built FileObjs, joined by ", " (metadata_encode's text for them)."""
-    quote = quoted
+    quote = quoted  # a local name: one lookup per call instead of eight per record
     return ', '.join([_FILE_RECORD_JSON % (quote(info.name), quote(info.subdir), info.size, quote(info.hashtype),
                                            quote(info.hashsum), quote(info.mimetype), quote(info.ctime),
                                            quote(info.mtime))
