@@ -7,8 +7,8 @@ it once, starts the ingest stand-in (``servers.py``), then runs N rounds of:
 ``Bundler(...).stream()`` to ``/dev/null``; ``Uploader.upload_bundle(Bundler(...))``
 to the stand-in; ``content_length()`` alone on a fresh Bundler (its caches
 cold, as an upload finds them). Each step's wall time, the CPU of this process
-and of its collected children (the read-ahead process), and the stand-in's
-CPU are taken; medians are printed as JSON. On a shared machine the CPU
+and of its collected children (the read-ahead process; and of it the system
+time), and the stand-in's CPU are taken; medians are printed as JSON. On a shared machine the CPU
 figures are the ones to compare: the wall times move with the load.
 """
 from __future__ import annotations
@@ -37,10 +37,10 @@ def file_data_for(root: str) -> list:
     return entries
 
 
-def own_cpu() -> float:
-    """CPU seconds of this process and of the children it collected."""
+def own_cpu(fields: tuple = ('ru_utime', 'ru_stime')) -> float:
+    """CPU seconds (user and system, or ``fields``) of this process and of the children it collected."""
     return sum(getattr(resource.getrusage(who), field) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-               for field in ('ru_utime', 'ru_stime'))
+               for field in fields)
 
 
 def process_cpu(pid: int) -> float:
@@ -85,18 +85,19 @@ def main() -> int:
         for _ in range(args.rounds):
             for name, step in steps.items():
                 fresh = bundler()  # content_length alone: the Bundler is built before the clock
-                cpu, server_cpu, wall = own_cpu(), process_cpu(server.pid), time.perf_counter()
+                cpu, system, server_cpu = own_cpu(), own_cpu(('ru_stime',)), process_cpu(server.pid)
+                wall = time.perf_counter()
                 if step is None:
                     fresh.content_length()
                 else:
                     step()
-                runs[name].append((time.perf_counter() - wall, own_cpu() - cpu, process_cpu(server.pid) - server_cpu))
+                runs[name].append((time.perf_counter() - wall, own_cpu() - cpu, own_cpu(('ru_stime',)) - system,
+                                   process_cpu(server.pid) - server_cpu))
     finally:
         server.stdin.close()
         server.wait()
-    print(json.dumps({name: {'wall': round(statistics.median(run[0] for run in rows), 3),
-                             'cpu': round(statistics.median(run[1] for run in rows), 3),
-                             'server_cpu': round(statistics.median(run[2] for run in rows), 3)}
+    print(json.dumps({name: {key: round(statistics.median(run[column] for run in rows), 3)
+                             for column, key in enumerate(('wall', 'cpu', 'of_it_system', 'server_cpu'))}
                       for name, rows in runs.items()}))
     return 0
 
