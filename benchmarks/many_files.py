@@ -3,16 +3,18 @@
     python benchmarks/many_files.py make DIR [--files N]     # N tiny files (default 300,000), made once
     python benchmarks/many_files.py measure DIR [--files N] [--ours-root CHECKOUT] [--reps N]
 
-``measure`` runs two processes, each a child of its own (so that its peak RSS
-is its own, see ``worker.measure``): the *floor* imports the library and builds
-``file_data`` (the caller's list); the *bundle* does the same, then streams the
-bundle to ``/dev/null``. Each figure is the process's peak RSS plus the peak
-private memory of its children (the read-ahead process), sampled as the suite
-does (``worker.ChildMemory``). The library's own memory is bundle minus floor.
-The bundle process also reports what the FileObjs that 0.3.1's contract
-leaves in ``md_obj`` hold (the tuples, their names and hex digests, counted
-with ``sys.getsizeof``): the caller's once the stream ends, and the part of
-the library's figure that no bundler can avoid.
+``measure`` runs three processes, each a child of its own (so that its peak
+RSS is its own, see ``worker.measure``): the *floor* imports the library and
+builds ``file_data`` (the caller's list); the *bundle* does the same, then
+streams ``Bundler(md_obj, file_data)`` to ``/dev/null``; the *digests* process
+streams ``Bundler(md_obj, file_data, append_file_objs=False)``, the flow that
+keeps only each file's digest. Each figure is the process's peak RSS plus the
+peak private memory of its children (the read-ahead process), sampled as the
+suite does (``worker.ChildMemory``). The library's own memory is a flow's
+peak minus the floor. Each flow also reports what the FileObjs that 0.3.1's
+contract leaves in ``md_obj`` hold (the tuples, their names and hex digests,
+counted with ``sys.getsizeof``): the caller's once the stream ends, none in
+the digest flow.
 """
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ FILES = 300000
 PER_FOLDER = 1000
 #: Issue 16's limit on the library's own memory for FILES path entries (MiB).
 OWN_LIMIT_MIB = 64.0
+#: The measured flows: 0.3.1's (FileObjs appended to md_obj) and the one that keeps only the digests.
+FLOWS = ('bundle', 'digests')
 
 
 def make(root: str, files: int) -> None:
@@ -78,10 +82,11 @@ def run(mode: str, root: str, limit: int) -> dict:
     from pacifica.uploader.metadata import MetaData, MetaObj
     file_data = file_data_for(root, limit)
     answer = {'files': len(file_data)}
-    if mode == 'bundle':
+    if mode != 'floor':
         metadata = MetaData([MetaObj(destinationTable='Transactions._id', value=1)])
+        kwargs = {'append_file_objs': False} if mode == 'digests' else {}
         with ChildMemory() as children, open(os.devnull, 'wb') as sink:
-            Bundler(metadata, file_data).stream(sink)
+            Bundler(metadata, file_data, **kwargs).stream(sink)
         answer['children_private_bytes'] = children.peak
         answer['md_obj_bytes'] = _file_objs_bytes(metadata[1:])
     return answer
@@ -109,7 +114,7 @@ def main() -> int:
     parser.add_argument('root')
     parser.add_argument('--files', type=int, default=FILES)
     parser.add_argument('--reps', type=int, default=1)
-    parser.add_argument('--mode', choices=('floor', 'bundle'), default='bundle')
+    parser.add_argument('--mode', choices=('floor',) + FLOWS, default='bundle')
     parser.add_argument('--ours-root', default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     args = parser.parse_args()
     if args.command == 'make':
@@ -122,18 +127,30 @@ def main() -> int:
 
 
 def many_files(root: str, ours_root: str, reps: int = 1, files: int = FILES) -> dict:
-    """Floor and bundle peaks (MiB, the smallest of ``reps``) and the library's own memory between them."""
+    """The floor's peak and, per flow, its peak (MiB, the smallest of ``reps``) and the library's own memory.
+
+    A flow's figures are keyed ``<flow>_...``; the default flow's also without prefix, as before.
+    """
     mib = 1024 * 1024
-    floors = [measure('floor', root, ours_root, files)['peak_bytes'] for _ in range(reps)]
-    bundles = [measure('bundle', root, ours_root, files) for _ in range(reps)]
-    best = min(bundles, key=lambda answer: answer['peak_bytes'])
-    floor = min(floors)
-    return {'files': best['files'], 'floor_mib': round(floor / mib, 1),
-            'bundle_peak_mib': round(best['peak_bytes'] / mib, 1),
-            'children_mib': round(best['children_private_bytes'] / mib, 1),
-            'own_mib': round((best['peak_bytes'] - floor) / mib, 1),
-            'md_obj_file_objs_mib': round(best['md_obj_bytes'] / mib, 1),
-            'own_without_md_obj_mib': round((best['peak_bytes'] - floor - best['md_obj_bytes']) / mib, 1)}
+    floor = min(measure('floor', root, ours_root, files)['peak_bytes'] for _ in range(reps))
+    figures: dict = {'floor_mib': round(floor / mib, 1)}
+    runs: dict = {flow: [] for flow in FLOWS}
+    for _ in range(reps):  # the flows alternate
+        for flow in FLOWS:
+            runs[flow].append(measure(flow, root, ours_root, files))
+    for flow in FLOWS:
+        best = min(runs[flow], key=lambda answer: answer['peak_bytes'])
+        figures['files'] = best['files']
+        flow_figures = {'bundle_peak_mib': round(best['peak_bytes'] / mib, 1),
+                        'children_mib': round(best['children_private_bytes'] / mib, 1),
+                        'own_mib': round((best['peak_bytes'] - floor) / mib, 1),
+                        'md_obj_file_objs_mib': round(best['md_obj_bytes'] / mib, 1),
+                        'own_without_md_obj_mib': round((best['peak_bytes'] - floor - best['md_obj_bytes']) / mib,
+                                                        1)}
+        figures.update({flow + '_' + key: value for key, value in flow_figures.items()})
+        if flow == 'bundle':
+            figures.update(flow_figures)
+    return figures
 
 
 def report(root: str, ours_root: str, markdown: bool = False) -> None:
@@ -141,18 +158,19 @@ def report(root: str, ours_root: str, markdown: bool = False) -> None:
     make(root, FILES)
     figures = many_files(root, ours_root)
     rows = [('files', '{:,}'.format(figures['files'])),
-            ("floor: imports + the caller's list (MiB)", figures['floor_mib']),
-            ('peak of the bundle to /dev/null, children included (MiB)', figures['bundle_peak_mib']),
-            ('of it in the read-ahead process (MiB)', figures['children_mib']),
-            ("the library's own: peak - floor (MiB)", figures['own_mib']),
-            ("of it md_obj's FileObjs, which 0.3.1 keeps (MiB)", figures['md_obj_file_objs_mib']),
-            ("the library's own without md_obj's FileObjs (MiB; limit {:.0f})".format(OWN_LIMIT_MIB),
-             figures['own_without_md_obj_mib'])]
+            ("floor: imports + the caller's list (MiB)", figures['floor_mib'])]
+    for flow, title in (('bundle', 'Bundler(md_obj, file_data)'), ('digests', 'append_file_objs=False')):
+        rows += [('{}: peak of the bundle to /dev/null, children included (MiB)'.format(title),
+                  figures[flow + '_bundle_peak_mib']),
+                 ('{}: of it in the read-ahead process (MiB)'.format(title), figures[flow + '_children_mib']),
+                 ("{}: the library's own, peak - floor (MiB; limit {:.0f})".format(title, OWN_LIMIT_MIB),
+                  figures[flow + '_own_mib']),
+                 ("{}: of it md_obj's FileObjs (MiB)".format(title), figures[flow + '_md_obj_file_objs_mib'])]
     print('\n### Many files\n' if markdown else '\n== Many files ==')
     if markdown:
         print('| figure | value |\n|---|---|')
     for title, value in rows:
-        print('| {} | {} |'.format(title, value) if markdown else '{:<70} {}'.format(title, value))
+        print('| {} | {} |'.format(title, value) if markdown else '{:<92} {}'.format(title, value))
 
 
 if __name__ == '__main__':

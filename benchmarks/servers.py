@@ -8,9 +8,10 @@ stand-ins do the least work the protocol allows:
   away, keeping only the byte count and the last TAIL_SIZE bytes: a body of
   known length is read into one 1 MiB buffer until its last TAIL_SIZE bytes,
   which go to a ring of such buffers, as a chunked or close-delimited body
-  does whole (nothing is copied while reading); ``GET /get_state?job_id=N``
-  answers a finished job, plus the byte count and whether the body ended
-  like a tar.
+  does whole (nothing is copied while reading), and the job id is answered
+  then, as ingest answers it before its job runs; ``GET /get_state?job_id=N``
+  answers a running job until its transaction is written (below), then a
+  finished one, plus the byte count and whether the body ended like a tar.
 - metadata: when an upload ends, its ``metadata.txt`` (the tar's last member,
   found in that tail) becomes transaction N (N = the job id), as ingest
   would write it: its ``TransactionKeyValue`` items and its ``Files``
@@ -146,18 +147,26 @@ class _JobBook:
         self.jobs: dict[int, dict] = {}
         self.tables = _Tables()
 
-    def add(self, received: int, tail: bytes) -> int:
-        try:
-            metadata, problem = last_metadata(tail, received), ''
-        except ValueError as err:
-            metadata, problem = None, str(err)
+    def open(self, received: int, tail: bytes) -> int:
+        """A new job for a body received whole: its id, answered before the job runs (:meth:`settle`)."""
         with self._lock:
             job_id = self._next_id
             self._next_id += 1
             self.jobs[job_id] = {
                 'received_bytes': received,
                 'tail_is_tar_end': len(tail) >= TAR_END and not any(tail[-TAR_END:]),
+                'running': True,
             }
+            return job_id
+
+    def settle(self, job_id: int, received: int, tail: bytes) -> None:
+        """Run the job: its transaction from the body's metadata.txt, then the job has ended."""
+        try:
+            metadata, problem = last_metadata(tail, received), ''
+        except ValueError as err:
+            metadata, problem = None, str(err)
+        with self._lock:
+            del self.jobs[job_id]['running']
             try:
                 if metadata is not None:
                     self.tables.add(job_id, metadata)
@@ -165,7 +174,6 @@ class _JobBook:
                 metadata, problem = None, 'a record of metadata.txt lacks {}'.format(err)
             if metadata is None:
                 self.jobs[job_id]['no_transaction'] = problem
-            return job_id
 
     def answer(self, table: str, query: dict) -> bytes | None:
         with self._lock:
@@ -246,8 +254,10 @@ class StandInHandler(BaseHTTPRequestHandler):
     # ---- ingest --------------------------------------------------------
     def _ingest_post(self) -> None:
         received, tail = self._drain_body(self.server.tail_size)
-        job_id = self.server.jobs.add(received, tail)
+        job_id = self.server.jobs.open(received, tail)
+        # Ingest answers the job id once it holds the body; the job writes the transaction afterwards.
         self._reply_json(200, {'job_id': job_id})
+        self.server.jobs.settle(job_id, received, tail)
 
     def _ingest_state(self, query: dict) -> None:
         job_id = int(query.get('job_id', ['0'])[0])
@@ -259,6 +269,8 @@ class StandInHandler(BaseHTTPRequestHandler):
             'job_id': job_id, 'state': 'OK', 'task': 'ingest metadata', 'task_percent': '100.0',
             'complete': True, 'exception': '', 'created': '', 'updated': '',
         }
+        if facts.get('running'):
+            state.update(task='ingest files', task_percent='0.0', complete=False)
         state.update(facts)
         self._reply_json(200, state)
 

@@ -10,7 +10,9 @@ What this layer adds to the core, all of it 0.3.1's interface:
 
 - ``md_obj`` bookkeeping: the FileObjs are appended to ``md_obj`` at the end
   of a stream (replacing those of an earlier stream, undone when encoding
-  fails), and metadata.txt is their text (:mod:`.metadatatext`);
+  fails), and metadata.txt is their text (:mod:`.metadatatext`); with
+  ``append_file_objs=False`` (not 0.3.1's) the bundler keeps only each
+  file's digest and leaves ``md_obj`` alone (:mod:`.filerecords`);
 - the progress thread that calls back with the fraction done;
 - :class:`HashFileObj` and the documented helper methods that tests and
   subclasses of 0.3.1 call.
@@ -37,7 +39,8 @@ from pacifica._client.rules import new_hash, seconds
 
 from ..metadata import FileObj, MetaData
 from .filedata import CORE_KEYS, METADATA_MEMBER, check_file_data
-from .metadatatext import metadata_length, sized_metadata_text
+from .filerecords import DigestList, exactly, file_infos, records_chars
+from .metadatatext import counted_metadata_text, metadata_length, sized_metadata_text
 from .tarformat import new_tarinfo
 from .tarwriter import SHAKE_DIGEST_BYTES, ByteCount, FileResult, TarWriter, archive_length, hexdigest
 
@@ -53,7 +56,7 @@ _CACHE_LIMIT = 65536
 #: Seconds between two progress reports at least: what a ``sleeptime`` below it (0 included) gets.
 MIN_REPORT_INTERVAL = 0.05
 #: Keywords Bundler() understands.
-_KEYWORDS = frozenset({'hashfunc', 'config'})
+_KEYWORDS = frozenset({'hashfunc', 'config', 'append_file_objs'})
 
 ProgressCallback = Callable[[float], Any]
 Chunk = Union[bytes, memoryview]
@@ -116,6 +119,10 @@ class Bundler:
     :data:`hashlib.algorithms_available`; SHAKE digests are
     :data:`SHAKE_DIGEST_BYTES` long. ``config``, a
     :class:`~pacifica._client.config.TransferConfig`, sets the buffer size.
+    ``append_file_objs`` (default True, 0.3.1's contract): False leaves
+    ``md_obj`` as it is, keeps only each file's digest until metadata.txt is
+    written (the same bytes), and builds the FileObjs when
+    :meth:`file_objs` is asked.
     """
 
     #: The upload's metadata (a MetaData or MetaUpdate). None on the class, as in 0.3.1.
@@ -150,6 +157,8 @@ class Bundler:
         self.file_data = file_data
         self._hashstr = hashstr
         self._hexlen = 2 * (SHAKE_DIGEST_BYTES.get(hashstr) or self._hash_prototype.digest_size)
+        self._append_file_objs = bool(kwargs.get('append_file_objs', True))
+        self._digests: Optional[DigestList] = None
         self._config = config
         self._read_count = ByteCount()
         self._total_size = 0
@@ -331,18 +340,37 @@ class Bundler:
             self._appended = []
             raise
 
+    def _records_chars(self) -> int:
+        """The characters of the file records' fields in metadata.txt, counted without building them."""
+        return records_chars(self._entries(), self._hashstr, self._hexlen, self._subdir, self._mimetype,
+                             self._isotime)
+
     def content_length(self) -> int:
         """Exact number of bytes stream() writes, from names, sizes and mtimes alone (no file is read)."""
         entries = self._entries()
-        placeholder = '0' * self._hexlen
-        infos = (self._build_file_info(entry, placeholder) for entry in entries)
-        metadata_size = metadata_length(self._caller_items(), infos)
+        metadata_size = metadata_length(self._caller_items(), len(entries), self._records_chars())
         return archive_length(entries, METADATA_MEMBER, metadata_size)
+
+    def file_objs(self) -> Iterator[Any]:
+        """The FileObjs of the last stream's files, in ``file_data`` order: the records of its metadata.txt.
+
+        By default those appended to ``md_obj`` (none before a stream). With
+        ``append_file_objs=False``, built now one at a time from ``file_data``
+        and the digests kept; UsageError before a stream has read every file.
+        """
+        if self._append_file_objs:
+            return iter(self._appended)
+        if self._digests is None:
+            raise UsageError('no stream of this Bundler has read its files yet: file_objs() needs their digests')
+        return file_infos(self._file_info, self._entries(), self._digests)
 
     # -- the stream ---------------------------------------------------------------------------
 
     def _chunks(self, writer: TarWriter) -> Iterator[memoryview]:
         """The tar stream: the core's members, keeping the progress count and the FileObjs, then metadata.txt."""
+        if not self._append_file_objs:
+            yield from self._digest_chunks(writer)
+            return
         infos: List[Any] = []
         for item in writer.files(self._entries()):
             if isinstance(item, FileResult):
@@ -351,6 +379,21 @@ class Bundler:
                 yield item
         size, pieces = self._finish_metadata(infos)
         yield from writer.finish(METADATA_MEMBER, pieces, size)
+
+    def _digest_chunks(self, writer: TarWriter) -> Iterator[memoryview]:
+        """The same stream keeping only the digests: metadata.txt's records are built from them a slice at a time."""
+        entries = self._entries()
+        self._digests = None
+        digests = DigestList(len(entries), self._hexlen // 2)
+        for item in writer.files(entries):
+            if isinstance(item, FileResult):
+                digests.append(item.digest)
+            else:
+                yield item
+        self._digests = digests
+        size, pieces = counted_metadata_text(self._caller_items(), file_infos(self._file_info, entries, digests),
+                                             len(entries), self._records_chars())
+        yield from writer.finish(METADATA_MEMBER, exactly(pieces, size, METADATA_MEMBER), size)
 
     def iter_bytes(self, callback: Optional[ProgressCallback] = None, sleeptime: float = 5) -> Iterator[Chunk]:
         """The bytes stream() writes, as chunks (memoryviews valid until the next one is requested).

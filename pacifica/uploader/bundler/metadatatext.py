@@ -16,6 +16,14 @@ A bundle of very many files would need hundreds of MiB for the whole text, so
 :func:`sized_metadata_text` measures it first and writes it a slice at a time
 afterwards: its pieces are held only while they are few
 (:data:`KEEP_BYTES`), and formatted a second time otherwise.
+
+The length can also be had without the records (:func:`metadata_length`):
+the caller's items' text, plus one frame per record (the template without
+its fields, :data:`RECORD_FRAME`) and the characters of the fields
+(:func:`quoted` of each, the size's digits), counted by
+:func:`.filerecords.records_chars`. ``content_length()`` and the
+``append_file_objs=False`` flow use it; :func:`counted_metadata_text` pairs
+it with the pieces, formatted once.
 """
 from __future__ import annotations
 
@@ -37,6 +45,10 @@ KEEP_FILES = 32768
 #: metadata_encode's text of a bundler-built FileObj (see the module docstring).
 _FILE_RECORD_JSON = ('{"destinationTable": "Files", "name": %s, "subdir": %s, "size": %d, "hashtype": %s, '
                      '"hashsum": %s, "mimetype": %s, "ctime": %s, "mtime": %s}')
+#: The characters of a record's text besides its fields' (the size's digits, the quoted strings).
+RECORD_FRAME = len(_FILE_RECORD_JSON % ('', '', 0, '', '', '', '', '')) - 1
+#: A str as json writes it in metadata.txt: quoted, non-ASCII escaped (so its length is its UTF-8 length).
+quoted = json.encoder.encode_basestring_ascii
 
 
 def items_text(items: Sequence[Any]) -> List[bytes]:
@@ -62,7 +74,7 @@ def items_text(items: Sequence[Any]) -> List[bytes]:
 
 def _file_records_text(file_infos: Sequence[Any]) -> str:
     """The JSON objects of bundler-built FileObjs, joined by ", " (metadata_encode's text for them)."""
-    quote = json.encoder.encode_basestring_ascii
+    quote = quoted  # a local name: one lookup per call instead of eight per record
     return ', '.join([_FILE_RECORD_JSON % (quote(info.name), quote(info.subdir), info.size, quote(info.hashtype),
                                            quote(info.hashsum), quote(info.mimetype), quote(info.ctime),
                                            quote(info.mtime))
@@ -92,9 +104,33 @@ def metadata_text(items: Sequence[Any], file_infos: Iterable[Any]) -> List[bytes
     return list(_pieces(items_text(items), file_infos))
 
 
-def metadata_length(items: Sequence[Any], file_infos: Iterable[Any]) -> int:
-    """The byte length of :func:`metadata_text`, holding one slice of it at a time."""
-    return sum(map(len, _pieces(items_text(items), file_infos)))
+def _length(head: List[bytes], count: int, field_chars: int) -> int:
+    """The length of :func:`_pieces` of ``head`` and ``count`` records whose fields have ``field_chars``."""
+    size = sum(map(len, head))
+    if not count:
+        return size
+    separator = 2 if size > 2 else 0  # a list of caller items ("[...]" longer than "[]") gets ", " before the records
+    return size + separator + RECORD_FRAME * count + field_chars + 2 * (count - 1)
+
+
+def metadata_length(items: Sequence[Any], count: int, field_chars: int) -> int:
+    """The byte length of :func:`metadata_text` of ``items`` and ``count`` bundler-built records.
+
+    ``field_chars``: the records' fields as they are written, the strings
+    :func:`quoted` and the size in decimal digits, all added up
+    (:func:`.filerecords.records_chars`).
+    """
+    return _length(items_text(items), count, field_chars)
+
+
+def counted_metadata_text(items: Sequence[Any], file_infos: Iterable[Any], count: int,
+                          field_chars: int) -> Tuple[int, Iterator[bytes]]:
+    """:func:`metadata_length` and the pieces of :func:`metadata_text`, formatted a slice at a time as they are read.
+
+    The caller's items are encoded (and their errors raised) here.
+    """
+    head = items_text(items)
+    return _length(head, count, field_chars), _pieces(head, file_infos)
 
 
 def sized_metadata_text(items: Sequence[Any], file_infos: Sequence[Any]) -> Tuple[int, Iterable[bytes]]:

@@ -108,13 +108,14 @@ def send_shard(task: SendTask) -> Outcome:
     """Bundle the shard and stream it to Ingest in one pass: the job id, or what went wrong and how far."""
     watched: Optional[_WatchedBundle] = None
     try:
-        md_obj = metadata_decode(task.metadata_text)
-        bundler = Bundler(md_obj, task.entries, **task.bundler_kwargs)
+        # The check after ingest needs the Files records, not md_obj: the bundler keeps only the digests.
+        bundler = Bundler(metadata_decode(task.metadata_text), task.entries,
+                          **dict(task.bundler_kwargs, append_file_objs=False))
         watched = _WatchedBundle(bundler)
         job_id = Uploader(**task.uploader_kwargs).upload_bundle(watched)
     except Exception as err:  # noqa: BLE001 - every failure becomes an Outcome the coordinator records
         return Outcome(task.part, _failure_kind(watched), None, describe(err))
-    return Outcome(task.part, SENT, job_id, files=sent_files(md_obj))
+    return Outcome(task.part, SENT, job_id, files=sent_files(bundler.file_objs()))
 
 
 def _failure_kind(watched: Optional[_WatchedBundle]) -> str:

@@ -26,6 +26,12 @@ def _file_obj(name: str, subdir: str, size: int = 3) -> FileObj:
                    '2018-12-18T10:00:00', '2018-12-18T10:00:00')
 
 
+def _field_chars(infos):
+    """What metadata_length counts of the records: each field as json.dumps writes it (sizes as digits)."""
+    return sum(len(json.dumps(info.size)) + sum(len(json.dumps(getattr(info, key))) for key in (
+        'name', 'subdir', 'hashtype', 'hashsum', 'mimetype', 'ctime', 'mtime')) for info in infos)
+
+
 def _both_ways(items, infos):
     template = b''.join(metadatatext.metadata_text(items, infos))
     reference = metadata_encode(MetaData(list(items) + list(infos))).encode('utf-8')
@@ -78,7 +84,10 @@ def test_sized_text_is_metadata_text_whether_kept_or_formatted_again(monkeypatch
             size, pieces = metadatatext.sized_metadata_text(items, infos[:count])
             expected = metadatatext.metadata_text(items, infos[:count])
             assert list(pieces) == expected and size == sum(map(len, expected))
-            assert metadatatext.metadata_length(items, iter(infos[:count])) == size
+            assert metadatatext.metadata_length(items, count, _field_chars(infos[:count])) == size
+            counted, pieces = metadatatext.counted_metadata_text(items, iter(infos[:count]), count,
+                                                                 _field_chars(infos[:count]))
+            assert counted == size and list(pieces) == expected
 
 
 def test_a_bundle_too_long_to_keep_its_metadata_is_the_same_byte_for_byte(monkeypatch):

@@ -1,6 +1,7 @@
 """The work units: what a failure means for the shard depends on how much of the body went out."""
 from __future__ import annotations
 
+import hashlib
 import pickle
 from typing import Any, Dict, List
 
@@ -72,6 +73,8 @@ def test_a_shard_sent_whole_comes_back_with_its_job_id(tmp_path: Any, uploader: 
     # The Files records the bundle carried come back for the check after ingest.
     assert [(record.path, record.size, record.hashtype) for record in outcome.files] == [
         ('f0', 1000, 'sha1'), ('f1', 2000, 'sha1'), ('f2', 3000, 'sha1')]
+    assert [record.hashsum for record in outcome.files] == [
+        hashlib.sha1(b'x' * 1000 * (index + 1)).hexdigest() for index in range(3)]
     tar = uploader.seen[0]
     assert b'"pacifica.dataset.part", "value": "2/5"' in tar and DATASET.encode() in tar
 
