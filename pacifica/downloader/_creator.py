@@ -27,7 +27,7 @@ import math
 import os
 import subprocess
 import sys
-from typing import List, Optional, Sequence, Tuple
+from typing import Hashable, List, Optional, Tuple
 
 from pacifica._client.exceptions import ArchiveError, UnsafeArchiveError
 
@@ -38,7 +38,7 @@ LOGGER = logging.getLogger(__name__)
 #: Small files in a cart from which the process pays for its start.
 AUTO_MIN_FILES = 1000
 #: Bytes gathered before they are written into the pipe.
-BATCH_BYTES = 1024 * 1024
+BATCH_BYTES = 256 * 1024
 #: Seconds a finishing or abandoned process gets to report before it is killed.
 REPORT_TIMEOUT = 60.0
 _WORKER_PATH = os.path.abspath(worker.__file__)
@@ -74,17 +74,20 @@ class PartCreator:
         self._stdin = self._process.stdin.fileno()
         _widen_pipe(self._stdin)
         self._batch = bytearray()
-        #: Part paths sent, in order: those the process does not confirm are incomplete.
-        self._paths: List[str] = []
-        #: Part paths of which the bytes may not all be on disk; filled by finish() and abandon().
-        self.incomplete: List[str] = []
+        #: The keys of the parts sent, in order: those the process does not confirm are incomplete.
+        self._keys: List[Hashable] = []
+        #: Keys of the parts of which the bytes may not all be on disk; filled by finish() and abandon().
+        self.incomplete: List[Hashable] = []
 
-    def begin(self, path: str, mtime: Optional[float], size: int) -> None:
-        """Start the part file ``path`` of ``size`` bytes, which gets ``mtime`` when complete (None: left)."""
+    def begin(self, path: str, mtime: Optional[float], size: int, key: Optional[Hashable] = None) -> None:
+        """Start the part file ``path`` of ``size`` bytes, which gets ``mtime`` when complete (None: left).
+
+        ``key`` (default: the path) names the part in :attr:`incomplete`.
+        """
         encoded = os.fsencode(path)
         self._batch += worker.RECORD.pack(len(encoded), size, math.nan if mtime is None else mtime)
         self._batch += encoded
-        self._paths.append(path)
+        self._keys.append(path if key is None else key)
 
     def write(self, piece: memoryview) -> None:
         """Add bytes of the current file (copied: the piece may be reused at once)."""
@@ -133,26 +136,27 @@ class PartCreator:
             process.kill()
             report, _ = process.communicate()
             report = b''
-        made, problem = _read_report(report, self._paths)
-        self.incomplete = self._paths[made:]
-        self._paths = []
+        made, problem = _read_report(report)
+        self.incomplete = self._keys[made:]
+        self._keys = []
         if problem is not None:
             raise problem
         if self.incomplete:
             raise ArchiveError('the part-file process made {} of {} files'.format(made, made + len(self.incomplete)))
 
 
-def _read_report(report: bytes, paths: Sequence[str]) -> Tuple[int, Optional[Exception]]:
-    """``(files made, error or None)`` of the worker's output about ``paths``; an unreadable one made nothing."""
+def _read_report(report: bytes) -> Tuple[int, Optional[Exception]]:
+    """``(files made, error or None)`` of the worker's output; an unreadable one made nothing."""
     if not report.startswith(worker.GREETING):
         return 0, ArchiveError('the part-file process did not start as a Python worker')
     body = report[len(worker.GREETING):]
     if body[:1] == worker.DONE and len(body) == 1 + worker.COUNT.size:
         return worker.COUNT.unpack_from(body, 1)[0], None
     if body[:1] == worker.FAILED and len(body) >= 1 + worker.PROBLEM.size:
-        made, code, length = worker.PROBLEM.unpack_from(body, 1)
-        text = body[1 + worker.PROBLEM.size:1 + worker.PROBLEM.size + length].decode('utf-8', 'replace')
-        path = paths[made] if made < len(paths) else '?'
+        made, code, text_length, path_length = worker.PROBLEM.unpack_from(body, 1)
+        start = 1 + worker.PROBLEM.size
+        text = body[start:start + text_length].decode('utf-8', 'replace')
+        path = os.fsdecode(body[start + text_length:start + text_length + path_length])
         if code == errno.EISDIR:
             return made, UnsafeArchiveError('{} is a directory'.format(path), path)
         return made, OSError(code, text, path)

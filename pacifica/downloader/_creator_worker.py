@@ -7,7 +7,7 @@ length, modification time or NaN) followed by the path (file-system bytes)
 and the data, and creates each part file as :func:`create_part` does in the
 download process. At the end of its input it writes :data:`DONE` and the
 number of files made; on the first error :data:`FAILED`, that number, the
-errno and the message, and stops (its own half-made file removed). A record
+errno, the message and the path, and stops (its own half-made file removed). A record
 cut short by the end of the input (the download gave up midway) is dropped,
 never written.
 """
@@ -26,10 +26,11 @@ GREETING = b'pacifica-part-creator 1\n'
 RECORD = struct.Struct('<IQd')
 DONE = b'K'
 FAILED = b'E'
-#: After DONE: files made. After FAILED: files made before the failing one, errno, message length.
+#: After DONE: files made. After FAILED: files made before the failing one, errno, the lengths of the
+#: message and of the path that follow.
 COUNT = struct.Struct('<Q')
-PROBLEM = struct.Struct('<QiI')
-BUFFER_SIZE = 1024 * 1024
+PROBLEM = struct.Struct('<QiII')
+BUFFER_SIZE = 256 * 1024
 
 OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_BINARY', 0) | getattr(os, 'O_NOFOLLOW', 0)
 #: Whether os.utime can set times through a file descriptor here (not on Windows).
@@ -88,7 +89,7 @@ def serve(source: BinaryIO, sink: BinaryIO) -> int:
             _write_file(path, data, mtime)
         except OSError as err:
             text = str(err.strerror or err).encode('utf-8', 'replace')
-            sink.write(FAILED + PROBLEM.pack(made, err.errno or 0, len(text)) + text)
+            sink.write(FAILED + PROBLEM.pack(made, err.errno or 0, len(text), len(path)) + text + path)
             sink.flush()
             return 1
         made += 1

@@ -155,7 +155,7 @@ class Extraction:
         hasher = new_hash(entry.hashtype) if entry is not None else None
         writer = self._writer
         self._part = part = writer.begin(self.target.hidden_path(rel, PART_SUFFIX), _file_mtime(entry, member),
-                                         member.size)
+                                         member.size, rel)
         for piece in reader.data(member):
             if hasher is not None:
                 hasher.update(piece)
@@ -221,7 +221,7 @@ class Extraction:
         incomplete = self._writer.incomplete
         for parts in self.written:
             part_path = self.target.hidden_path(parts, PART_SUFFIX)
-            if parts not in self.unverified and self.wanted is not None and part_path not in incomplete:
+            if parts not in self.unverified and self.wanted is not None and parts not in incomplete:
                 try:
                     os.replace(part_path, self.target.hidden_path(parts, VERIFIED_SUFFIX))
                     continue

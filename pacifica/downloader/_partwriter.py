@@ -11,7 +11,7 @@ import functools
 import os
 import queue
 import threading
-from typing import Any, List, Optional, Set, Tuple
+from typing import Any, Hashable, List, Optional, Set, Tuple
 
 from pacifica._client.exceptions import UnsafeArchiveError
 from pacifica._client.fileio import reserve_space, write_all
@@ -24,10 +24,13 @@ from ._creator_worker import PartIsDirectory, create_part
 class _PartFile:
     """One part file being written."""
 
-    __slots__ = ('background', 'fd', 'mtime', 'path', 'remote', 'size')
+    __slots__ = ('background', 'fd', 'key', 'mtime', 'path', 'remote', 'size')
 
-    def __init__(self, path: str, mtime: Optional[float], size: int, background: bool) -> None:
+    def __init__(self, path: str, mtime: Optional[float], size: int, background: bool,
+                 key: Optional[Hashable] = None) -> None:
         self.path = path
+        #: What :attr:`PartWriter.incomplete` names the part by.
+        self.key: Hashable = path if key is None else key
         self.mtime = mtime
         self.size = size
         self.background = background
@@ -88,9 +91,9 @@ class PartWriter:
         self._error: Optional[BaseException] = None
         self._abandoned = False
         self._thread: Optional[threading.Thread] = None
-        #: Part files of which an operation failed or was dropped: their hash may have matched
-        #: on the extracting thread, but their bytes are not all on disk. Read it after abandon().
-        self.incomplete: Set[str] = set()
+        #: Part files (their keys) of which an operation failed or was dropped: their hash may have
+        #: matched on the extracting thread, but their bytes are not all on disk. Read it after abandon().
+        self.incomplete: Set[Hashable] = set()
 
     def _run(self) -> None:
         while True:
@@ -101,7 +104,7 @@ class PartWriter:
                 if operation == 'fence':  # every operation queued before it is done
                     piece.set()
                 elif self._error is not None or self._abandoned:
-                    self.incomplete.add(part.path)
+                    self.incomplete.add(part.key)
                     part.close()
                 else:
                     self._apply(operation, part, piece)
@@ -114,7 +117,7 @@ class PartWriter:
                 getattr(part, operation)()
         except BaseException as err:  # noqa: BLE001 - handed to the extracting thread
             self._error = err
-            self.incomplete.add(part.path)
+            self.incomplete.add(part.key)
             part.close()
 
     def _background(self, operation: str, part: Optional[_PartFile], piece: Any = None) -> None:
@@ -141,17 +144,19 @@ class PartWriter:
         self._background('fence', None, done)
         return done
 
-    def begin(self, path: str, mtime: Optional[float], size: int) -> _PartFile:
+    def begin(self, path: str, mtime: Optional[float], size: int, key: Optional[Hashable] = None) -> _PartFile:
         """Start the part file ``path`` (a stale one is replaced) for a member of ``size`` bytes.
 
         When it is complete the file gets ``mtime`` as its access and modification time (None: left as is).
+        ``key`` (default: the path) names it in :attr:`incomplete`; a key the caller holds anyway costs
+        no memory per file.
         """
-        part = _PartFile(path, mtime, size, size >= self.BACKGROUND_SIZE)
+        part = _PartFile(path, mtime, size, size >= self.BACKGROUND_SIZE, key)
         if part.background:
             self._background('open', part)
         elif self._creator is not None:
             part.remote = True
-            self._creator.begin(path, mtime, size)
+            self._creator.begin(path, mtime, size, part.key)
         else:
             part.open()
         return part
