@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 
 from pacifica._client.exceptions import RecordError
 from pacifica._client.rules import new_hash
 from pacifica.downloader._extract import hash_factory
+from pacifica.downloader.cartapi import _cart_body
 from pacifica.downloader._records import transaction_entries
 from pacifica.downloader._target import PART_SUFFIX, SHORT_NAME_LIMIT, hidden_name
 
@@ -46,3 +48,20 @@ def test_each_hash_name_is_checked_even_after_a_good_one():
     assert [entry.hashtype for entry in transaction_entries(_info(['sha1', 'sha1', 'md5']))] == ['sha1', 'sha1', 'md5']
     with pytest.raises(RecordError, match='no-such-hash'):
         transaction_entries(_info(['sha1', 'sha1', 'no-such-hash']))
+
+
+def _plain_cart_body(files, extra_args) -> bytes:
+    text = '{"fileids": [' + ', '.join(json.dumps(item) for item in files) + ']'
+    if extra_args:
+        text += ', ' + json.dumps(dict(extra_args))[1:-1]
+    return (text + '}').encode('utf-8')
+
+
+@pytest.mark.parametrize('count', [0, 1, 999, 1000, 1001, 2500])
+@pytest.mark.parametrize('extra_args', [{}, {'note': 'caf\u00e9'}])
+def test_cart_body_in_batches_is_the_body_file_by_file(count, extra_args):
+    files = [{'id': index, 'path': 'd/\u00e9{}'.format(index), 'hashtype': 'sha1', 'hashsum': '0' * 40}
+             for index in range(count)]
+    body, made = _cart_body(iter(files), extra_args)
+    assert (body, made) == (_plain_cart_body(files, extra_args), count)
+    assert json.loads(body)['fileids'] == files
