@@ -42,7 +42,10 @@ BATCH_BYTES = 256 * 1024
 #: Seconds a finishing or abandoned process gets to report before it is killed.
 REPORT_TIMEOUT = 60.0
 _WORKER_PATH = os.path.abspath(worker.__file__)
-#: fcntl's F_SETPIPE_SZ (Linux): a pipe as big as a batch takes it in one go.
+#: Bytes the pipe holds (Linux; kernel memory, not the process's): batches go ahead while the worker waits
+#: for its core, so neither process stalls the other at once.
+PIPE_BYTES = 1024 * 1024
+#: fcntl's F_SETPIPE_SZ (Linux).
 _F_SETPIPE_SZ = 1031
 
 
@@ -57,7 +60,7 @@ def can_start() -> bool:
 def _widen_pipe(fd: int) -> None:
     try:
         import fcntl
-        fcntl.fcntl(fd, _F_SETPIPE_SZ, BATCH_BYTES)
+        fcntl.fcntl(fd, _F_SETPIPE_SZ, PIPE_BYTES)
     except (ImportError, OSError):  # not Linux, or above the system's limit: the default pipe works too
         pass
 
