@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import signal
 import stat
 import struct
 import sys
@@ -99,5 +100,7 @@ def serve(source: BinaryIO, sink: BinaryIO) -> int:
 
 
 if __name__ == '__main__':
+    # Ctrl-C reaches the whole process group: the download process decides, and ends the input.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with open(0, 'rb', buffering=BUFFER_SIZE, closefd=False) as stdin, open(1, 'wb', closefd=False) as stdout:
         sys.exit(serve(stdin, stdout))
