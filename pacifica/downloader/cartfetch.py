@@ -110,7 +110,11 @@ class CartFetch:
         self._writer = PartWriter(creator=start_creator(small))
         extraction = Extraction(self.target, entries, _prefixes(self.target, cart_url, self.filename),
                                 self.progress, self._writer)
-        resp = self.cart_api.open_cart(cart_url, self.filename)
+        try:
+            resp = self.cart_api.open_cart(cart_url, self.filename)
+        except BaseException:
+            extraction.abort()  # nothing written yet: this ends the part-file process
+            raise
         chunk_size = self.cart_api.config.chunk_size
         receiver = self._start_receiving(_body_readinto(resp), chunk_size)
         try:

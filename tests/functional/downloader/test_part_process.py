@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pacifica.downloader import ArchiveError, Downloader
+from pacifica.downloader import ArchiveError, CartDownloadError, Downloader
 from pacifica.downloader import _creator
 from pacifica.downloader._creator import PartCreator
 from tests.helpers.cartd import CartServer, transaction_info
@@ -86,3 +86,18 @@ def test_without_a_python_to_start_the_files_are_written_here(cartd: CartServer,
     monkeypatch.setattr(PartCreator, '__init__', lambda *_: pytest.fail('the process was started'))
     Downloader(cart_api_url=cartd.url, config=FAST).transactioninfo(dest, transaction_info(FILES))
     assert tree(dest) == expected_tree()
+
+
+def test_a_cart_that_cannot_be_opened_ends_the_process(cartd: CartServer, dest: str, monkeypatch) -> None:
+    started = []
+    real_init = PartCreator.__init__
+
+    def init(self: PartCreator) -> None:
+        real_init(self)
+        started.append(self)
+
+    monkeypatch.setattr(PartCreator, '__init__', init)
+    cartd.behaviour.get_status = 500
+    with pytest.raises(CartDownloadError):
+        Downloader(cart_api_url=cartd.url, config=FAST).transactioninfo(dest, transaction_info(FILES))
+    assert started and all(creator._process is None for creator in started)
