@@ -463,8 +463,8 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 record.seconds.append(answer['seconds'])
                 record.rss_mib.append(rss)
-                log('  {:.2f} s, {:.0f} MB/s, peak RSS {:.1f} MiB'.format(
-                    answer['seconds'], payloads[set_name] / answer['seconds'] / 1e6, rss))
+                log('  {:.2f} s, {:.0f} MB/s, peak RSS {:.1f} MiB, CPU {:.2f} s'.format(
+                    answer['seconds'], payloads[set_name] / answer['seconds'] / 1e6, rss, answer['cpu_seconds']))
     finally:
         stand_ins.close()
         empty_scratch(tmp_dir)

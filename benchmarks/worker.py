@@ -636,6 +636,9 @@ def measure(job_text: str) -> None:
     # (the interpreter, libcrypto) are the measured process's too, and already counted.
     answer['peak_rss_bytes'] = usage.ru_maxrss * (1 if sys.platform == 'darwin' else 1024) + answer.pop(
         'children_private_bytes', 0)
+    # User and system CPU of the measured process and the processes it waited for: on a shared
+    # machine a steadier figure than the wall time.
+    answer['cpu_seconds'] = usage.ru_utime + usage.ru_stime
     verify(json.loads(job_text), job_text, answer)
     print(json.dumps(answer), flush=True)
 

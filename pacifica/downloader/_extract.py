@@ -24,6 +24,8 @@ Rules, whatever the cart sends:
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set
@@ -88,6 +90,7 @@ class Extraction:
         self._total = total
         self._done = 0
         self._last_report = 0.0
+        self._hash_factories: Dict[str, Callable[[], Any]] = {}
 
     # -- progress ----------------------------------------------------------
     def report(self, final: bool = False) -> None:
@@ -152,10 +155,10 @@ class Extraction:
         self.target.directory(rel[:-1], create=True)
         self.written.append(rel)  # before the file exists, so that abort() always removes it
         self.unverified.add(rel)
-        hasher = new_hash(entry.hashtype) if entry is not None else None
+        hasher = self._hasher(entry.hashtype) if entry is not None else None
         writer = self._writer
         self._part = part = writer.begin(self.target.hidden_path(rel, PART_SUFFIX), _file_mtime(entry, member),
-                                         member.size)
+                                         member.size, rel)
         for piece in reader.data(member):
             if hasher is not None:
                 hasher.update(piece)
@@ -172,6 +175,13 @@ class Extraction:
                                                       entry.size, member.size))
                 return
         self.unverified.discard(rel)
+
+    def _hasher(self, hashtype: str) -> Any:
+        """A new hash object of ``hashtype``, made through a constructor looked up once per hash name."""
+        factory = self._hash_factories.get(hashtype)
+        if factory is None:
+            factory = self._hash_factories[hashtype] = hash_factory(hashtype)
+        return factory()
 
     def _skip_wrong_size(self, reader: TarStreamReader, member: Member, entry: FileEntry) -> None:
         """Hash a member whose size is not the record's to its end, write none of it, and note the problem.
@@ -221,7 +231,7 @@ class Extraction:
         incomplete = self._writer.incomplete
         for parts in self.written:
             part_path = self.target.hidden_path(parts, PART_SUFFIX)
-            if parts not in self.unverified and self.wanted is not None and part_path not in incomplete:
+            if parts not in self.unverified and self.wanted is not None and parts not in incomplete:
                 try:
                     os.replace(part_path, self.target.hidden_path(parts, VERIFIED_SUFFIX))
                     continue
@@ -229,6 +239,23 @@ class Extraction:
                     pass
             unlink_quietly(part_path)
         self.written = []
+
+
+def hash_factory(name: str) -> Callable[[], Any]:
+    """What makes new hash objects of ``name`` as :func:`~pacifica._client.rules.new_hash` does.
+
+    hashlib's own constructor where it has one: ``hashlib.new`` looks the
+    name up again on every call, once per cart member.
+    """
+    constructor = getattr(hashlib, name) if name in hashlib.algorithms_guaranteed else None
+    if constructor is not None:
+        try:
+            constructor(usedforsecurity=False)
+        except TypeError:  # an interpreter without the keyword
+            pass
+        else:
+            return functools.partial(constructor, usedforsecurity=False)
+    return functools.partial(new_hash, name)
 
 
 def _file_mtime(entry: Optional[FileEntry], member: Member) -> Optional[float]:

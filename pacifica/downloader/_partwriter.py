@@ -1,4 +1,4 @@
-"""Writing one cart member into its hidden part file, big ones on a thread of their own.
+"""Writing one cart member into its hidden part file, big ones on a thread of their own, small ones maybe in a process.
 
 A part file is opened fresh (a stale one of a killed run is replaced, a
 symbolic link is never followed), big ones get their blocks reserved at
@@ -10,28 +10,32 @@ import errno
 import functools
 import os
 import queue
-import stat
 import threading
-from typing import Any, List, Optional, Set, Tuple
+from typing import Any, Hashable, List, Optional, Set, Tuple
 
 from pacifica._client.exceptions import UnsafeArchiveError
 from pacifica._client.fileio import reserve_space, write_all
 
-_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_BINARY', 0) | getattr(os, 'O_NOFOLLOW', 0)
-#: Whether os.utime can set times through a file descriptor here (not on Windows).
-_UTIME_FD = os.utime in os.supports_fd
+from ._creator import PartCreator
+from ._creator_worker import UTIME_FD as _UTIME_FD
+from ._creator_worker import PartIsDirectory, create_part
 
 
 class _PartFile:
     """One part file being written."""
 
-    __slots__ = ('background', 'fd', 'mtime', 'path', 'size')
+    __slots__ = ('background', 'fd', 'key', 'mtime', 'path', 'remote', 'size')
 
-    def __init__(self, path: str, mtime: Optional[float], size: int, background: bool) -> None:
+    def __init__(self, path: str, mtime: Optional[float], size: int, background: bool,
+                 key: Optional[Hashable] = None) -> None:
         self.path = path
+        #: What :attr:`PartWriter.incomplete` names the part by.
+        self.key: Hashable = path if key is None else key
         self.mtime = mtime
         self.size = size
         self.background = background
+        #: Made by the part-file process (:mod:`._creator`), not here.
+        self.remote = False
         self.fd: Optional[int] = None
 
     def open(self) -> None:
@@ -62,12 +66,13 @@ _Operation = Tuple[str, Any, Any]
 
 
 class PartWriter:
-    """Writes part files; big ones on a thread of its own.
+    """Writes part files; big ones on a thread of its own, small ones through ``creator`` when given.
 
     For a big member the extracting thread hashes a piece while this
     thread writes the previous ones (both release the GIL), so the two
     overlap on two cores. Small members are written directly: handing their
-    few system calls to another thread costs more than it saves.
+    few system calls to another thread costs more than it saves. With a
+    :class:`~._creator.PartCreator`, a second process makes them instead.
     Background operations travel in batches; at most ``depth`` batches of
     about ``BATCH_BYTES`` wait, which bounds memory. The first background
     error is re-raised in the extracting thread. The pieces written are
@@ -78,16 +83,17 @@ class PartWriter:
     BACKGROUND_SIZE = 1024 * 1024
     BATCH_BYTES = 1024 * 1024
 
-    def __init__(self, depth: int = 4) -> None:
+    def __init__(self, depth: int = 4, creator: Optional[PartCreator] = None) -> None:
+        self._creator = creator
         self._queue: 'queue.Queue[Optional[List[_Operation]]]' = queue.Queue(depth)
         self._batch: List[_Operation] = []
         self._batch_bytes = 0
         self._error: Optional[BaseException] = None
         self._abandoned = False
         self._thread: Optional[threading.Thread] = None
-        #: Part files of which an operation failed or was dropped: their hash may have matched
-        #: on the extracting thread, but their bytes are not all on disk. Read it after abandon().
-        self.incomplete: Set[str] = set()
+        #: Part files (their keys) of which an operation failed or was dropped: their hash may have
+        #: matched on the extracting thread, but their bytes are not all on disk. Read it after abandon().
+        self.incomplete: Set[Hashable] = set()
 
     def _run(self) -> None:
         while True:
@@ -98,7 +104,7 @@ class PartWriter:
                 if operation == 'fence':  # every operation queued before it is done
                     piece.set()
                 elif self._error is not None or self._abandoned:
-                    self.incomplete.add(part.path)
+                    self.incomplete.add(part.key)
                     part.close()
                 else:
                     self._apply(operation, part, piece)
@@ -111,7 +117,7 @@ class PartWriter:
                 getattr(part, operation)()
         except BaseException as err:  # noqa: BLE001 - handed to the extracting thread
             self._error = err
-            self.incomplete.add(part.path)
+            self.incomplete.add(part.key)
             part.close()
 
     def _background(self, operation: str, part: Optional[_PartFile], piece: Any = None) -> None:
@@ -138,14 +144,19 @@ class PartWriter:
         self._background('fence', None, done)
         return done
 
-    def begin(self, path: str, mtime: Optional[float], size: int) -> _PartFile:
+    def begin(self, path: str, mtime: Optional[float], size: int, key: Optional[Hashable] = None) -> _PartFile:
         """Start the part file ``path`` (a stale one is replaced) for a member of ``size`` bytes.
 
         When it is complete the file gets ``mtime`` as its access and modification time (None: left as is).
+        ``key`` (default: the path) names it in :attr:`incomplete`; a key the caller holds anyway costs
+        no memory per file.
         """
-        part = _PartFile(path, mtime, size, size >= self.BACKGROUND_SIZE)
+        part = _PartFile(path, mtime, size, size >= self.BACKGROUND_SIZE, key)
         if part.background:
             self._background('open', part)
+        elif self._creator is not None:
+            part.remote = True
+            self._creator.begin(path, mtime, size, part.key)
         else:
             part.open()
         return part
@@ -153,6 +164,8 @@ class PartWriter:
     def write(self, part: _PartFile, piece: memoryview) -> None:
         if part.background:
             self._background('write', part, piece)
+        elif part.remote:
+            self._creator.write(piece)  # type: ignore[union-attr]  # remote only with a creator
         else:
             part.write(piece)
 
@@ -160,14 +173,16 @@ class PartWriter:
         """Close the part file (and give it its mtime)."""
         if part.background:
             self._background('close', part)
-        else:
+        elif not part.remote:
             part.close()
 
     def finish(self) -> None:
-        """Wait until everything is on disk; raise the background error if there was one."""
+        """Wait until everything is on disk; raise the background error (or the creator's) if there was one."""
         self._stop()
         if self._error is not None:
             raise self._error
+        if self._creator is not None:
+            self._creator.finish()
 
     def abandon(self, part: Optional[_PartFile]) -> None:
         """Skip whatever is still queued and stop; afterwards no part file is open or being created."""
@@ -177,8 +192,11 @@ class PartWriter:
                 piece.set()
         self._batch = []
         self._stop()
-        if part is not None and not part.background:
+        if part is not None and not part.background and not part.remote:
             part.close()
+        if self._creator is not None:
+            self._creator.abandon()
+            self.incomplete.update(self._creator.incomplete)
 
     def _stop(self) -> None:
         if self._thread is not None:
@@ -193,13 +211,9 @@ class PartWriter:
 def _create(part_path: str) -> int:
     """Open a fresh part file; a stale one from a killed run is removed first."""
     try:
-        return os.open(part_path, _OPEN_FLAGS, 0o666)
-    except FileExistsError:
-        info = os.lstat(part_path)
-        if stat.S_ISDIR(info.st_mode):
-            raise UnsafeArchiveError('{} is a directory'.format(part_path), part_path) from None
-        os.unlink(part_path)
-        return os.open(part_path, _OPEN_FLAGS, 0o666)
+        return create_part(part_path)
+    except PartIsDirectory:
+        raise UnsafeArchiveError('{} is a directory'.format(part_path), part_path) from None
 
 
 def unlink_quietly(path: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 import math
-from typing import Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
 from pacifica._client.exceptions import RecordError
 from pacifica._client.rules import is_plain_name, is_whole_number, new_hash, relative_parts
@@ -84,10 +84,16 @@ def _nonempty_str(value: Any) -> bool:
 
 
 class _PartsCache:
-    """Path components shared between the entries of one record (see :class:`FileEntry`)."""
+    """Path components shared between the entries of one record (see :class:`FileEntry`), and its hash names.
+
+    A record of many files repeats a few directories and one hash name: each
+    is checked once.
+    """
 
     def __init__(self) -> None:
         self._dirs: Dict[str, Tuple[str, ...]] = {}
+        #: Hash names this Python computes, already tried.
+        self.hashtypes: Set[str] = set()
 
     def parts(self, subdir: str, name: str, what: str) -> Tuple[str, ...]:
         """``path_parts('<subdir>/<name>', what)``, built from shared pieces when ``name`` is a plain name."""
@@ -101,7 +107,7 @@ class _PartsCache:
 
 def file_entry(file_id: Any, obj: Any, what: str, cache: Optional[_PartsCache] = None) -> FileEntry:
     """Check one file object (transaction info value or cloud event item) and return its entry."""
-    if not isinstance(obj, Mapping):
+    if type(obj) is not dict and not isinstance(obj, Mapping):  # the ABC's check is slow: JSON gives dicts
         raise RecordError('{}: must be an object, not {}'.format(what, type(obj).__name__))
     if not (is_whole_number(file_id) or _nonempty_str(file_id)):
         raise RecordError('{}: the file id must be an integer or a string, not {!r}'.format(what, file_id))
@@ -110,15 +116,18 @@ def file_entry(file_id: Any, obj: Any, what: str, cache: Optional[_PartsCache] =
     subdir = _field(obj, 'subdir', what, lambda value: isinstance(value, str), 'a string', default='')
     hashtype = _field(obj, 'hashtype', what, _nonempty_str, 'a non-empty string')
     hashsum = _field(obj, 'hashsum', what, _nonempty_str, 'a non-empty string')
-    try:
-        new_hash(hashtype)
-    except (ValueError, TypeError):
-        raise RecordError('{}: field {!r} names a hash this Python lacks: {!r}'.format(
-            what, 'hashtype', hashtype)) from None
+    cache = cache or _PartsCache()
+    if hashtype not in cache.hashtypes:
+        try:
+            new_hash(hashtype)
+        except (ValueError, TypeError):
+            raise RecordError('{}: field {!r} names a hash this Python lacks: {!r}'.format(
+                what, 'hashtype', hashtype)) from None
+        cache.hashtypes.add(hashtype)
     size = obj.get('size')
     if size is not None and not (is_whole_number(size) and size >= 0):
         raise RecordError('{}: field {!r} must be a whole number of bytes, not {!r}'.format(what, 'size', size))
-    parts = (cache or _PartsCache()).parts(subdir, name, what)
+    parts = cache.parts(subdir, name, what)
     return FileEntry(file_id, subdir, name, hashtype, hashsum, size, parts, obj.get('mtime'))
 
 

@@ -30,11 +30,12 @@ _HASH_READ_SIZE = 1024 * 1024
 
 def hidden_name(name: str, suffix: str) -> str:
     """The hidden name beside ``name`` (``suffix`` is :data:`PART_SUFFIX` or :data:`VERIFIED_SUFFIX`)."""
-    if len(name.encode('utf-8', 'surrogateescape')) > SHORT_NAME_LIMIT:
+    # No character takes more than 4 bytes in UTF-8: most names are short without being encoded.
+    if len(name) * 4 > SHORT_NAME_LIMIT and len(name.encode('utf-8', 'surrogateescape')) > SHORT_NAME_LIMIT:
         digest = new_hash('sha1')
         digest.update(name.encode('utf-8', 'surrogateescape'))
         name = digest.hexdigest()
-    return '.{}{}'.format(name, suffix)
+    return '.' + name + suffix
 
 
 def file_digest(path: str, hashtype: str) -> str:

@@ -18,6 +18,7 @@ extractor's job. Malformed or truncated input raises
 """
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
 from typing import Any, Callable, Dict, Iterator, NamedTuple, Optional
@@ -85,8 +86,12 @@ def byte_sum(data: bytes) -> int:
     return total
 
 
+@functools.lru_cache(maxsize=4096)
 def _number(field: bytes, what: str) -> int:
-    """Decode a numeric header field: octal text, or GNU base-256 binary."""
+    """Decode a numeric header field: octal text, or GNU base-256 binary.
+
+    Cached: the headers of a cart repeat the same sizes, times and modes.
+    """
     if field[:1] and field[0] & 0x80:
         if field[0] != 0x80:
             raise ArchiveError('tar header field {} is negative or malformed'.format(what))

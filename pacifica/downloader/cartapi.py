@@ -6,7 +6,7 @@ import json
 import logging
 import time
 import uuid
-from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import requests
 
@@ -35,25 +35,42 @@ CART_API_KEYWORDS = frozenset({'cart_api_url', 'proto', 'addr', 'port', 'auth', 
                                'timeout', 'config'})
 
 
+#: Cart files encoded by one ``json.dumps`` call: one call per file costs more than the encoding.
+_ENCODE_BATCH = 1000
+
+
 def _cart_body(files: Iterable[CartFile], extra_args: Mapping[str, Any]) -> Tuple[bytes, int]:
     """``{"fileids": [...], **extra_args}`` as JSON bytes, and the number of files.
 
-    Encoded file by file into one buffer, so a 100,000-file cart costs about
-    one copy of its text rather than a list of dicts plus a str plus bytes.
+    Encoded a batch of files at a time into one buffer, so a 100,000-file cart
+    costs about one copy of its text rather than a list of dicts plus a str
+    plus bytes.
     """
     body = io.BytesIO()
     body.write(b'{"fileids": [')
     count = 0
+    batch: List[CartFile] = []
     for item in files:
-        if count:
-            body.write(b', ')
-        body.write(json.dumps(item).encode('utf-8'))
-        count += 1
+        batch.append(item)
+        if len(batch) == _ENCODE_BATCH:
+            count = _write_batch(body, batch, count)
+    count = _write_batch(body, batch, count)
     body.write(b']')
     if extra_args:
         body.write(b', ' + json.dumps(dict(extra_args)).encode('utf-8')[1:-1])
     body.write(b'}')
     return body.getvalue(), count
+
+
+def _write_batch(body: io.BytesIO, batch: List[CartFile], count: int) -> int:
+    """Append ``batch``'s items to the JSON list in ``body`` (after ``count`` items) and empty it."""
+    if batch:
+        if count:
+            body.write(b', ')
+        body.write(json.dumps(batch).encode('utf-8')[1:-1])  # the list's items, ', '-separated
+        count += len(batch)
+        batch.clear()
+    return count
 
 
 class CartAPI(CommonBase):

@@ -36,6 +36,7 @@ from urllib3.exceptions import ReadTimeoutError
 from pacifica._client.exceptions import ArchiveError, PacificaError, RecordError, RequestTimeout
 from pacifica._client.redact import redact, redact_url
 
+from ._creator import start_creator
 from ._extract import Extraction, ProgressCallback
 from ._partwriter import PartWriter
 from ._records import FileEntry, path_parts, yield_cart_files
@@ -104,9 +105,16 @@ class CartFetch:
         put in place with the others. Returns the files now in place, as path
         parts below the target.
         """
+        small = sum(1 for entry in entries if entry.size is None or entry.size < PartWriter.BACKGROUND_SIZE
+                    ) if entries is not None else 0
+        self._writer = PartWriter(creator=start_creator(small))
         extraction = Extraction(self.target, entries, _prefixes(self.target, cart_url, self.filename),
                                 self.progress, self._writer)
-        resp = self.cart_api.open_cart(cart_url, self.filename)
+        try:
+            resp = self.cart_api.open_cart(cart_url, self.filename)
+        except BaseException:
+            extraction.abort()  # nothing written yet: this ends the part-file process
+            raise
         chunk_size = self.cart_api.config.chunk_size
         receiver = self._start_receiving(_body_readinto(resp), chunk_size)
         try:

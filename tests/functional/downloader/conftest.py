@@ -94,3 +94,15 @@ def dataset_cartd(server: LoopbackServer, tmp_path) -> CartServer:
     for tid, files in DATASET.items():
         server.route('GET', '/status/transactions/by_id/{}'.format(tid), record(tid, files))
     return cart_server
+
+
+@pytest.fixture(params=['in-process', 'part-file-process'])
+def part_files(request, monkeypatch) -> str:
+    """Run a test twice: small part files made by the download process, and by the part-file process.
+
+    The second holds the fast path (:mod:`pacifica.downloader._creator`) to the same files, byte for
+    byte, and to the same failures as the plain one.
+    """
+    from pacifica.downloader import _creator
+    monkeypatch.setattr(_creator, 'AUTO_MIN_FILES', 0 if request.param == 'part-file-process' else 1 << 62)
+    return request.param

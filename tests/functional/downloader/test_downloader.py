@@ -20,6 +20,9 @@ from tests.helpers.cartd import CartServer, cloud_event, transaction_info
 
 from .conftest import FAST, FILES, expected_tree, final_files, tree
 
+#: Every test runs with small part files made here and by the part-file process (conftest).
+pytestmark = pytest.mark.usefixtures('part_files')
+
 SECRET = 'hunter2-secret'
 
 

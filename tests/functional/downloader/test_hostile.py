@@ -14,6 +14,9 @@ from tests.helpers.cartd import build_tar, member, transaction_info
 
 from .conftest import FAST, final_files, tree
 
+#: Every test runs with small part files made here and by the part-file process (conftest).
+pytestmark = pytest.mark.usefixtures('part_files')
+
 GOOD = b'good content\n'
 FILES = {1: ('sub', 'good.txt', GOOD), 2: ('sub', 'other.txt', b'other\n')}
 

@@ -18,6 +18,9 @@ from tests.helpers.cartd import CartServer, cloud_event, stream_directory, trans
 
 from .conftest import FAST, FILES, final_files, tree
 
+#: Every test runs with small part files made here and by the part-file process (conftest).
+pytestmark = pytest.mark.usefixtures('part_files')
+
 BIG = ('', 'big.bin', bytes(range(256)) * 8192)  # 2 MiB: written on the background writer thread
 RECORDED = {
     103: '2019-03-04T05:06:07',                    # what metadata serves: UTC, no zone

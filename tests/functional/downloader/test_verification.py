@@ -20,6 +20,9 @@ from tests.helpers.cartd import build_tar, member, transaction_info
 
 from .conftest import FAST, expected_tree, final_files, tree
 
+#: Every test runs with small part files made here and by the part-file process (conftest).
+pytestmark = pytest.mark.usefixtures('part_files')
+
 #: Bigger than the receive chunk and PartWriter.BACKGROUND_SIZE: the skip crosses buffers.
 BIG = 3 * 1024 * 1024 + 7
 
