@@ -20,6 +20,7 @@ The read-ahead process (``config.read_ahead``) is explained in :mod:`.readahead`
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import io
 import logging
@@ -73,6 +74,28 @@ def _bounded_put(cache: Dict[Any, str], key: Any, value: str) -> str:
     if len(cache) < _CACHE_LIMIT:
         cache[key] = value
     return value
+
+
+def _plain_file_obj() -> bool:
+    """True when ``FileObj(*fields)`` is exactly ``tuple.__new__(FileObj, fields)``.
+
+    That holds for a namedtuple subclass that adds no ``__new__`` of its own,
+    the FileObj of this package.
+    """
+    base = FileObj.__bases__[0]
+    return (FileObj.__bases__ == (base,) and '__new__' not in vars(FileObj) and base.__bases__ == (tuple,)
+            and getattr(base, '_fields', None) == FileObj._fields and callable(getattr(base, '_make', None)))
+
+
+def _file_obj_from_fields(fields: Tuple[Any, ...]) -> Any:
+    """The plain way: ``FileObj(*fields)``."""
+    return FileObj(*fields)
+
+
+#: A FileObj from its 10 fields in FILE_KEYS order. The namedtuple's ``__new__`` is a Python
+#: function around ``tuple.__new__``; calling the latter makes the same object without that frame.
+new_file_obj: Callable[[Tuple[Any, ...]], Any] = (functools.partial(tuple.__new__, FileObj) if _plain_file_obj()
+                                                  else _file_obj_from_fields)
 
 
 class HashFileObj:
@@ -274,13 +297,18 @@ class Bundler:
         return self._file_info(file_data['name'], file_data['size'], file_data['mtime'], hashsum)
 
     def _file_info(self, arc_path: str, size: int, mtime: Any, hashsum: str) -> Any:
+        """The FileObj of one file; the caches are asked inline, their methods only on a miss (it runs per file)."""
         slash = arc_path.rfind('/')
         base = arc_path[slash + 1:]
-        file_time = self._isotime(mtime)
-        # Positional, in FILE_KEYS order: destinationTable, name, source, subdir, size,
+        file_time = self._isotime_cache.get(int(mtime)) or self._isotime(mtime)
+        directory = arc_path[:slash] if slash > 0 else ''
+        subdir = self._subdir_cache.get(directory)
+        if subdir is None:
+            subdir = self._subdir(directory)
+        # In FILE_KEYS order: destinationTable, name, source, subdir, size,
         # hashtype, hashsum, mimetype, ctime, mtime.
-        return FileObj('Files', base, None, self._subdir(arc_path[:slash] if slash > 0 else ''), size,
-                       self._hashstr, hashsum, self._mimetype(arc_path, base), file_time, file_time)
+        return new_file_obj(('Files', base, None, subdir, size, self._hashstr, hashsum,
+                             self._mimetype(arc_path, base), file_time, file_time))
 
     def _tarinfo_from_file_data(self, file_data: dict) -> Tuple[tarfile.TarInfo, HashFileObj]:
         """The member's TarInfo and a hashing reader of its data; ``file_data`` is left as it was.
