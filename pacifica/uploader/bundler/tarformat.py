@@ -101,11 +101,8 @@ def _pax_parts(text_length: int) -> Tuple[bytes, bytes]:
     return block + b'%d mtime=' % length, b'\n' + _NULS[length:]
 
 
-def _pax_prefix(mtime: float) -> bytes:
-    """The PAX extended header (two blocks) carrying a float ``mtime`` (its ``str``, as tarfile writes)."""
-    text = repr(mtime)  # a float's str is its repr
-    head, tail = _pax_parts(len(text))
-    return b'%s%s%s' % (head, text.encode('ascii'), tail)
+#: _pax_parts of every text length a float's repr can have (at most 24 characters), looked up per member.
+_PAX_PARTS = {text_length: _pax_parts(text_length) for text_length in range(1, 33)}
 
 
 def _fits_fast_path(name: str, size: int, mtime: Number) -> bool:
@@ -118,12 +115,20 @@ def _fits_fast_path(name: str, size: int, mtime: Number) -> bool:
 
 
 def _packed_header(name: str, size: int, mtime: Number) -> Optional[bytes]:
-    """The fast path: the header packed without a TarInfo, or None when the member needs tobuf."""
-    if not _fits_fast_path(name, size, mtime):
+    """The fast path: the header packed without a TarInfo, or None when the member needs tobuf.
+
+    The checks of :func:`_fits_fast_path` and the float's PAX header are
+    inline: this runs once per member.
+    """
+    if not (len(name) <= _NAME_FIELD and name.isascii() and '\x00' not in name and 0 <= size < _NUMBER_LIMIT):
         return None
-    if type(mtime) is int:
+    if type(mtime) is float and 0.0 <= mtime < _NUMBER_LIMIT - 1:  # NaN and inf fail
+        text = repr(mtime)
+        head, tail = _PAX_PARTS.get(len(text)) or _pax_parts(len(text))
+        return b'%s%s%s%s' % (head, text.encode('ascii'), tail, _ustar(_FILE, name.encode('ascii'), size, round(mtime)))
+    if type(mtime) is int and 0 <= mtime < _NUMBER_LIMIT:
         return _ustar(_FILE, name.encode('ascii'), size, mtime)
-    return _pax_prefix(mtime) + _ustar(_FILE, name.encode('ascii'), size, round(mtime))
+    return None
 
 
 #: Members the import-time check packs both ways: both mtime kinds, the field limits.

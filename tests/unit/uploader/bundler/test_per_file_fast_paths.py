@@ -67,15 +67,16 @@ def test_file_info_of_an_int_and_a_float_of_the_same_second():
 
 @given(mtime=st.floats(min_value=0, max_value=8 ** 11 - 2, allow_nan=False))
 @settings(max_examples=300)
-def test_pax_prefix_is_tarfiles_extended_header(mtime):
-    """The PAX header around the mtime text (cached by the text's length) is tarfile's, all of it."""
+def test_pax_header_is_tarfiles_extended_header(mtime):
+    """The PAX header around the mtime text (its parts made per text length) is tarfile's, all of it."""
     info = tarfile.TarInfo('x')
     info.mtime = mtime
     full = info.tobuf(tarfile.PAX_FORMAT, 'utf-8', 'surrogateescape')
-    assert tarformat._pax_prefix(mtime) == full[:-tarformat.BLOCK_SIZE]
+    assert tarformat._packed_header('x', 0, mtime)[:-tarformat.BLOCK_SIZE] == full[:-tarformat.BLOCK_SIZE]
+    assert tarformat._packed_header('x', 0, mtime) == full
 
 
-def test_pax_prefix_of_both_zeros_and_every_text_length():
+def test_pax_header_of_both_zeros_and_every_text_length():
     """-0.0 and 0.0 are equal but print differently; text lengths from 3 to 24 characters."""
     for mtime in (-0.0, 0.0, 5e-324, 1e-05, 0.1, 123.456, 1600000000.0, 1700000000.123456, 8589934590.999999):
         info = tarfile.TarInfo('x')
