@@ -105,6 +105,24 @@ def _pax_parts(text_length: int) -> Tuple[bytes, bytes]:
 _PAX_PARTS = {text_length: _pax_parts(text_length) for text_length in range(1, 33)}
 
 
+#: The last float mtime packed and its PAX header, as one tuple (threads swap it whole). Files
+#: copied or unpacked together often share their mtime; a miss costs one comparison.
+_last_pax: Tuple[float, bytes] = (-1.0, b'')
+
+
+def _pax_header(mtime: float) -> bytes:
+    """The PAX extended header (two blocks) carrying a float ``mtime`` >= 0 (its ``str``, as tarfile writes)."""
+    global _last_pax
+    last = _last_pax
+    if last[0] == mtime and mtime:  # 0.0 == -0.0, but their texts differ
+        return last[1]
+    text = repr(mtime)  # a float's str is its repr
+    head, tail = _PAX_PARTS.get(len(text)) or _pax_parts(len(text))
+    header = b'%s%s%s' % (head, text.encode('ascii'), tail)
+    _last_pax = (mtime, header)
+    return header
+
+
 def _fits_fast_path(name: str, size: int, mtime: Number) -> bool:
     """Whether the fast path packs this member: an ASCII name of at most 100 characters, numbers that fit."""
     if not (len(name) <= _NAME_FIELD and name.isascii() and '\x00' not in name and 0 <= size < _NUMBER_LIMIT):
@@ -117,15 +135,12 @@ def _fits_fast_path(name: str, size: int, mtime: Number) -> bool:
 def _packed_header(name: str, size: int, mtime: Number) -> Optional[bytes]:
     """The fast path: the header packed without a TarInfo, or None when the member needs tobuf.
 
-    The checks of :func:`_fits_fast_path` and the float's PAX header are
-    inline: this runs once per member.
+    The checks of :func:`_fits_fast_path` are inline: this runs once per member.
     """
     if not (len(name) <= _NAME_FIELD and name.isascii() and '\x00' not in name and 0 <= size < _NUMBER_LIMIT):
         return None
     if type(mtime) is float and 0.0 <= mtime < _NUMBER_LIMIT - 1:  # NaN and inf fail
-        text = repr(mtime)
-        head, tail = _PAX_PARTS.get(len(text)) or _pax_parts(len(text))
-        return b'%s%s%s%s' % (head, text.encode('ascii'), tail, _ustar(_FILE, name.encode('ascii'), size, round(mtime)))
+        return _pax_header(mtime) + _ustar(_FILE, name.encode('ascii'), size, round(mtime))
     if type(mtime) is int and 0 <= mtime < _NUMBER_LIMIT:
         return _ustar(_FILE, name.encode('ascii'), size, mtime)
     return None

@@ -129,3 +129,15 @@ def test_a_seekable_object_streams_twice_from_where_it_was_found():
     assert first.getvalue() == second.getvalue()
     with tarfile.open(fileobj=io.BytesIO(first.getvalue())) as archive:
         assert archive.extractfile('data/x').read() == data[3:]
+
+
+@given(mtimes=st.lists(st.one_of(st.sampled_from([0.0, -0.0, 0.5, 1600000000.0]),
+                                 st.floats(min_value=-0.0, max_value=8 ** 11 - 2, allow_nan=False)), max_size=8))
+def test_the_last_pax_header_kept_never_serves_another_mtime(mtimes):
+    """Each float mtime twice in a row and the list in any order: every header is tarfile's."""
+    for mtime in mtimes + mtimes[::-1]:
+        for _ in range(2):
+            info = tarfile.TarInfo('d/x')
+            info.size, info.mtime = 3, mtime
+            assert tarformat.member_header('d/x', 3, mtime) == info.tobuf(tarfile.PAX_FORMAT, 'utf-8',
+                                                                          'surrogateescape'), mtime
