@@ -305,10 +305,13 @@ class Bundler:
         subdir = self._subdir_cache.get(directory)
         if subdir is None:
             subdir = self._subdir(directory)
+        dot = base.rfind('.')  # the extension cache holds only extensions that decide alone: see _mimetype
+        mimetype = self._mimetype_cache.get(base[dot:]) if dot > 0 and base[0] != '.' and ':' not in arc_path else None
+        if mimetype is None:
+            mimetype = self._mimetype(arc_path, base)
         # In FILE_KEYS order: destinationTable, name, source, subdir, size,
         # hashtype, hashsum, mimetype, ctime, mtime.
-        return new_file_obj(('Files', base, None, subdir, size, self._hashstr, hashsum,
-                             self._mimetype(arc_path, base), file_time, file_time))
+        return new_file_obj(('Files', base, None, subdir, size, self._hashstr, hashsum, mimetype, file_time, file_time))
 
     def _tarinfo_from_file_data(self, file_data: dict) -> Tuple[tarfile.TarInfo, HashFileObj]:
         """The member's TarInfo and a hashing reader of its data; ``file_data`` is left as it was.

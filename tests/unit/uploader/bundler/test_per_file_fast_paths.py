@@ -16,8 +16,11 @@ from pacifica.uploader.metadata import FileObj
 from tests.helpers.bundles import MTIME, valid_metadata
 from tests.unit.uploader.bundler.test_tarwriter import _write
 
-ARC_PATH = st.text(st.characters(blacklist_categories=('Cs',), blacklist_characters='\x00'), min_size=1,
-                   max_size=40).filter(lambda name: not name.endswith('/'))
+ARC_PATH = st.builds(
+    lambda stem, extension: stem + extension,
+    st.text(st.characters(blacklist_categories=('Cs',), blacklist_characters='\x00'), min_size=1, max_size=30),
+    st.sampled_from(['', '.txt', '.gz', '.tar.gz', '.tgz', '.PNG', '.bin', '.', '..gz', '.json'])).filter(
+        lambda name: not name.endswith('/'))
 MTIME_VALUE = st.one_of(st.integers(min_value=-62135596800, max_value=253402300799),
                         st.floats(min_value=-62135596800, max_value=253402300799, allow_nan=False))
 FIELD = st.one_of(st.none(), st.text(max_size=8), st.integers())
