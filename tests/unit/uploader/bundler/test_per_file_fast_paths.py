@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import io
 import mimetypes
 import tarfile
@@ -144,3 +145,16 @@ def test_the_last_pax_header_kept_never_serves_another_mtime(mtimes):
             info.size, info.mtime = 3, mtime
             assert tarformat.member_header('d/x', 3, mtime) == info.tobuf(tarfile.PAX_FORMAT, 'utf-8',
                                                                           'surrogateescape'), mtime
+
+
+def test_in_place_digests_of_every_kind_of_hash_are_the_plain_ones():
+    """hexdigest() straight for fixed-size hashes, the SHAKE lengths of the contract for the others."""
+    data = b'pacifica' * 100
+    expected = {'sha1': hashlib.sha1(data).hexdigest(), 'md5': hashlib.md5(data).hexdigest(),
+                'blake2b': hashlib.blake2b(data).hexdigest(), 'shake_128': hashlib.shake_128(data).hexdigest(32),
+                'shake_256': hashlib.shake_256(data).hexdigest(64)}
+    for hash_name, digest in expected.items():
+        for chunk_size in (1 << 20, 512):  # in place, and the plain way
+            records = [{'name': 'data/x', 'size': len(data), 'mtime': MTIME + 0.5, 'fileobj': io.BytesIO(data)}]
+            _, results = _write(records, chunk_size=chunk_size, hash_name=hash_name)
+            assert [result.digest for result in results] == [digest], (hash_name, chunk_size)
