@@ -20,7 +20,6 @@ The read-ahead process (``config.read_ahead``) is explained in :mod:`.readahead`
 from __future__ import annotations
 
 import datetime
-import functools
 import hashlib
 import io
 import logging
@@ -36,8 +35,9 @@ from pacifica._client.fileio import write_all
 from pacifica._client.keywords import drop_unknown_keywords
 from pacifica._client.rules import new_hash, seconds
 
-from ..metadata import FileObj, MetaData
+from ..metadata import MetaData
 from .filedata import CORE_KEYS, METADATA_MEMBER, check_file_data
+from .fileinfo import new_file_obj
 from .metadatatext import metadata_length, sized_metadata_text
 from .tarformat import new_tarinfo
 from .tarwriter import SHAKE_DIGEST_BYTES, ByteCount, FileResult, TarWriter, archive_length, hexdigest
@@ -74,28 +74,6 @@ def _bounded_put(cache: Dict[Any, str], key: Any, value: str) -> str:
     if len(cache) < _CACHE_LIMIT:
         cache[key] = value
     return value
-
-
-def _plain_file_obj() -> bool:
-    """True when ``FileObj(*fields)`` is exactly ``tuple.__new__(FileObj, fields)``.
-
-    That holds for a namedtuple subclass that adds no ``__new__`` of its own,
-    the FileObj of this package.
-    """
-    base = FileObj.__bases__[0]
-    return (FileObj.__bases__ == (base,) and '__new__' not in vars(FileObj) and base.__bases__ == (tuple,)
-            and getattr(base, '_fields', None) == FileObj._fields and callable(getattr(base, '_make', None)))
-
-
-def _file_obj_from_fields(fields: Tuple[Any, ...]) -> Any:
-    """The plain way: ``FileObj(*fields)``."""
-    return FileObj(*fields)
-
-
-#: A FileObj from its 10 fields in FILE_KEYS order. The namedtuple's ``__new__`` is a Python
-#: function around ``tuple.__new__``; calling the latter makes the same object without that frame.
-new_file_obj: Callable[[Tuple[Any, ...]], Any] = (functools.partial(tuple.__new__, FileObj) if _plain_file_obj()
-                                                  else _file_obj_from_fields)
 
 
 class HashFileObj:

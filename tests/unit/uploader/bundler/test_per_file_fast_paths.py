@@ -10,7 +10,7 @@ import tarfile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pacifica.uploader.bundler import Bundler, bundler as bundler_module, tarformat
+from pacifica.uploader.bundler import Bundler, fileinfo as bundler_module, tarformat
 from pacifica.uploader.bundler.bundler import _DEFAULT_MIMETYPE
 from pacifica.uploader.metadata import FileObj
 
