@@ -37,8 +37,9 @@ from pacifica._client.fileio import write_all
 from pacifica._client.keywords import drop_unknown_keywords
 from pacifica._client.rules import new_hash, seconds
 
-from ..metadata import FileObj, MetaData
+from ..metadata import MetaData
 from .filedata import CORE_KEYS, METADATA_MEMBER, check_file_data
+from .fileinfo import new_file_obj
 from .filerecords import DigestList, exactly, file_infos, records_chars
 from .metadatatext import counted_metadata_text, metadata_length, sized_metadata_text
 from .tarformat import new_tarinfo
@@ -283,13 +284,21 @@ class Bundler:
         return self._file_info(file_data['name'], file_data['size'], file_data['mtime'], hashsum)
 
     def _file_info(self, arc_path: str, size: int, mtime: Any, hashsum: str) -> Any:
+        """The FileObj of one file; the caches are asked inline, their methods only on a miss (it runs per file)."""
         slash = arc_path.rfind('/')
         base = arc_path[slash + 1:]
-        file_time = self._isotime(mtime)
-        # Positional, in FILE_KEYS order: destinationTable, name, source, subdir, size,
+        file_time = self._isotime_cache.get(int(mtime)) or self._isotime(mtime)
+        directory = arc_path[:slash] if slash > 0 else ''
+        subdir = self._subdir_cache.get(directory)
+        if subdir is None:
+            subdir = self._subdir(directory)
+        dot = base.rfind('.')  # the extension cache holds only extensions that decide alone: see _mimetype
+        mimetype = self._mimetype_cache.get(base[dot:]) if dot > 0 and base[0] != '.' and ':' not in arc_path else None
+        if mimetype is None:
+            mimetype = self._mimetype(arc_path, base)
+        # In FILE_KEYS order: destinationTable, name, source, subdir, size,
         # hashtype, hashsum, mimetype, ctime, mtime.
-        return FileObj('Files', base, None, self._subdir(arc_path[:slash] if slash > 0 else ''), size,
-                       self._hashstr, hashsum, self._mimetype(arc_path, base), file_time, file_time)
+        return new_file_obj(('Files', base, None, subdir, size, self._hashstr, hashsum, mimetype, file_time, file_time))
 
     def _tarinfo_from_file_data(self, file_data: dict) -> Tuple[tarfile.TarInfo, HashFileObj]:
         """The member's TarInfo and a hashing reader of its data; ``file_data`` is left as it was.

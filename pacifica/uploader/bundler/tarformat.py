@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import tarfile
+from zlib import adler32
 from typing import Any, Mapping, Optional, Tuple, Union
 
 BLOCK_SIZE = tarfile.BLOCKSIZE  # 512
@@ -65,11 +66,16 @@ def _layout(template: bytes) -> Tuple[bytes, bytes, int]:
 
 
 def _ustar(layout: Tuple[bytes, bytes, int], name: bytes, size: int, mtime: int) -> bytes:
-    """One ustar block of ``layout`` with its name, size and mtime fields filled in."""
+    """One ustar block of ``layout`` with its name, size and mtime fields filled in.
+
+    The byte sum of the name and numbers comes from adler32 (C, as
+    ``downloader._tarstream.byte_sum``): its low 16 bits are 1 plus the sum,
+    exact below 65521, which 124 bytes of at most 127 stay under.
+    """
     mode_uid_gid, tail, fixed_sum = layout
     numbers = b'%011o\x00%011o\x00' % (size, mtime)
-    return b''.join((name, _NULS[len(name):_NAME_FIELD], mode_uid_gid, numbers,
-                     b'%06o\x00 ' % (fixed_sum + sum(name) + sum(numbers)), tail))
+    checksum = fixed_sum - 1 + (adler32(numbers, adler32(name)) & 0xFFFF)
+    return b'%s%s%s%06o\x00 %s' % (name.ljust(_NAME_FIELD, b'\x00'), mode_uid_gid, numbers, checksum, tail)
 
 
 _FILE = _layout(tarinfo_header(new_tarinfo('x', 0, 0)))
@@ -79,25 +85,42 @@ _PAX_NAME = b'././@PaxHeader'
 
 
 @functools.lru_cache(maxsize=64)
-def _pax_block(records_length: int) -> bytes:
-    """The ustar block that opens a PAX extended header of ``records_length`` bytes.
+def _pax_parts(text_length: int) -> Tuple[bytes, bytes]:
+    """The PAX extended header of a float mtime whose text is ``text_length`` long, around that text.
 
-    It depends on that length alone, and an mtime record has only a few lengths.
+    The header is a ustar block for the records, then "<length> mtime=<text>\\n"
+    padded to a block; the length counts itself, so it is found by
+    iterating until it is stable. All of it depends on the text's length
+    alone, which has only a few values.
     """
-    return _ustar(_PAX, _PAX_NAME, records_length, 0)
+    record_length = len('mtime=\n') + text_length
+    length = record_length + 1
+    while len(str(length)) + record_length + 1 != length:
+        length = len(str(length)) + record_length + 1
+    block = _ustar(_PAX, _PAX_NAME, length, 0)
+    return block + b'%d mtime=' % length, b'\n' + _NULS[length:]
 
 
-def _pax_prefix(mtime: float) -> bytes:
-    """The PAX extended header (two blocks) carrying a float ``mtime``: "<length> mtime=<value>\\n".
+#: _pax_parts of every text length a float's repr can have (at most 24 characters), looked up per member.
+_PAX_PARTS = {text_length: _pax_parts(text_length) for text_length in range(1, 33)}
 
-    The length counts itself, so it is found by iterating until it is stable.
-    """
-    record = 'mtime=' + str(mtime) + '\n'
-    length = len(record) + 1
-    while len(str(length)) + len(record) + 1 != length:
-        length = len(str(length)) + len(record) + 1
-    records = b'%d %s' % (length, record.encode('ascii'))
-    return b''.join((_pax_block(len(records)), records, _NULS[len(records):]))
+
+#: The last float mtime packed and its PAX header, as one tuple (threads swap it whole). Files
+#: copied or unpacked together often share their mtime; a miss costs one comparison.
+_last_pax: Tuple[float, bytes] = (-1.0, b'')
+
+
+def _pax_header(mtime: float) -> bytes:
+    """The PAX extended header (two blocks) carrying a float ``mtime`` >= 0 (its ``str``, as tarfile writes)."""
+    global _last_pax
+    last = _last_pax
+    if last[0] == mtime and mtime:  # 0.0 == -0.0, but their texts differ
+        return last[1]
+    text = repr(mtime)  # a float's str is its repr
+    head, tail = _PAX_PARTS.get(len(text)) or _pax_parts(len(text))
+    header = b'%s%s%s' % (head, text.encode('ascii'), tail)
+    _last_pax = (mtime, header)
+    return header
 
 
 def _fits_fast_path(name: str, size: int, mtime: Number) -> bool:
@@ -110,14 +133,17 @@ def _fits_fast_path(name: str, size: int, mtime: Number) -> bool:
 
 
 def _packed_header(name: str, size: int, mtime: Number) -> Optional[bytes]:
-    """The fast path: the header packed without a TarInfo, or None when the member needs tobuf."""
-    if not _fits_fast_path(name, size, mtime):
+    """The fast path: the header packed without a TarInfo, or None when the member needs tobuf.
+
+    The checks of :func:`_fits_fast_path` are inline: this runs once per member.
+    """
+    if not (len(name) <= _NAME_FIELD and name.isascii() and '\x00' not in name and 0 <= size < _NUMBER_LIMIT):
         return None
-    if type(mtime) is int:
-        prefix, ustar_mtime = b'', mtime
-    else:
-        prefix, ustar_mtime = _pax_prefix(mtime), round(mtime)
-    return prefix + _ustar(_FILE, name.encode('ascii'), size, ustar_mtime)
+    if type(mtime) is float and 0.0 <= mtime < _NUMBER_LIMIT - 1:  # NaN and inf fail
+        return _pax_header(mtime) + _ustar(_FILE, name.encode('ascii'), size, round(mtime))
+    if type(mtime) is int and 0 <= mtime < _NUMBER_LIMIT:
+        return _ustar(_FILE, name.encode('ascii'), size, mtime)
+    return None
 
 
 #: Members the import-time check packs both ways: both mtime kinds, the field limits.

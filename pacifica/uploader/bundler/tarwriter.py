@@ -171,6 +171,7 @@ class TarWriter:
                  read_count: Optional[ByteCount] = None) -> None:
         self.hash_name = hash_name
         self._prototype = new_hash(hash_name)
+        self._fixed_digest = self._prototype.digest_size != 0  # not SHAKE: hexdigest() needs no length
         self._chunk_size = max(chunk_size, BLOCK_SIZE)
         self._read_ahead_setting = read_ahead
         self._fileobj_starts = {} if fileobj_starts is None else fileobj_starts
@@ -282,25 +283,24 @@ class TarWriter:
         :meth:`_copy_data`, the plain way, writes it.
         """
         out = self._out
-        size = record['size']
+        view, size, fileobj = out.view, record['size'], record['fileobj']
         data_start = out.pos + len(header)
         data_end = data_start + size
-        end = data_end + padding_length(size)
-        fileobj = record['fileobj']
+        end = data_end + (-size % BLOCK_SIZE)  # padding_length(size), inline: this runs per file
         readinto = getattr(fileobj, 'readinto', None)
-        if end > len(out.view) or readinto is None or isinstance(fileobj, io.TextIOBase):
+        if end > len(view) or readinto is None or isinstance(fileobj, io.TextIOBase):
             return None
         self._rewind(fileobj)
-        target = out.view[data_start:data_end]
+        target = view[data_start:data_end]
         if not fill_from_readinto(readinto, target, record['name'], self._probe):
             return None
         hashval = self._prototype.copy()
         hashval.update(target)
-        out.view[out.pos:data_start] = header
-        out.view[data_end:end] = _NULS[:end - data_end]
+        view[out.pos:data_start] = header
+        view[data_end:end] = _NULS[:end - data_end]
         out.pos = end
         self.read_count.value += size
-        return hexdigest(hashval)
+        return hashval.hexdigest() if self._fixed_digest else hexdigest(hashval)
 
     # -- everything else ------------------------------------------------------------------------
 
@@ -350,8 +350,11 @@ class TarWriter:
         if known is not None:
             fileobj.seek(known[1])
             return
+        seekable = getattr(fileobj, 'seekable', None)  # most objects without one: no exception raised for them
+        if seekable is None:
+            return
         try:
-            if not fileobj.seekable():
+            if not seekable():
                 return
             position = fileobj.tell()
         except (AttributeError, OSError, ValueError):  # no seeking: the object can be read once
