@@ -41,7 +41,7 @@ from ..metadata import MetaData
 from .filedata import CORE_KEYS, METADATA_MEMBER, check_file_data
 from .fileinfo import new_file_obj
 from .filerecords import DigestList, exactly, file_infos, records_chars
-from .metadatatext import counted_metadata_text, metadata_length, sized_metadata_text
+from .metadatatext import counted_metadata_text, metadata_length
 from .tarformat import new_tarinfo
 from .tarwriter import SHAKE_DIGEST_BYTES, ByteCount, FileResult, TarWriter, archive_length, hexdigest
 
@@ -334,7 +334,8 @@ class Bundler:
     def _finish_metadata(self, file_infos: List[Any]) -> Tuple[int, Iterable[bytes]]:
         """Append the FileObjs to md_obj (replacing an earlier stream's) and encode it; undone on failure.
 
-        Returns metadata.txt's length and its pieces (see :func:`.metadatatext.sized_metadata_text`).
+        Returns metadata.txt's length, counted from the file records' fields, and its pieces, formatted a
+        slice at a time as they are written (:func:`.metadatatext.counted_metadata_text`).
         ``file_infos`` becomes this bundler's record of what it appended.
         """
         items = self._caller_items()
@@ -343,7 +344,7 @@ class Bundler:
         md_obj.extend(file_infos)
         self._appended = file_infos
         try:
-            return sized_metadata_text(items, file_infos)
+            return counted_metadata_text(items, file_infos, len(file_infos), self._records_chars())
         except BaseException:
             del md_obj[len(md_obj) - len(file_infos):]
             self._appended = []
@@ -387,7 +388,7 @@ class Bundler:
             else:
                 yield item
         size, pieces = self._finish_metadata(infos)
-        yield from writer.finish(METADATA_MEMBER, pieces, size)
+        yield from writer.finish(METADATA_MEMBER, exactly(pieces, size, METADATA_MEMBER), size)
 
     def _digest_chunks(self, writer: TarWriter) -> Iterator[memoryview]:
         """The same stream keeping only the digests: metadata.txt's records are built from them a slice at a time."""

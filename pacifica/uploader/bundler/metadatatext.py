@@ -12,24 +12,23 @@ str except ``size`` (an int) and ``source`` (None, left out). The template
 pays for itself (``benchmarks/README.md``), and a unit test pins its text to
 metadata_encode's for a corpus of awkward names.
 
-A bundle of very many files would need hundreds of MiB for the whole text, so
-:func:`sized_metadata_text` measures it first and writes it a slice at a time
-afterwards: its pieces are held only while they are few
-(:data:`KEEP_BYTES`), and formatted a second time otherwise.
+A bundle of very many files would need hundreds of MiB for the whole text,
+and its tar header needs the length first: so the length is counted and the
+text written a slice at a time, never held.
 
 The length can also be had without the records (:func:`metadata_length`):
 the caller's items' text, plus one frame per record (the template without
 its fields, :data:`RECORD_FRAME`) and the characters of the fields
 (:func:`quoted` of each, the size's digits), counted by
-:func:`.filerecords.records_chars`. ``content_length()`` and the
-``append_file_objs=False`` flow use it; :func:`counted_metadata_text` pairs
-it with the pieces, formatted once.
+:func:`.filerecords.records_chars`. ``content_length()`` and both flows of
+the stream use it; :func:`counted_metadata_text` pairs it with the pieces,
+formatted once.
 """
 from __future__ import annotations
 
 import itertools
 import json
-from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Iterable, Iterator, List, Sequence, Tuple
 
 from pacifica._client.exceptions import MetadataEncodeError
 
@@ -37,10 +36,6 @@ from ..metadata import MetaData, metadata_encode
 
 #: Items of metadata.txt encoded at a time.
 SLICE = 2048
-#: Bytes of metadata.txt held between measuring it and writing it; a longer text is formatted twice.
-KEEP_BYTES = 8 * 1024 * 1024
-#: Above this many file records the text is not kept at all (it would mostly outgrow KEEP_BYTES).
-KEEP_FILES = 32768
 
 #: metadata_encode's text of a bundler-built FileObj (see the module docstring).
 _FILE_RECORD_JSON = ('{"destinationTable": "Files", "name": %s, "subdir": %s, "size": %d, "hashtype": %s, '
@@ -131,24 +126,3 @@ def counted_metadata_text(items: Sequence[Any], file_infos: Iterable[Any], count
     """
     head = items_text(items)
     return _length(head, count, field_chars), _pieces(head, file_infos)
-
-
-def sized_metadata_text(items: Sequence[Any], file_infos: Sequence[Any]) -> Tuple[int, Iterable[bytes]]:
-    """The byte length of :func:`metadata_text` and its pieces, never holding more than :data:`KEEP_BYTES` of them.
-
-    Up to :data:`KEEP_FILES` records and KEEP_BYTES, the pieces are kept and formatted once.
-
-    The caller's items are encoded (and their errors raised) here; the
-    records are formatted again while the returned pieces are iterated, when
-    they were too long to keep.
-    """
-    head = items_text(items)
-    size = 0
-    kept: Optional[List[bytes]] = [] if len(file_infos) <= KEEP_FILES else None
-    for piece in _pieces(head, file_infos):
-        size += len(piece)
-        if kept is not None and size <= KEEP_BYTES:
-            kept.append(piece)
-        else:
-            kept = None  # too long to keep: let go of what was kept at once
-    return size, _pieces(head, file_infos) if kept is None else kept

@@ -4,7 +4,6 @@ from __future__ import annotations
 import io
 import json
 
-import pytest
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -73,40 +72,34 @@ def test_the_bundles_metadata_member_is_metadata_encode_of_md_obj():
         name[len('data/'):] for name in names]
 
 
-@pytest.mark.parametrize('keep_bytes, keep_files', [(1, 1 << 30), (1 << 30, 1 << 30), (1 << 30, 1)])
-def test_sized_text_is_metadata_text_whether_kept_or_formatted_again(monkeypatch, keep_bytes, keep_files):
-    """A text longer than KEEP_BYTES or KEEP_FILES is formatted a second time: the same pieces, the length first."""
-    monkeypatch.setattr(metadatatext, 'KEEP_BYTES', keep_bytes)
-    monkeypatch.setattr(metadatatext, 'KEEP_FILES', keep_files)
+def test_counted_text_is_metadata_text_in_slices():
+    """The counted length is the text's, and the pieces are metadata_text's, across several slices."""
     infos = [_file_obj(name, 'd/' + name) for name in TRICKY] * (metadatatext.SLICE // len(TRICKY) + 2)
     for items in (valid_metadata(), MetaData([])):
         for count in (0, 1, len(infos)):
-            size, pieces = metadatatext.sized_metadata_text(items, infos[:count])
             expected = metadatatext.metadata_text(items, infos[:count])
-            assert list(pieces) == expected and size == sum(map(len, expected))
+            size = sum(map(len, expected))
             assert metadatatext.metadata_length(items, count, _field_chars(infos[:count])) == size
             counted, pieces = metadatatext.counted_metadata_text(items, iter(infos[:count]), count,
                                                                  _field_chars(infos[:count]))
             assert counted == size and list(pieces) == expected
 
 
-def test_a_bundle_too_long_to_keep_its_metadata_is_the_same_byte_for_byte(monkeypatch):
-    """The bundle, its content_length and md_obj, with metadata.txt held whole and formatted twice."""
+def test_a_bundle_of_several_metadata_slices_is_the_same_byte_for_byte_when_streamed_again():
+    """More records than one slice: content_length is the bundle's length, and a second stream is the first's."""
     names = ['data/{}/{}'.format(index % 3, name) for index, name in enumerate(TRICKY * 3)
              if name and '/' not in name and '\x00' not in name]
     names = list(dict.fromkeys(names))
-
-    def run():
-        entries = [{'name': name, 'size': 2, 'mtime': MTIME, 'fileobj': io.BytesIO(b'ab')} for name in names]
-        md = valid_metadata()
-        bundler = Bundler(md, entries)
-        length = bundler.content_length()
-        data = bundle_bytes(bundler)
-        again = bundle_bytes(bundler)  # a second stream replaces the FileObjs of the first
-        return data, again, length, list(md)
-
-    kept = run()
-    monkeypatch.setattr(metadatatext, 'KEEP_BYTES', 1)
-    twice = run()
-    assert twice == kept
-    assert kept[0] == kept[1] and kept[2] == len(kept[0])
+    names += ['data/many/{:05d}.bin'.format(index) for index in range(metadatatext.SLICE + 7)]
+    entries = [{'name': name, 'size': 2, 'mtime': MTIME, 'fileobj': io.BytesIO(b'ab')} for name in names]
+    md = valid_metadata()
+    bundler = Bundler(md, entries)
+    length = bundler.content_length()
+    data = bundle_bytes(bundler)
+    first_md = list(md)
+    for entry in entries:
+        entry['fileobj'].seek(0)
+    again = bundle_bytes(bundler)  # a second stream replaces the FileObjs of the first
+    assert data == again and length == len(data)
+    assert list(md) == first_md
+    assert read_members(data)[-1][1] == metadata_encode(md).encode('utf-8')
