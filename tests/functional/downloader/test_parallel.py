@@ -1,6 +1,7 @@
 """Parallel downloads against the cartd stand-in: many carts at once, one folder, failures, resume."""
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -106,7 +107,8 @@ def test_a_file_listed_alike_twice_is_fetched_once(dataset_cartd: CartServer, tm
     assert len(result.paths) == 9
 
 
-@pytest.mark.parametrize('make', [lambda: ThreadPoolExecutor(2), lambda: ProcessPoolExecutor(2)],
+@pytest.mark.parametrize('make', [lambda: ThreadPoolExecutor(2),
+                                  lambda: ProcessPoolExecutor(2, mp_context=multiprocessing.get_context('spawn'))],
                          ids=['threads', 'processes'])
 def test_any_executor_runs_the_carts(dataset_cartd: CartServer, tmp_path, make: Any) -> None:
     seen: List[Tuple[int, Any]] = []
