@@ -30,17 +30,23 @@ def make(root: str) -> None:
             out.write(number.to_bytes(4, 'little') * (SIZE // 4))
 
 
-def bundle(root: str, read_ahead: str, print_seconds: bool = False) -> None:
-    """List ``root`` and bundle it to /dev/null; with ``print_seconds``, print how long the library call took."""
-    from pacifica.uploader.bundler import Bundler
-    from pacifica.uploader.metadata import MetaData, MetaObj
-    file_data = []
+def file_data_for(root: str) -> list:
+    """``path`` entries for every file under ``root``, as a program would list them."""
+    entries = []
     for folder, _, names in os.walk(root):
         for name in sorted(names):
             path = os.path.join(folder, name)
             info = os.stat(path)
-            file_data.append({'name': 'data/' + os.path.relpath(path, root).replace(os.sep, '/'),
-                              'size': info.st_size, 'mtime': info.st_mtime, 'path': path})
+            entries.append({'name': 'data/' + os.path.relpath(path, root).replace(os.sep, '/'),
+                            'size': info.st_size, 'mtime': info.st_mtime, 'path': path})
+    return entries
+
+
+def bundle(root: str, read_ahead: str, print_seconds: bool = False) -> None:
+    """List ``root`` and bundle it to /dev/null; with ``print_seconds``, print how long the library call took."""
+    from pacifica.uploader.bundler import Bundler
+    from pacifica.uploader.metadata import MetaData, MetaObj
+    file_data = file_data_for(root)
     metadata = MetaData([MetaObj(destinationTable='Transactions._id', value=1)])
     kwargs = {}
     if read_ahead != 'auto':
