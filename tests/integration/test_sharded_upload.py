@@ -116,15 +116,22 @@ def test_a_few_hundred_files_in_eight_shards_each_file_once(stack: Stack, tmp_pa
     assert files_on_server(stack, dataset_id)[2] == parts, 'a re-run with the manifest adds no transaction'
 
 
+#: Shards of the killed dataset. A killed run lives at most 3 s, and a whole run sends about two shards a second on
+#: these machines (16 shards in 9 s, 64 in 32 s), so six killed runs cannot finish 64 shards: with 16 the runs had
+#: become fast enough to end the dataset after three kills.
+KILLED_SHARDS = 64
+KILLED_SHARD_FILES = 25
+
+
 @pytest.mark.timeout(1200)
 def test_killed_at_random_moments_and_run_again_each_file_once(stack: Stack, tmp_path: Path) -> None:
-    expected = write_dataset(tmp_path / 'set', 400)
+    expected = write_dataset(tmp_path / 'set', KILLED_SHARDS * KILLED_SHARD_FILES)
     manifest = tmp_path / 'set.manifest.json'
     seed = int(os.environ.get('PACIFICA_KILL_SEED', str(time.time_ns())))
     chance = random.Random(seed)
     kills = []
     for _ in range(30):
-        proc = start_run(tmp_path / 'set', manifest, 25)
+        proc = start_run(tmp_path / 'set', manifest, KILLED_SHARD_FILES)
         moment = chance.uniform(0.5, 3.0)
         try:
             proc.wait(moment)
@@ -140,9 +147,9 @@ def test_killed_at_random_moments_and_run_again_each_file_once(stack: Stack, tmp
         if len(kills) >= 6:
             break
     assert len(kills) >= 5, 'the runs ended before they could be killed (seed {}): {}'.format(seed, kills)
-    final = finish_run(tmp_path / 'set', manifest, 25)
+    final = finish_run(tmp_path / 'set', manifest, KILLED_SHARD_FILES)
     assert final['complete'] and final['unknown'] == {} and final['failed'] == {}, final
     dataset_id = Manifest.load(str(manifest)).dataset_id
     held, records, parts = files_on_server(stack, dataset_id)
-    assert parts == Counter(dict.fromkeys(range(1, 17), 1)), (parts, seed, kills)
+    assert parts == Counter(dict.fromkeys(range(1, KILLED_SHARDS + 1), 1)), (parts, seed, kills)
     assert records == expected and set(held.values()) == {1}, (seed, kills)
