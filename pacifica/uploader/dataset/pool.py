@@ -21,16 +21,16 @@ __all__ = ['default_executor', 'start_processes', 'shard_bundler_kwargs']
 _PR_SET_PDEATHSIG = 1
 
 
-def shard_bundler_kwargs(bundler_kwargs: Optional[Dict[str, Any]], window: int) -> Dict[str, Any]:
+def shard_bundler_kwargs(bundler_kwargs: Optional[Dict[str, Any]], running: int) -> Dict[str, Any]:
     """The Bundler keywords of every shard: the caller's, with read-ahead off when the shards fill the cores.
 
     The read-ahead process gains by using a second core (see
-    :mod:`pacifica.uploader.bundler.readahead`); when ``window`` shards at
+    :mod:`pacifica.uploader.bundler.readahead`); when ``running`` shards at
     once already occupy every core of this machine, it only competes with
     them. A ``config`` the caller gives is kept as it is.
     """
     kwargs = dict(bundler_kwargs or {})
-    if 'config' not in kwargs and window >= (os.cpu_count() or 1):
+    if 'config' not in kwargs and running >= (os.cpu_count() or 1):
         kwargs['config'] = TransferConfig(read_ahead=False)
     return kwargs
 

@@ -20,7 +20,9 @@ its own, since polling needs no core.
 Exactly once: a shard is marked ``sending`` before it is submitted, so a
 crash can leave a shard whose outcome is unknown, never one sent twice
 unseen. At most ``window`` shards are submitted and unfinished at a time
-(default ``workers``): that bounds the shards a crash can leave unknown, and
+(default ``workers + 1``: one shard waits in the executor's queue, so a
+worker that finishes starts the next at once instead of idling through the
+coordinator's turn): that bounds the shards a crash can leave unknown, and
 the entries held in memory. Run again with the same manifest, it sends only
 the shards never sent or definitely failed and follows the jobs not yet
 followed. A shard whose outcome is unknown (the previous run died between
@@ -81,6 +83,8 @@ DEFAULT_WAIT_TIMEOUT = 3600.0
 #: Seconds the metadata service is asked whether a shard of unknown outcome arrived before it is sent again:
 #: the longest an ingest job of one shard may take on the deployment (``resolve_wait``).
 DEFAULT_RESOLVE_WAIT = 600.0
+#: Shards submitted beyond ``workers`` by default: one waits in the executor's queue for the first worker free.
+QUEUED_SHARDS = 1
 #: Passes over the dataset a run makes at most: shards found missing after a resolution go in the next pass.
 _ROUNDS = 3
 
@@ -356,8 +360,9 @@ def upload_dataset(source: Any, metadata: Iterable[Any], manifest_path: str, *, 
     down at the end; a given one is left running. ``uploader_kwargs`` /
     ``bundler_kwargs`` are the keywords of each worker's Uploader and
     Bundler (they must pickle); without a Bundler ``config``, a shard's
-    read-ahead process is left off when ``window`` shards fill the cores
-    (:func:`shard_bundler_kwargs`). With ``wait``, every job is followed for up
+    read-ahead process is left off when the shards running at once fill the
+    cores (:func:`shard_bundler_kwargs`). ``window`` (default ``workers +
+    1``) bounds the shards submitted and unfinished. With ``wait``, every job is followed for up
     to ``wait_timeout`` seconds and its transaction checked. The metadata
     service (``metadata_url``, else env ``METADATA_PROTO``/``_ADDR``/``_PORT``;
     asked with the Uploader's ``config``, ``auth`` and ``timeout``) answers
@@ -372,17 +377,19 @@ def upload_dataset(source: Any, metadata: Iterable[Any], manifest_path: str, *, 
     metadata_text = metadata_encode(base_metadata(metadata))
     uploader_kwargs = dict(uploader_kwargs or {})
     Uploader(**uploader_kwargs)  # a mistake in the keywords fails here, not in every worker
-    window = _positive(window if window is not None else workers, 'window' if window is not None else 'workers')
+    workers = _positive(workers, 'workers')
+    running = _positive(window, 'window') if window is not None else workers  # shards at work at once
+    window = running if window is not None else workers + QUEUED_SHARDS
     lookup_kwargs: Dict[str, Any] = {'metadata_url': metadata_url, 'config': uploader_kwargs.get('config'),
                      'auth': uploader_kwargs.get('auth'), 'timeout': uploader_kwargs.get('timeout')}
     interval = DatasetLookup(**lookup_kwargs).config.poll_interval  # a bad URL fails here too
     if resolve_wait is not None:
         resolve_wait = seconds(resolve_wait, name='resolve_wait', zero=True)
-    options = _Options(uploader_kwargs, shard_bundler_kwargs(bundler_kwargs, window), lookup_kwargs, wait,
+    options = _Options(uploader_kwargs, shard_bundler_kwargs(bundler_kwargs, running), lookup_kwargs, wait,
                        wait_timeout, resolve_wait, interval, on_change)
     with ManifestLock(manifest_path), EntrySpool(source) as spool:
         own_executor = executor is None
-        pool = default_executor(_positive(workers, 'workers')) if executor is None else executor
+        pool = default_executor(workers) if executor is None else executor
         try:
             if own_executor:
                 start_processes(pool, workers)  # their start-up overlaps the planning pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import json
 import multiprocessing
+import os
 import threading
 import tracemalloc
 from concurrent.futures.process import BrokenProcessPool
@@ -177,6 +178,41 @@ def test_no_more_than_window_shards_are_sending_at_once(path: str, fake: FakeIng
         report = run(path, executor, source=file_data(10), max_files=1, window=2)
     assert report.complete and len(seen) == 10
     assert max(seen) <= 2
+
+
+def test_by_default_one_shard_more_than_workers_is_sending_waiting_in_the_queue(path: str, fake: FakeIngest) -> None:
+    started = threading.Semaphore(0)
+    release = threading.Event()
+    queued: List[int] = []
+
+    def held(task: SendTask) -> Outcome:
+        started.release()
+        release.wait(10)
+        return Outcome(task.part, WORK_SENT, 1000 + task.part)
+
+    fake.send_answer = dict.fromkeys(range(1, 11), held)
+    with cf.ThreadPoolExecutor(max_workers=2) as executor:  # two workers busy, one shard waits in the queue
+
+        def watch() -> None:
+            for _ in range(2):
+                assert started.acquire(timeout=10)
+            for _ in range(200):  # until the coordinator has submitted all it may
+                doc = json.loads(open(path, encoding='ascii').read()) if os.path.exists(path) else {'shards': []}
+                queued.append(sum(shard['state'] == SENDING for shard in doc['shards']))
+                if queued[-1] >= 3:
+                    break
+                threading.Event().wait(0.01)
+            threading.Event().wait(0.1)  # a fourth would be marked by now
+            queued.append(sum(shard['state'] == SENDING
+                              for shard in json.loads(open(path, encoding='ascii').read())['shards']))
+            release.set()
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        report = run(path, executor, source=file_data(10), max_files=1, workers=2)
+        watcher.join()
+    assert report.complete
+    assert queued[-1] == 3 and max(queued) == 3, queued
 
 
 def test_without_wait_the_jobs_are_left_to_a_later_run(path: str, pool: Any, fake: FakeIngest) -> None:
@@ -363,6 +399,12 @@ def test_read_ahead_is_off_when_the_shards_fill_the_cores(path: str, pool: Any, 
     """The figures (benchmarks/README.md, sharded uploads): a read-ahead process per shard only competes then."""
     monkeypatch.setattr(shard_pool.os, 'cpu_count', lambda: 2)
     run(path, pool, window=2)
+    assert {task.bundler_kwargs['config'].read_ahead for task in fake.sends} == {False}
+    fake.sends.clear()
+    run(path + '.one', pool, workers=1)  # one shard at work, one queued: the second core is the read-ahead's
+    assert fake.sends and all('config' not in task.bundler_kwargs for task in fake.sends)
+    fake.sends.clear()
+    run(path + '.two', pool, workers=2)
     assert {task.bundler_kwargs['config'].read_ahead for task in fake.sends} == {False}
     assert shard_pool.shard_bundler_kwargs({'hashfunc': 'md5'}, 1) == {'hashfunc': 'md5'}  # a core to spare
     given = TransferConfig(read_ahead=True)
