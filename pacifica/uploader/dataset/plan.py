@@ -196,9 +196,9 @@ def _changed(shard: ShardPlan, why: str) -> DatasetChangedError:
         shard.part, shard.start, shard.stop - 1, why))
 
 
-def _sorted_children(folder: str) -> List[Tuple[str, bool, str]]:
-    """(name, is a folder, path) of a folder's entries by name; links to folders are left out, as pacifica-upload
-    does. The listing's own paths save a join per file."""
+def _sorted_children(folder: str) -> List[Tuple[str, bool, os.DirEntry]]:
+    """(name, is a folder, listing entry) of a folder's entries by name; links to folders are left out, as
+    pacifica-upload does. The listing's own entries save a join per file and stat by their folder."""
     children = []
     with os.scandir(folder) as listing:
         for item in listing:
@@ -208,9 +208,13 @@ def _sorted_children(folder: str) -> List[Tuple[str, bool, str]]:
             if not is_dir and not item.is_file():
                 raise ConfigurationError('{} is not a regular file (a broken link, a FIFO or a socket?)'.format(
                     item.path))
-            children.append((item.name, is_dir, item.path))
-    children.sort()
+            children.append((item.name, is_dir, item))
+    children.sort(key=_by_name)
     return children
+
+
+def _by_name(child: Tuple[str, bool, os.DirEntry]) -> str:
+    return child[0]
 
 
 def entries_under(root: str, prefix: str = 'data') -> Iterator[Dict[str, Any]]:
@@ -224,20 +228,26 @@ def entries_under(root: str, prefix: str = 'data') -> Iterator[Dict[str, Any]]:
     root = os.path.abspath(root)
     if not os.path.isdir(root):
         raise ConfigurationError('{} is not a folder'.format(root))
-    stack: List[Tuple[str, Iterator[Tuple[str, bool, str]]]] = [(prefix, iter(_sorted_children(root)))]
+    stack: List[Tuple[str, Iterator[Tuple[str, bool, os.DirEntry]]]] = [(prefix, iter(_sorted_children(root)))]
     while stack:
         name_prefix, children = stack[-1]
         child = next(children, None)
         if child is None:
             stack.pop()
             continue
-        name, is_dir, path = child
+        name, is_dir, item = child
         arc_name = name_prefix + '/' + name if name_prefix else name
         if is_dir:
-            stack.append((arc_name, iter(_sorted_children(path))))
+            stack.append((arc_name, iter(_sorted_children(item.path))))
             continue
-        info = os.stat(path)
-        yield {'name': arc_name, 'size': info.st_size, 'mtime': info.st_mtime, 'path': path}
+        info = _file_stat(item)
+        yield {'name': arc_name, 'size': info.st_size, 'mtime': info.st_mtime, 'path': item.path}
+
+
+def _file_stat(item: os.DirEntry) -> os.stat_result:
+    """The file's stat through its listing entry (a link followed, as os.stat): by its folder, not its whole path,
+    and on Windows from the listing itself (benchmarks/README.md, sharded uploads)."""
+    return item.stat()
 
 
 class DatasetSource:
@@ -282,6 +292,12 @@ class DatasetSource:
                 raise FileDataError("dataset entry {}: 'name' {!r} appears twice".format(index, name))
             seen.add(name)
         return cls(lambda: iter(file_data), '{} file_data entries'.format(len(file_data)))
+
+
+def _load_batch(spool: Any, length: int) -> Any:
+    """One recorded batch read whole, then decoded: marshal.load on the file itself reads it field by field,
+    several times slower (benchmarks/README.md, sharded uploads)."""
+    return marshal.loads(spool.read(length))
 
 
 class EntrySpool:
@@ -349,7 +365,7 @@ class EntrySpool:
         offset = 0
         for end in self._ends:
             self._file.seek(offset)  # each reader its own position: two passes may interleave
-            batch = marshal.load(self._file)
+            batch = _load_batch(self._file, end - offset)
             offset = end
             for name, size, mtime, path in batch:
                 yield {'name': name, 'size': size, 'mtime': mtime, 'path': path}
