@@ -7,8 +7,11 @@ stand-ins do the least work the protocol allows:
   (Content-Length, chunked, or until the client half-closes) and throws it
   away, keeping only the byte count and the last TAIL_SIZE bytes: a body of
   known length is read into one 1 MiB buffer until its last TAIL_SIZE bytes,
-  which go to a ring of such buffers, as a chunked or close-delimited body
-  does whole (nothing is copied while reading), and the job id is answered
+  which are read into one buffer of their length (a ring of 1 MiB buffers,
+  joined at the end, cost twice the CPU on a sharded upload's 10 MB bodies,
+  CPU that shares the client's cores here as a remote server's would not);
+  a chunked or close-delimited body goes to the ring whole (nothing is copied
+  while reading), and the job id is answered
   then, as ingest answers it before its job runs; ``GET /get_state?job_id=N``
   answers a running job until its transaction is written (below), then a
   finished one, plus the byte count and whether the body ended like a tar.
@@ -82,7 +85,20 @@ class _Ring:
         return b''.join(memoryview(self.slots[i])[:self.filled[i]] for i in order)
 
 
-def last_metadata(tail: bytes, received: int) -> list:
+def _read_exactly(rfile, count: int) -> bytearray:
+    """The next ``count`` bytes of the body, read straight into one buffer."""
+    kept = bytearray(count)
+    view = memoryview(kept)
+    at = 0
+    while at < count:
+        got = rfile.readinto(view[at:]) or 0
+        if not got:
+            raise ConnectionError('client closed before Content-Length bytes')
+        at += got
+    return kept
+
+
+def last_metadata(tail: bytes | bytearray, received: int) -> list:
     """The decoded ``metadata.txt`` of a tar whose last ``len(tail)`` bytes are ``tail`` (of ``received``)."""
     start = received - len(tail)
     at = len(tail)
@@ -236,11 +252,12 @@ class StandInHandler(BaseHTTPRequestHandler):
                 take_exactly(size, 'inside a chunk')
                 rfile.readline()
         elif self.headers.get('Content-Length') is not None:
-            # The length is known: only its last ``keep`` bytes go to the ring, the rest to one buffer
-            # that stays in the CPU's cache.
+            # The length is known: its last ``keep`` bytes are kept in one buffer, the rest read into one
+            # buffer that stays in the CPU's cache.
             length = int(self.headers['Content-Length'])
             take_exactly(max(0, length - keep), 'before Content-Length bytes', kept=False)
-            take_exactly(min(length, keep), 'before Content-Length bytes')
+            tail = _read_exactly(rfile, min(length, keep))
+            return received + len(tail), tail
         else:
             # No framing: the body ends when the client shuts down its side.
             self.close_connection = True
