@@ -15,7 +15,9 @@ read-ahead setting (``auto``: the library's default, which leaves it off
 when the shards fill the cores). The runs of every
 configuration alternate, repetition by repetition, so a machine that grows
 busier hits them alike; the table shows medians and the ratios to one
-worker. See ``benchmarks/README.md`` ("Sharded uploads").
+worker. Before and after them, the machine's own ceiling for that ratio:
+two processes of a CPU-bound task (sha1 over memory, and plain Python) at
+once against one alone. See ``benchmarks/README.md`` ("Sharded uploads").
 """
 from __future__ import annotations
 
@@ -128,6 +130,45 @@ def compare(root: str, url: str, workers: list, read_aheads: list, pools: list, 
     return runs
 
 
+def _cpu_bound(kind: str) -> float:
+    """Seconds of a fixed CPU-bound task in this process: ``sha1`` over a buffer in memory, or ``python``
+    (dict stores and str formatting, the interpreter's own work)."""
+    start = time.perf_counter()
+    if kind == 'sha1':
+        import hashlib
+        buffer = b'\x5a' * (8 << 20)
+        for _ in range(40):
+            hashlib.sha1(buffer).digest()
+    else:
+        table_: dict = {}
+        for number in range(2_000_000):
+            table_[number & 1023] = str(number)
+    return time.perf_counter() - start
+
+
+def scaling_limit(reps: int, log=print) -> dict:
+    """The machine's own limit for 2 workers against 1: how much more two processes of a CPU-bound task get
+    done at once than one alone (2.0 on two free cores), alternating, medians by kind."""
+    import concurrent.futures as cf
+    import multiprocessing
+    found: dict = {'sha1': [], 'python': []}
+    with cf.ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context('spawn')) as pool:
+        list(pool.map(_cpu_bound, ['python', 'python']))  # both processes started and warm
+        for _ in range(reps):
+            for kind in found:
+                alone = pool.submit(_cpu_bound, kind).result()
+                both = list(pool.map(_cpu_bound, [kind, kind]))
+                found[kind].append(2 * alone / max(both))
+                log('scaling limit {}: one alone {:.3f} s, two at once {:.3f} / {:.3f} s: {:.2f}x'.format(
+                    kind, alone, both[0], both[1], found[kind][-1]))
+    return {kind: statistics.median(ratios) for kind, ratios in found.items()}
+
+
+def limit_lines(limits: dict) -> str:
+    return '\n'.join('The machine in the same run: two CPU-bound processes ({}) at once get {:.2f}x of one '
+                      'alone done (median).'.format(kind, ratio) for kind, ratio in limits.items())
+
+
 def table(runs: dict) -> str:
     """Markdown: median seconds, median CPU seconds, MB/s of file data, and the ratios to one worker with
     read-ahead as the library sets it (``auto``) and with the same setting."""
@@ -158,9 +199,19 @@ def run(root: str, workers: list, read_aheads: list, pools: list, shards: int, r
         stand_in.close()
 
 
+def run_with_limits(root: str, workers: list, read_aheads: list, pools: list, shards: int, reps: int,
+                    log=print) -> str:
+    """The table of :func:`run`, with the machine's scaling limit measured before and after it (both halves'
+    ratios pooled): the ceiling of the 2-worker ratio on this machine."""
+    before = scaling_limit(max(1, reps // 2), log)
+    runs = run(root, workers, read_aheads, pools, shards, reps, log)
+    after = scaling_limit(max(1, reps // 2), log)
+    return table(runs) + '\n\n' + limit_lines({kind: (before[kind] + after[kind]) / 2 for kind in before})
+
+
 def report(reps: int, log=lambda text: print(text, file=sys.stderr)) -> int:
     """Every configuration with the defaults, ``reps`` times, as a Markdown table (``run.py --shards``)."""
-    print(table(run(DEFAULT_DIR, [1, 2], ['auto', 'on', 'off'], ['warm', 'cold'], 8, reps, log)))
+    print(run_with_limits(DEFAULT_DIR, [1, 2], ['auto', 'on', 'off'], ['warm', 'cold'], 8, reps, log))
     return 0
 
 
@@ -179,9 +230,8 @@ def main() -> int:
     parser.add_argument('--pool', nargs='+', choices=('warm', 'cold'), default=['warm', 'cold'],
                         help='warm: the pool started before the clock; cold: upload_dataset starts its own')
     args = parser.parse_args()
-    seconds = run(args.dir, args.workers, args.read_ahead, args.pool, args.shards, args.reps,
-                  log=lambda text: print(text, file=sys.stderr))
-    print(table(seconds))
+    print(run_with_limits(args.dir, args.workers, args.read_ahead, args.pool, args.shards, args.reps,
+                          log=lambda text: print(text, file=sys.stderr)))
     return 0
 
 
