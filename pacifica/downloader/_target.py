@@ -123,6 +123,10 @@ class Target:
                 return False
         return True
 
+    def forget(self) -> None:
+        """Drop the directory checks made so far: the next use checks each directory again."""
+        self._known.clear()
+
     def remove_created(self) -> None:
         """Remove the directories :attr:`created` lists that are empty, deepest first; keep any with content."""
         for path in reversed(self.created):
