@@ -90,6 +90,7 @@ class Extraction:
         self.prefixes = sorted(set(prefixes), key=len, reverse=True)
         self.written: List[Parts] = []  # files staged, in stream order
         self._stage: Optional[Stage] = None  # made with the first file
+        self._folders: Set[Parts] = set()  # folders of the files staged so far, checked and made
         self.unverified: Set[Parts] = set()
         self.seen: Set[Parts] = set()
         self.problems: List[VerificationDetail] = []
@@ -164,7 +165,11 @@ class Extraction:
         stage = self._stage
         if stage is None:
             stage = self._stage = Stage(self.target)
-        stage.files.directory(rel[:-1], create=True)
+        if rel[:-1] not in self._folders:
+            # a link or a file in the way is refused now, not after the whole cart (and again at commit)
+            self.target.directory(rel[:-1], create=False)
+            stage.files.directory(rel[:-1], create=True)
+            self._folders.add(rel[:-1])
         self.written.append(rel)  # before the file exists, so that abort() always removes it
         self.unverified.add(rel)
         hasher = self._hasher(entry.hashtype) if entry is not None else None
