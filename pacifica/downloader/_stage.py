@@ -17,7 +17,9 @@ costs one rename per top-level name, not one per file. The rules:
 - :meth:`Stage.place` lists what it moved; the caller undoes it file by file
   (never a whole folder back: another cart may have merged files into it);
 - a stage left by a killed run on this host (its process is gone) is
-  removed when the next stage in that target is made.
+  removed when the next stage in that target is made; stages of other
+  hosts (a shared file system) and, on Windows, all others are left alone,
+  as nothing there tells a live stage from a dead one.
 """
 from __future__ import annotations
 
