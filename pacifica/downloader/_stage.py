@@ -40,10 +40,6 @@ _STAGE_NAME = re.compile(r'^\.pacifica-stage-([A-Za-z0-9]*)-([0-9]+)-[0-9a-f]{16
 #: Errors of a rename onto a folder that exists (Linux, BSD, Windows).
 _EXISTS = (errno.EEXIST, errno.ENOTEMPTY)
 
-#: A staged tree: name -> its subtree (a folder) or None (a file).
-Tree = Dict[str, Optional['Tree']]
-
-
 def _host() -> str:
     return re.sub('[^A-Za-z0-9]', '', socket.gethostname())[:32]
 
@@ -92,18 +88,16 @@ def clean_dead_stages(root: str) -> None:
             remove_tree(os.path.join(root, name))
 
 
-def staged_tree(files: Sequence[Parts]) -> Tree:
-    """The folders and files of ``files`` as a nested dict."""
-    tree: Tree = {}
+def by_name(files: Sequence[Parts], depth: int) -> Dict[str, List[Parts]]:
+    """``files`` grouped by their name at ``depth``, in their order (references to the same tuples)."""
+    groups: Dict[str, List[Parts]] = {}
     for parts in files:
-        node = tree
-        for name in parts[:-1]:
-            child = node.get(name)
-            if child is None:
-                child = node[name] = {}
-            node = child
-        node[parts[-1]] = None
-    return tree
+        group = groups.get(parts[depth])
+        if group is None:
+            groups[parts[depth]] = [parts]
+        else:
+            group.append(parts)
+    return groups
 
 
 class Stage:
@@ -132,19 +126,19 @@ class Stage:
         self.target.forget()
         if not self.target.directory((), create=False):
             raise FileNotFoundError(errno.ENOENT, 'the download folder is gone', self.target.root)
-        self._place(staged_tree(files), (), moved)
+        self._place(files, 0, moved)
 
-    def _place(self, tree: Tree, prefix: Parts, moved: List[Parts]) -> None:
-        for name, subtree in tree.items():
-            parts = prefix + (name,)
-            if subtree is None:
+    def _place(self, files: Sequence[Parts], depth: int, moved: List[Parts]) -> None:
+        """Place ``files``, which share their first ``depth`` names, by their name at ``depth``."""
+        for group in by_name(files, depth).values():
+            parts = group[0][:depth + 1]
+            if len(group[0]) == depth + 1:  # a file (no folder has its path)
                 os.replace(self.files.path(parts), self.target.path(parts))
                 moved.append(parts)
-                continue
-            if not self.target.directory(parts, create=False) and self._rename(parts):
+            elif not self.target.directory(parts, create=False) and self._rename(parts):
                 moved.append(parts)
-                continue
-            self._place(subtree, parts, moved)
+            else:
+                self._place(group, depth + 1, moved)
 
     def _rename(self, parts: Parts) -> bool:
         """Move the staged folder ``parts`` to its final name; False when a folder got there first (merge)."""

@@ -10,7 +10,7 @@ import pytest
 
 from pacifica._client.exceptions import UnsafeArchiveError
 from pacifica.downloader import _stage
-from pacifica.downloader._stage import Stage, is_dead_stage, stage_name, staged_tree
+from pacifica.downloader._stage import Stage, by_name, is_dead_stage, stage_name
 from pacifica.downloader._target import Parts, Target
 
 
@@ -32,9 +32,11 @@ def test_only_stages_of_gone_processes_of_this_host_are_dead():
     assert not is_dead_stage('.pacifica-stage-')
 
 
-def test_the_staged_tree_nests_folders_and_marks_files():
+def test_files_are_grouped_by_their_name_at_a_depth_in_their_order():
     files = [('a', 'b', 'x'), ('a', 'y'), ('top',), ('a', 'b', 'z')]
-    assert staged_tree(files) == {'a': {'b': {'x': None, 'z': None}, 'y': None}, 'top': None}
+    assert by_name(files, 0) == {'a': [files[0], files[1], files[3]], 'top': [files[2]]}
+    assert list(by_name(files, 0)) == ['a', 'top']
+    assert by_name([files[0], files[3]], 1) == {'b': [files[0], files[3]]}
 
 
 def _staged(tmp_path, files: List[Parts]) -> Stage:
