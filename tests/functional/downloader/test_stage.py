@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import errno
 import os
+import pathlib
+import signal
 import subprocess
 import sys
 from typing import Any, Callable, List
@@ -165,3 +167,30 @@ def test_the_stage_of_a_killed_run_is_removed_and_others_kept(cartd, dest):
     assert sorted(stages(dest)) == sorted([alive, elsewhere])
     assert {path: content for path, content in tree(dest).items() if _stage.STAGE_PREFIX not in path} == \
         expected_tree()
+
+
+#: A download that is killed (SIGKILL) once its files are staged, before they are put in place.
+_KILLED_DOWNLOAD = """
+import os, signal, sys
+from pacifica.downloader import Downloader, _creator
+from pacifica.downloader._extract import Extraction
+from tests.functional.downloader.conftest import FAST, FILES
+from tests.helpers.cartd import transaction_info
+_creator.AUTO_MIN_FILES = int(sys.argv[3])
+Extraction.verify = lambda self: os.kill(os.getpid(), signal.SIGKILL)
+Downloader(cart_api_url=sys.argv[1], config=FAST).transactioninfo(sys.argv[2], transaction_info(FILES))
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, 'SIGKILL'), reason='no SIGKILL here')
+def test_a_killed_download_leaves_a_stage_that_the_next_one_removes(cartd, dest, part_files):
+    auto = '0' if part_files == 'part-file-process' else str(1 << 62)
+    repo = str(pathlib.Path(__file__).resolve().parents[3])
+    killed = subprocess.run([sys.executable, '-c', _KILLED_DOWNLOAD, cartd.url, dest, auto], cwd=repo,
+                            timeout=60)
+    assert killed.returncode == -signal.SIGKILL
+    assert len(stages(dest)) == 1
+    assert [path for path in tree(dest) if _stage.STAGE_PREFIX not in path] == []  # no final name appeared
+    download(cartd, dest)
+    assert stages(dest) == []
+    assert tree(dest) == expected_tree()
