@@ -17,7 +17,7 @@ costs one rename per top-level name, not one per file. The rules:
 - :meth:`Stage.place` lists what it moved; the caller undoes it file by file
   (never a whole folder back: another cart may have merged files into it);
 - a stage left by a killed run on this host (its process is gone) is
-  removed when the next stage in that target is made; stages of other
+  removed when this process makes its first stage in that target; stages of other
   hosts (a shared file system) and, on Windows, all others are left alone,
   as nothing there tells a live stage from a dead one.
 """
@@ -29,7 +29,8 @@ import os
 import re
 import shutil
 import socket
-from typing import Dict, List, Optional, Sequence
+import threading
+from typing import Dict, List, Optional, Sequence, Set
 
 from ._target import Parts, Target
 
@@ -76,8 +77,17 @@ def remove_tree(path: str) -> None:
     shutil.rmtree(path, onerror=failed)
 
 
+#: Download folders this process has cleaned already: a folder is listed once, not once per cart.
+_cleaned: Set[str] = set()
+_cleaned_lock = threading.Lock()
+
+
 def clean_dead_stages(root: str) -> None:
-    """Remove the stages a killed run on this host left in ``root``."""
+    """Remove the stages a killed run on this host left in ``root`` (once per process and folder)."""
+    with _cleaned_lock:
+        if root in _cleaned:
+            return
+        _cleaned.add(root)
     try:
         names = os.listdir(root)
     except OSError:

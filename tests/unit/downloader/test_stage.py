@@ -115,3 +115,17 @@ def test_the_download_folder_swapped_for_a_symlink_is_refused(tmp_path):
     os.symlink(str(tmp_path / 'moved'), data)
     with pytest.raises(UnsafeArchiveError, match='symbolic link'):
         stage.place(files, [])
+
+
+def test_a_download_folder_is_searched_for_dead_stages_once_per_process(tmp_path, monkeypatch):
+    """download_parallel makes a stage per cart: listing a big folder each time would cost per cart."""
+    listed: List[str] = []
+    real_listdir = os.listdir
+
+    def listdir(path: str) -> List[str]:
+        listed.append(path)
+        return real_listdir(path)
+    monkeypatch.setattr(_stage.os, 'listdir', listdir)
+    first = Stage(Target(str(tmp_path), ('data',)))
+    second = Stage(Target(str(tmp_path), ('data',)))
+    assert listed == [first.target.root] and first.files.root != second.files.root
