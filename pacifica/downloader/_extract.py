@@ -8,24 +8,29 @@ Rules, whatever the cart sends:
   unrequested or duplicate members raise :class:`UnsafeArchiveError`. An
   existing symbolic link (or non-directory) where a directory of the target
   should be is refused, never followed.
-- Each file is written to ``.<name>.pacifica-part`` beside its final name
-  (:mod:`._target`, :mod:`._partwriter`) and hashed while it is written.
-  Once complete it gets the modification time the record gives it (else the
-  cart member's, as ``tar -x`` would). A member whose size differs from the
-  record's is hashed to its end but never written. Every problem (wrong
-  hash, wrong size, file not delivered) is collected and the stream read on,
-  so that one :class:`VerificationError` lists them all. Final names appear
-  only after the whole cart was read and every file verified; then each part
-  is renamed into place.
-- On any failure, unverified parts are deleted and verified ones are kept as
-  ``.<name>.pacifica-verified`` (hidden, never under the final name), so that
-  the next call with the same record re-checks and reuses them instead of
-  downloading them again.
+- Each file is written below the cart's hidden staging folder
+  (:mod:`._stage`: ``<target>/.pacifica-stage-.../<path>``; :mod:`._target`,
+  :mod:`._partwriter`) and hashed while it is written. Once complete it
+  gets the modification time the record gives it (else the cart member's,
+  as ``tar -x`` would). A member whose size differs from the record's is
+  hashed to its end but never written. Every problem (wrong hash, wrong
+  size, file not delivered) is collected and the stream read on, so that
+  one :class:`VerificationError` lists them all. Final names appear only
+  after the whole cart was read and every file verified; then the staged
+  subtrees are moved into place (one rename per subtree whose name is new,
+  a merge where a folder exists), checked again as they go. If a move
+  fails, every file placed is taken back to a hidden name.
+- On any failure, unverified files are deleted and verified ones are kept
+  as ``.<name>.pacifica-verified`` beside their final names (hidden, never
+  under the final name), so that the next call with the same record
+  re-checks and reuses them instead of downloading them again; the stage
+  is removed.
 """
 from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import os
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set
@@ -35,10 +40,13 @@ from pacifica._client.exceptions import (
 )
 from pacifica._client.rules import is_absolute, new_hash, relative_parts
 
-from ._partwriter import PartWriter, _PartFile, unlink_quietly
+from ._partwriter import PartWriter, _PartFile
 from ._records import FileEntry, modification_time
+from ._stage import Stage
 from ._tarstream import Member, TarStreamReader
-from ._target import PART_SUFFIX, VERIFIED_SUFFIX, Parts, Target
+from ._target import VERIFIED_SUFFIX, Parts, Target
+
+LOGGER = logging.getLogger(__name__)
 
 #: The ``callback`` of the download methods: called with ``(bytes_done, bytes_total or None)``.
 ProgressCallback = Callable[[int, Optional[int]], Any]
@@ -80,7 +88,9 @@ class Extraction:
             sizes = [entry.size for entry in entries if entry.size is not None]
             total = sum(sizes) if len(sizes) == len(entries) else None
         self.prefixes = sorted(set(prefixes), key=len, reverse=True)
-        self.written: List[Parts] = []  # part files made, in stream order
+        self.written: List[Parts] = []  # files staged, in stream order
+        self._stage: Optional[Stage] = None  # made with the first file
+        self._folders: Set[Parts] = set()  # folders of the files staged so far, checked and made
         self.unverified: Set[Parts] = set()
         self.seen: Set[Parts] = set()
         self.problems: List[VerificationDetail] = []
@@ -152,12 +162,19 @@ class Extraction:
         self.report(final=True)
 
     def _write(self, reader: TarStreamReader, member: Member, rel: Parts, entry: Optional[FileEntry]) -> None:
-        self.target.directory(rel[:-1], create=True)
+        stage = self._stage
+        if stage is None:
+            stage = self._stage = Stage(self.target)
+        if rel[:-1] not in self._folders:
+            # a link or a file in the way is refused now, not after the whole cart (and again at commit)
+            self.target.directory(rel[:-1], create=False)
+            stage.files.directory(rel[:-1], create=True)
+            self._folders.add(rel[:-1])
         self.written.append(rel)  # before the file exists, so that abort() always removes it
         self.unverified.add(rel)
         hasher = self._hasher(entry.hashtype) if entry is not None else None
         writer = self._writer
-        self._part = part = writer.begin(self.target.hidden_path(rel, PART_SUFFIX), _file_mtime(entry, member),
+        self._part = part = writer.begin(stage.path(rel), _file_mtime(entry, member),
                                          member.size, rel)
         for piece in reader.data(member):
             if hasher is not None:
@@ -206,39 +223,67 @@ class Extraction:
             raise VerificationError(problems)
 
     def commit(self, parked: Sequence[FileEntry] = ()) -> List[Parts]:
-        """Rename every part (and parked file) to its final name; undo them all if one rename fails.
+        """Move the staged files (and parked ones) to their final names; on a failure take them all back.
 
         Returns the paths (as parts) now in place.
         """
-        placed: List[Parts] = []
+        moved: List[Parts] = []
+        restored: List[Parts] = []
         try:
-            for parts in self.written:
-                os.replace(self.target.hidden_path(parts, PART_SUFFIX), self.target.path(parts))
-                placed.append(parts)
+            if self._stage is not None:
+                self._stage.place(self.written, moved)
             for entry in parked:
                 os.replace(self.target.hidden_path(entry.parts, VERIFIED_SUFFIX), self.target.path(entry.parts))
-                placed.append(entry.parts)
-        except OSError:
-            for parts in placed:
-                os.replace(self.target.path(parts), self.target.hidden_path(parts, VERIFIED_SUFFIX))
+                restored.append(entry.parts)
+        except (OSError, UnsafeArchiveError):
+            self._hide_placed(moved, restored)
             raise
+        placed = self.written + restored
         self.written = []
+        self._remove_stage()
         return placed
 
+    def _hide_placed(self, moved: Sequence[Parts], restored: Sequence[Parts]) -> None:
+        """Give every file a failed commit placed its hidden parked name again, file by file.
+
+        A folder moved into place is not moved back whole: another cart may have merged files into it.
+        """
+        moved_set = set(moved)
+        placed = [parts for parts in self.written
+                  if any(parts[:depth] in moved_set for depth in range(1, len(parts) + 1))]
+        for parts in placed + list(restored):
+            try:
+                os.replace(self.target.path(parts), self.target.hidden_path(parts, VERIFIED_SUFFIX))
+            except OSError as err:
+                LOGGER.warning('could not take %s back after the failed download: %s', self.target.path(parts), err)
+
     def abort(self) -> None:
-        """After a failure: delete unverified parts, park verified ones for the next call."""
+        """After a failure: delete unverified files, park verified ones for the next call, remove the stage."""
         self._writer.abandon(self._part)
         incomplete = self._writer.incomplete
-        for parts in self.written:
-            part_path = self.target.hidden_path(parts, PART_SUFFIX)
-            if parts not in self.unverified and self.wanted is not None and parts not in incomplete:
-                try:
-                    os.replace(part_path, self.target.hidden_path(parts, VERIFIED_SUFFIX))
-                    continue
-                except OSError:
-                    pass
-            unlink_quietly(part_path)
+        stage = self._stage
+        if stage is not None and self.wanted is not None:
+            self.target.forget()
+            for parts in self.written:
+                if parts not in self.unverified and parts not in incomplete:
+                    self._park(stage, parts)
         self.written = []
+        self._remove_stage()
+
+    def _park(self, stage: Stage, parts: Parts) -> None:
+        """Keep a verified staged file as ``.<name>.pacifica-verified`` beside its final name."""
+        try:
+            self.target.directory(parts[:-1], create=True)
+            os.replace(stage.path(parts), self.target.hidden_path(parts, VERIFIED_SUFFIX))
+        except FileNotFoundError:  # placed, then parked already by the failed commit
+            pass
+        except (OSError, UnsafeArchiveError) as err:  # deleted with the stage; the next call fetches it again
+            LOGGER.warning('could not keep the verified %s for the next call: %s', '/'.join(parts), err)
+
+    def _remove_stage(self) -> None:
+        stage, self._stage = self._stage, None
+        if stage is not None:
+            stage.remove()
 
 
 def hash_factory(name: str) -> Callable[[], Any]:

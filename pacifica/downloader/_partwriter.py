@@ -1,4 +1,4 @@
-"""Writing one cart member into its hidden part file, big ones on a thread of their own, small ones maybe in a process.
+"""Writing one cart member into its staged part file, big ones on a thread of their own, small ones maybe in a process.
 
 A part file is opened fresh (a stale one of a killed run is replaced, a
 symbolic link is never followed), big ones get their blocks reserved at

@@ -2,10 +2,11 @@
 
 Every directory at or below the folder is checked with ``lstat`` before it
 is used: a symbolic link or a non-directory where a directory belongs is
-refused, never followed. A file is written under a hidden name beside its
-final one (``.<name>.pacifica-part`` while it arrives,
-``.<name>.pacifica-verified`` once a failed download parked it), so that no
-half-written or unchecked file ever carries its final name.
+refused, never followed. A file arrives below the cart's hidden staging
+folder (:mod:`._stage`); one that verified but could not be put in place
+because the download failed is parked under a hidden name beside its final
+one (``.<name>.pacifica-verified``), so that no half-written or unchecked
+file ever carries its final name.
 """
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ from ._records import FileEntry
 #: A path below the download folder, as its components.
 Parts = Tuple[str, ...]
 
-PART_SUFFIX = '.pacifica-part'
 VERIFIED_SUFFIX = '.pacifica-verified'
 #: Longer names get a hashed hidden name, to stay within file-name length limits.
 SHORT_NAME_LIMIT = 200
@@ -29,7 +29,7 @@ _HASH_READ_SIZE = 1024 * 1024
 
 
 def hidden_name(name: str, suffix: str) -> str:
-    """The hidden name beside ``name`` (``suffix`` is :data:`PART_SUFFIX` or :data:`VERIFIED_SUFFIX`)."""
+    """The hidden name beside ``name`` (``suffix``: :data:`VERIFIED_SUFFIX`)."""
     # No character takes more than 4 bytes in UTF-8: most names are short without being encoded.
     if len(name) * 4 > SHORT_NAME_LIMIT and len(name.encode('utf-8', 'surrogateescape')) > SHORT_NAME_LIMIT:
         digest = new_hash('sha1')
@@ -81,7 +81,7 @@ class Target:
         return prefix + parts[-1]
 
     def hidden_path(self, parts: Parts, suffix: str) -> str:
-        """Where the part (or parked) file of ``parts`` lives: a hidden name beside the final one."""
+        """Where the parked file of ``parts`` lives: a hidden name beside the final one."""
         return self.path(parts[:-1] + (hidden_name(parts[-1], suffix),))
 
     def _probe(self, rel: Parts, create: bool) -> bool:
@@ -122,6 +122,10 @@ class Target:
             if not self._probe(full[:depth], create):
                 return False
         return True
+
+    def forget(self) -> None:
+        """Drop the directory checks made so far: the next use checks each directory again."""
+        self._known.clear()
 
     def remove_created(self) -> None:
         """Remove the directories :attr:`created` lists that are empty, deepest first; keep any with content."""

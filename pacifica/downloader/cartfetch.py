@@ -18,8 +18,9 @@ The data path of one download, top to bottom:
 5. A buffer is refilled only after the reader asked for the next chunk and
    the writer has written every slice of it (:meth:`PartWriter.fence`), so
    no byte is copied between the socket and the ``write`` call.
-6. When the stream ends, every file is checked, then renamed into place; on
-   failure unverified parts go, verified ones stay parked for the next call,
+6. When the stream ends, every file is checked, then the cart's staging
+   folder is moved into place a subtree at a time (:mod:`._stage`); on
+   failure unverified files go, verified ones stay parked for the next call,
    and the folders made for the download are removed again when empty.
 """
 from __future__ import annotations

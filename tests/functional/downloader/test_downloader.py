@@ -405,5 +405,6 @@ def test_full_disk_fails_the_download_and_leaves_nothing(server, tmp_path, dest,
     with pytest.raises(OSError) as caught:
         Downloader(cart_api_url=cart_server.url, config=FAST).transactioninfo(dest, transaction_info(big))
     assert caught.value.errno == errno.ENOSPC
-    assert caught.value.filename.endswith('.full.bin.pacifica-part')
+    assert caught.value.filename.endswith(os.sep + 'full.bin')  # the staged file, below the hidden stage
+    assert os.sep + '.pacifica-stage-' in caught.value.filename
     assert tree(dest) == {}

@@ -199,12 +199,17 @@ def test_existing_symlink_at_final_name_is_refused(cartd, tmp_path):
     assert precious.read_bytes() == b'keep'
 
 
-def test_stale_part_symlink_is_replaced_not_followed(cartd, tmp_path):
-    """A planted '.good.txt.pacifica-part' symlink must not redirect the write."""
+def test_stale_part_symlink_is_not_followed(cartd, tmp_path):
+    """A planted '.good.txt.pacifica-part' symlink (where parts were written before) must not redirect writes.
+
+    Files are written below the cart's own new stage, so the link is neither followed nor touched.
+    """
     dest, precious = plant_symlink(tmp_path, '.good.txt.pacifica-part')
     download(cartd, dest, cart_tar())
     assert precious.read_bytes() == b'keep'
-    assert tree(dest) == {'data/sub/good.txt': GOOD, 'data/sub/other.txt': b'other\n'}
+    assert os.path.islink(os.path.join(dest, 'data', 'sub', '.good.txt.pacifica-part'))
+    assert tree(dest) == {'data/sub/good.txt': GOOD, 'data/sub/other.txt': b'other\n',
+                          'data/sub/.good.txt.pacifica-part': b'keep'}
 
 
 def test_gnu_and_ustar_formats_and_long_names_are_read(cartd, dest):

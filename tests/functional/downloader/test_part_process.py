@@ -63,7 +63,7 @@ def test_a_process_error_fails_the_download_with_it_and_keeps_the_verified_parts
     real_begin = PartCreator.begin
 
     def begin(self: PartCreator, path: str, *args: Any) -> None:
-        if path.endswith('.top.bin.pacifica-part'):
+        if path.endswith(os.sep + 'top.bin'):
             path = os.path.join(os.path.dirname(path), 'no-such-folder', os.path.basename(path))
         real_begin(self, path, *args)
 

@@ -11,7 +11,7 @@ from pacifica._client.rules import new_hash
 from pacifica.downloader._extract import hash_factory
 from pacifica.downloader.cartapi import _cart_body
 from pacifica.downloader._records import transaction_entries
-from pacifica.downloader._target import PART_SUFFIX, SHORT_NAME_LIMIT, hidden_name
+from pacifica.downloader._target import SHORT_NAME_LIMIT, VERIFIED_SUFFIX, hidden_name
 
 
 @pytest.mark.parametrize('name', ['sha1', 'md5', 'sha256', 'sha512', 'SHA1', 'blake2b', 'sha3_256'])
@@ -36,7 +36,7 @@ def _plain_hidden_name(name: str, suffix: str) -> str:
 @pytest.mark.parametrize('name', ['a', 'x' * 50, 'x' * 51, 'x' * 200, 'x' * 201, '\u00e9' * 100, '\u00e9' * 101,
                                   '\U0001f600' * 50, '\U0001f600' * 51, 'a\udcff' * 100, 'b\udcff' * 101])
 def test_hidden_name_skips_the_encoding_only_where_it_cannot_matter(name):
-    assert hidden_name(name, PART_SUFFIX) == _plain_hidden_name(name, PART_SUFFIX)
+    assert hidden_name(name, VERIFIED_SUFFIX) == _plain_hidden_name(name, VERIFIED_SUFFIX)
 
 
 def _info(hashtypes):
