@@ -140,9 +140,9 @@ def _cpu_bound(kind: str) -> float:
         for _ in range(40):
             hashlib.sha1(buffer).digest()
     else:
-        table_: dict = {}
+        counts: dict = {}
         for number in range(2_000_000):
-            table_[number & 1023] = str(number)
+            counts[number & 1023] = str(number)
     return time.perf_counter() - start
 
 

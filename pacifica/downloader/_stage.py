@@ -41,6 +41,7 @@ _STAGE_NAME = re.compile(r'^\.pacifica-stage-([A-Za-z0-9]*)-([0-9]+)-[0-9a-f]{16
 #: Errors of a rename onto a folder that exists (Linux, BSD, Windows).
 _EXISTS = (errno.EEXIST, errno.ENOTEMPTY)
 
+
 def _host() -> str:
     return re.sub('[^A-Za-z0-9]', '', socket.gethostname())[:32]
 
@@ -156,7 +157,7 @@ class Stage:
         try:
             os.rename(self.files.path(parts), final)
         except OSError as err:
-            if not (isinstance(err, FileExistsError) or err.errno in _EXISTS) or not os.path.lexists(final):
+            if err.errno not in _EXISTS or not os.path.lexists(final):  # FileExistsError is EEXIST, Windows too
                 raise
             self.target.forget()
             if not self.target.directory(parts, create=False):  # raises for a link or a non-directory

@@ -378,8 +378,10 @@ def upload_dataset(source: Any, metadata: Iterable[Any], manifest_path: str, *, 
     uploader_kwargs = dict(uploader_kwargs or {})
     Uploader(**uploader_kwargs)  # a mistake in the keywords fails here, not in every worker
     workers = _positive(workers, 'workers')
-    running = _positive(window, 'window') if window is not None else workers  # shards at work at once
-    window = running if window is not None else workers + QUEUED_SHARDS
+    if window is None:  # one shard more than the workers, queued; the workers are the shards at work
+        running, window = workers, workers + QUEUED_SHARDS
+    else:
+        running = window = _positive(window, 'window')
     lookup_kwargs: Dict[str, Any] = {'metadata_url': metadata_url, 'config': uploader_kwargs.get('config'),
                      'auth': uploader_kwargs.get('auth'), 'timeout': uploader_kwargs.get('timeout')}
     interval = DatasetLookup(**lookup_kwargs).config.poll_interval  # a bad URL fails here too
