@@ -192,6 +192,7 @@ class StandIns:
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         port = json.loads(self._process.stdout.readline())['port']
         self.base = f'http://127.0.0.1:{port}'
+        self.pid = self._process.pid
 
     def close(self) -> None:
         self._process.stdin.close()

@@ -15,9 +15,13 @@ read-ahead setting (``auto``: the library's default, which leaves it off
 when the shards fill the cores). The runs of every
 configuration alternate, repetition by repetition, so a machine that grows
 busier hits them alike; the table shows medians and the ratios to one
-worker. Before and after them, the machine's own ceiling for that ratio:
-two processes of a CPU-bound task (sha1 over memory, and plain Python) at
-once against one alone. See ``benchmarks/README.md`` ("Sharded uploads").
+worker. The CPU seconds count every process of the run (coordinator,
+workers, their read-ahead processes) and, apart, the stand-in's, which
+shares the two cores; from them, the ceiling of the ratio on two cores with
+the CPU the runs needed (2 x T(1 worker) / CPU(2 workers)). Before and after
+the runs, the machine's own ceiling: two processes of a CPU-bound task
+(sha1 over memory, and plain Python) at once against one alone. See
+``benchmarks/README.md`` ("Sharded uploads").
 """
 from __future__ import annotations
 
@@ -58,16 +62,20 @@ def warm_pool(workers: int) -> Any:
     return pool
 
 
-def cpu_seconds(pids: Any = ()) -> float:
-    """CPU seconds (user and system) of this process, its children that ended, and the live processes ``pids``."""
-    own = os.times()
-    total = own.user + own.system + own.children_user + own.children_system
+def process_cpu(pid: int) -> tuple:
+    """CPU seconds of the live process ``pid`` (Linux): its own, and its children's that it waited for."""
+    with open('/proc/{}/stat'.format(pid), encoding='ascii') as stat:  # fields 14-17 (utime, stime, cutime,
+        fields = stat.read().rpartition(')')[2].split()               # cstime), counted after the name
     ticks = os.sysconf('SC_CLK_TCK')
-    for pid in pids:
-        with open('/proc/{}/stat'.format(pid), encoding='ascii') as stat:  # Linux: fields 14, 15 after the name
-            fields = stat.read().rpartition(')')[2].split()
-        total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
+    return (int(fields[11]) + int(fields[12])) / ticks, (int(fields[13]) + int(fields[14])) / ticks
+
+
+def cpu_seconds(pids: Any = ()) -> float:
+    """CPU seconds (user and system) of this process, its children that ended, and the live processes ``pids``
+    with the children they waited for (a warm pool's workers and the read-ahead processes of their shards)."""
+    own = os.times()
+    return own.user + own.system + own.children_user + own.children_system + sum(
+        sum(process_cpu(pid)) for pid in pids)
 
 
 def measure(root: str, url: str, workers: int, read_ahead: str, shards: int, warm: bool = False) -> tuple:
@@ -117,16 +125,19 @@ def timed_run(root: str, url: str, workers: int, read_ahead: str, shards: int, w
 
 
 def compare(root: str, url: str, workers: list, read_aheads: list, pools: list, shards: int, reps: int,
-            log=print) -> dict:
-    """Alternating runs of every (pool, workers, read-ahead); (seconds, CPU seconds) of each, by configuration."""
+            stand_in_pid: int, log=print) -> dict:
+    """Alternating runs of every (pool, workers, read-ahead); (seconds, CPU seconds, the stand-in's CPU seconds)
+    of each, by configuration."""
     configs = list(itertools.product(pools, workers, read_aheads))
     runs: dict = {config: [] for config in configs}
     for rep in range(reps):
         for config in configs:
             pool, count, read_ahead = config
-            runs[config].append(timed_run(root, url, count, read_ahead, shards, pool == 'warm'))
-            log('rep {} pool={} workers={} read-ahead={}: {:.2f} s, {:.2f} CPU s'.format(rep + 1, *config,
-                                                                                         *runs[config][-1]))
+            stand_in = sum(process_cpu(stand_in_pid))
+            seconds, cpu = timed_run(root, url, count, read_ahead, shards, pool == 'warm')
+            runs[config].append((seconds, cpu, sum(process_cpu(stand_in_pid)) - stand_in))
+            log('rep {} pool={} workers={} read-ahead={}: {:.2f} s, {:.2f} CPU s, stand-in {:.2f} CPU s'.format(
+                rep + 1, *config, *runs[config][-1]))
     return runs
 
 
@@ -170,20 +181,38 @@ def limit_lines(limits: dict) -> str:
 
 
 def table(runs: dict) -> str:
-    """Markdown: median seconds, median CPU seconds, MB/s of file data, and the ratios to one worker with
-    read-ahead as the library sets it (``auto``) and with the same setting."""
-    lines = ['| pool | workers | read-ahead | median s | median CPU s | MB/s | x 1 worker, auto | x 1 worker, same |',
-             '|---|---|---|---|---|---|---|---|']
-    seconds = {config: [wall for wall, _ in measured] for config, measured in runs.items()}
+    """Markdown: median seconds, median CPU seconds of the client's processes and of the stand-in, the cores
+    they kept busy, MB/s of file data, and the ratios to one worker with read-ahead as the library sets it
+    (``auto``) and with the same setting."""
+    lines = ['| pool | workers | read-ahead | median s | client CPU s | stand-in CPU s | cores busy | MB/s '
+             '| x 1 worker, auto | x 1 worker, same |', '|---|---|---|---|---|---|---|---|---|---|']
+    seconds = {config: [measured[0] for measured in runs_of] for config, runs_of in runs.items()}
     for (pool, workers, read_ahead), walls in sorted(seconds.items()):
         median = statistics.median(walls)
-        cpu = statistics.median(used for _, used in runs[(pool, workers, read_ahead)])
+        client, stand_in, busy = (statistics.median(values) for values in zip(
+            *((cpu, server, (cpu + server) / wall) for wall, cpu, server in runs[(pool, workers, read_ahead)])))
         ratios = []
         for base in (seconds.get((pool, 1, 'auto')), seconds.get((pool, 1, read_ahead))):
             ratios.append('{:.2f}'.format(statistics.median(base) / median) if base else '-')
-        lines.append('| {} | {} | {} | {:.2f} | {:.2f} | {:.1f} | {} | {} |'.format(
-            pool, workers, read_ahead, median, cpu, PAYLOAD / median / 1e6, *ratios))
-    return '\n'.join(lines)
+        lines.append('| {} | {} | {} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {:.1f} | {} | {} |'.format(
+            pool, workers, read_ahead, median, client, stand_in, busy, PAYLOAD / median / 1e6, *ratios))
+    return '\n'.join(lines + ceiling_lines(runs))
+
+
+def ceiling_lines(runs: dict) -> list:
+    """The most 2 workers can gain over 1 (auto) on 2 cores with the CPU the runs needed: the 2-worker run
+    cannot take less than half its CPU seconds (its processes' and the stand-in's), so the ratio is at most
+    2 * T(1 worker) / CPU(2 workers)."""
+    lines = []
+    for (pool, workers, read_ahead), measured in sorted(runs.items()):
+        one = runs.get((pool, 1, 'auto'))
+        if workers != 2 or not one:
+            continue
+        need = statistics.median(cpu + server for _, cpu, server in measured)
+        lines.append('\nCeiling on 2 cores, {} pool, 2 workers (read-ahead {}) against 1: 2 x {:.2f} s / {:.2f} CPU s '
+                     '= {:.2f}x.'.format(pool, read_ahead, statistics.median(wall for wall, _, _ in one), need,
+                                        2 * statistics.median(wall for wall, _, _ in one) / need))
+    return lines
 
 
 def run(root: str, workers: list, read_aheads: list, pools: list, shards: int, reps: int, log=print) -> dict:
@@ -194,7 +223,7 @@ def run(root: str, workers: list, read_aheads: list, pools: list, shards: int, r
     from run import StandIns  # the loopback ingest stand-in (servers.py) in a process of its own
     stand_in = StandIns({})
     try:
-        return compare(root, stand_in.base, workers, read_aheads, pools, shards, reps, log)
+        return compare(root, stand_in.base, workers, read_aheads, pools, shards, reps, stand_in.pid, log)
     finally:
         stand_in.close()
 
