@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -154,6 +155,39 @@ def test_a_download_that_fails_after_its_bytes_came_ends_its_progress_saying_so(
     size = human_bytes(sum(len(data) for data in SAMPLE_FILES.values()))
     last = [line for line in err.splitlines() if line.startswith('download: ')][-1]
     assert last == 'download: failed, {0} of {0} received (100%)'.format(size), err
+
+
+def test_the_final_rate_is_over_the_whole_stream_not_from_its_last_callback(
+        tmp_path: Path, cart: FakeCart, capsys: pytest.CaptureFixture) -> None:
+    """The cart's tar comes in two pieces 0.3 s apart: the rate is below its size over 0.15 s.
+
+    The display used to start at the first callback with bytes, which for a
+    cart shorter than the callback interval is its last: a 4 MiB cart read
+    "462.0 GiB/s".
+    """
+    whole_cart = cart._get
+
+    def in_two_pieces(req):
+        reply = whole_cart(req)
+        if not isinstance(reply, Reply):
+            return reply
+        body = b''.join(reply.body)
+
+        def pieces():
+            yield body[:len(body) // 2]
+            time.sleep(0.3)
+            yield body[len(body) // 2:]
+        return Reply(200, pieces())
+
+    cart.server.route('GET', '*', in_two_pieces)
+    assert cli.main(['--transaction-id', '67', '--destination', str(tmp_path / 'out'), *cart.flags(),
+                     '--progress', 'lines']) == 0
+    last = [line for line in capsys.readouterr().err.splitlines() if line.startswith('download: ')][-1]
+    size = sum(len(data) for data in SAMPLE_FILES.values())
+    found = re.fullmatch(r'download: (.+) in 0:00 \((\d+(?:\.\d)?) (B|KiB|MiB|GiB)/s\)', last)
+    assert found and found.group(1) == human_bytes(size), last
+    rate = float(found.group(2)) * 1024 ** ('B', 'KiB', 'MiB', 'GiB').index(found.group(3))
+    assert rate <= size / 0.15, last  # half the pause: the download starts reading a moment after it
 
 
 def test_a_failed_download_keeps_a_destination_that_existed(tmp_path: Path, cart: FakeCart,
