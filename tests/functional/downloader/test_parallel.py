@@ -145,7 +145,11 @@ def test_an_executor_that_breaks_leaves_nothing_that_looks_complete(dataset_cart
         with pytest.raises(RuntimeError, match='after shutdown'):
             download_parallel(dest, RECORDS, cart_api=cart_api(dataset_cartd), executor=executor, workers=2,
                               max_cart_files=2)
-    assert len(requested(dataset_cartd)) == 3  # the carts in flight ended; no other one started
-    assert final_files(dest) == {} and len([path for path in tree(dest) if path.endswith('.pacifica-verified')]) == 6
+    # The carts in flight ended and no other one started. The third was submitted when the first ended;
+    # when the second ended at about the same time, the refused fourth submission cancels it before it starts.
+    carts = len(requested(dataset_cartd))
+    assert carts in (2, 3)
+    parked = [path for path in tree(dest) if path.endswith('.pacifica-verified')]
+    assert final_files(dest) == {} and len(parked) == 2 * carts
     result = download_parallel(dest, RECORDS, cart_api=cart_api(dataset_cartd), workers=2, max_cart_files=2)
-    assert tree(dest) == EXPECTED and (result.fetched, result.present) == (3, 6)
+    assert tree(dest) == EXPECTED and (result.fetched, result.present) == (9 - 2 * carts, 2 * carts)
