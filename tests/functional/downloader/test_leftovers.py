@@ -12,17 +12,18 @@ from typing import List
 
 import pytest
 
-from pacifica.downloader import UnsafeArchiveError
+from pacifica.downloader import CartAPI, UnsafeArchiveError, download_parallel
+from pacifica.downloader._extract import Extraction
 from tests.helpers.cartd import CartServer
 
-from .conftest import expected_tree, tree
+from .conftest import EXPECTED, FAST, RECORDS, expected_tree, tree
 from .test_stage import after_verify, download, stages, write
 
 pytestmark = pytest.mark.usefixtures('part_files')
 
 
 def asked_for(cartd: CartServer) -> List[int]:
-    """The file ids of every cart requested so far, sorted."""
+    """The file ids of every cart requested so far, sorted (an id asked for twice is listed twice)."""
     return sorted(int(item['id']) for cart in cartd.carts.values() for item in cart.fileids)
 
 
@@ -92,3 +93,28 @@ def test_a_link_or_a_folder_named_as_an_old_part_file_is_left_alone(cartd, dest,
     assert os.path.isdir(os.path.join(dest, 'data', 'a', 'b', '.foo.txt.pacifica-part'))
     assert os.readlink(os.path.join(dest, 'data', '.top.bin.pacifica-part')) == str(outside)
     assert outside.read_bytes() == b'not ours'
+
+
+def test_download_parallel_keeps_the_files_of_a_blocked_folder_and_a_rerun_fetches_them_no_more(
+        dataset_cartd, tmp_path, monkeypatch):
+    """'x' becomes a link while the cart holding x/y/z/h.dat is received: the rerun fetches only the rest."""
+    dest = str(tmp_path / 'dest')
+    outside = tmp_path / 'outside'
+    outside.mkdir()
+    real_verify = Extraction.verify
+
+    def verify(self: Extraction) -> None:
+        real_verify(self)
+        if any(parts[0] == 'x' for parts in self.written):
+            os.symlink(str(outside), os.path.join(dest, 'data', 'x'))
+    monkeypatch.setattr(Extraction, 'verify', verify)
+    api = CartAPI(dataset_cartd.url, config=FAST)
+    with pytest.raises(UnsafeArchiveError, match='symbolic link'):
+        download_parallel(dest, RECORDS, cart_api=api, workers=1, max_cart_files=2)
+    assert 'data/.pacifica-verified/x/y/z/h.dat' in tree(dest) and list(outside.iterdir()) == []
+    monkeypatch.undo()
+    assert 9 in asked_for(dataset_cartd)  # h.dat's id
+    os.remove(os.path.join(dest, 'data', 'x'))
+    download_parallel(dest, RECORDS, cart_api=api, workers=1, max_cart_files=2)
+    assert tree(dest) == EXPECTED
+    assert asked_for(dataset_cartd) == list(range(1, 10))  # over both calls, each file asked for once
