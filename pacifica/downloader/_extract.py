@@ -24,7 +24,9 @@ Rules, whatever the cart sends:
   as ``.<name>.pacifica-verified`` beside their final names (hidden, never
   under the final name), so that the next call with the same record
   re-checks and reuses them instead of downloading them again; the stage
-  is removed.
+  is removed. A verified file whose folder is blocked by a link or a file
+  is kept with its path below ``<target>/.pacifica-verified/`` instead
+  (:class:`~._target.ParkedTree`).
 """
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ from ._partwriter import PartWriter, _PartFile
 from ._records import FileEntry, modification_time
 from ._stage import Stage
 from ._tarstream import Member, TarStreamReader
-from ._target import VERIFIED_SUFFIX, Parts, Target
+from ._target import VERIFIED_SUFFIX, ParkedTree, Parts, Target
 
 LOGGER = logging.getLogger(__name__)
 
@@ -232,7 +234,9 @@ class Extraction:
         try:
             if self._stage is not None:
                 self._stage.place(self.written, moved)
+            self.target.forget()  # the folders are checked again now: one may have become a link since the scan
             for entry in parked:
+                self.target.directory(entry.parts[:-1], create=False)  # raises for a link or a file
                 os.replace(self.target.hidden_path(entry.parts, VERIFIED_SUFFIX), self.target.path(entry.parts))
                 restored.append(entry.parts)
         except (OSError, UnsafeArchiveError):
@@ -264,21 +268,37 @@ class Extraction:
         stage = self._stage
         if stage is not None and self.wanted is not None:
             self.target.forget()
-            for parts in self.written:
-                if parts not in self.unverified and parts not in incomplete:
-                    self._park(stage, parts)
+            tree = ParkedTree(self.target)
+            in_tree = sum(self._park(stage, parts, tree) for parts in self.written
+                          if parts not in self.unverified and parts not in incomplete)
+            if in_tree:
+                LOGGER.warning('%d verified file(s) whose folder was blocked kept below %s for the next call',
+                               in_tree, tree.files.root)
         self.written = []
         self._remove_stage()
 
-    def _park(self, stage: Stage, parts: Parts) -> None:
-        """Keep a verified staged file as ``.<name>.pacifica-verified`` beside its final name."""
+    def _park(self, stage: Stage, parts: Parts, tree: ParkedTree) -> bool:
+        """Keep a verified staged file as ``.<name>.pacifica-verified`` beside its final name.
+
+        Where its folder cannot be had (a link or a file in the way), the file
+        goes to the target's parked ``tree`` instead (True), so that the next
+        call finds it once the way is clear.
+        """
         try:
             self.target.directory(parts[:-1], create=True)
             os.replace(stage.path(parts), self.target.hidden_path(parts, VERIFIED_SUFFIX))
         except FileNotFoundError:  # placed, then parked already by the failed commit
             pass
-        except (OSError, UnsafeArchiveError) as err:  # deleted with the stage; the next call fetches it again
-            LOGGER.warning('could not keep the verified %s for the next call: %s', '/'.join(parts), err)
+        except (OSError, UnsafeArchiveError) as err:
+            try:
+                tree.park(stage.path(parts), parts)
+            except (OSError, UnsafeArchiveError) as tree_err:  # deleted with the stage; the next call fetches it
+                LOGGER.warning('could not keep the verified %s for the next call: %s; %s', '/'.join(parts), err,
+                               tree_err)
+                return False
+            LOGGER.debug('verified %s kept in the parked tree: %s', '/'.join(parts), err)
+            return True
+        return False
 
     def _remove_stage(self) -> None:
         stage, self._stage = self._stage, None

@@ -6,10 +6,17 @@ refused, never followed. A file arrives below the cart's hidden staging
 folder (:mod:`._stage`); one that verified but could not be put in place
 because the download failed is parked under a hidden name beside its final
 one (``.<name>.pacifica-verified``), so that no half-written or unchecked
-file ever carries its final name.
+file ever carries its final name. Where a link or a file blocks its folder,
+it is parked in the target's parked tree instead
+(``<target>/.pacifica-verified/<path>``, :class:`ParkedTree`), and moved
+beside its final name by the first call that needs it once the folder is
+free. The scan of what is there also removes the ``.<name>.pacifica-part``
+files a killed download of version 0.1.0 left beside the names it asks for
+(:func:`remove_old_part`).
 """
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from typing import Dict, List, Optional, Sequence, Set, Tuple
@@ -19,17 +26,23 @@ from pacifica._client.rules import new_hash
 
 from ._records import FileEntry
 
+LOGGER = logging.getLogger(__name__)
+
 #: A path below the download folder, as its components.
 Parts = Tuple[str, ...]
 
 VERIFIED_SUFFIX = '.pacifica-verified'
+#: The hidden name version 0.1.0 wrote a file under while it arrived (before the stage): ``.<name>.pacifica-part``.
+PART_SUFFIX = '.pacifica-part'
+#: The folder below the target that keeps verified files whose own folder was blocked, with their paths.
+PARKED_TREE = '.pacifica-verified'
 #: Longer names get a hashed hidden name, to stay within file-name length limits.
 SHORT_NAME_LIMIT = 200
 _HASH_READ_SIZE = 1024 * 1024
 
 
 def hidden_name(name: str, suffix: str) -> str:
-    """The hidden name beside ``name`` (``suffix``: :data:`VERIFIED_SUFFIX`)."""
+    """The hidden name beside ``name`` (``suffix``: :data:`VERIFIED_SUFFIX`, or 0.1.0's :data:`PART_SUFFIX`)."""
     # No character takes more than 4 bytes in UTF-8: most names are short without being encoded.
     if len(name) * 4 > SHORT_NAME_LIMIT and len(name.encode('utf-8', 'surrogateescape')) > SHORT_NAME_LIMIT:
         digest = new_hash('sha1')
@@ -171,26 +184,103 @@ def scan_existing(target: Target, entries: Sequence[FileEntry]) -> ExistingFiles
 
     A file counts as present only if its hash matches; a stale or corrupt one
     is downloaded again. Each directory is listed once, so a fresh download
-    into an empty directory costs almost nothing.
+    into an empty directory costs almost nothing. A verified copy in the
+    parked tree is moved beside its final name and counted as parked; an old
+    ``.<name>.pacifica-part`` beside a name asked for is removed.
     """
     found = ExistingFiles()
     listings: Dict[Parts, Optional[Set[str]]] = {}
+    tree = ParkedTree.find(target)
     for entry in entries:
         dir_parts, name = entry.parts[:-1], entry.parts[-1]
         if dir_parts not in listings:
             listings[dir_parts] = set(os.listdir(target.path(dir_parts))) if target.directory(
                 dir_parts, create=False) else None
         names = listings[dir_parts]
-        if names is None:
-            found.missing.append(entry)
-        elif name in names and _holds(target.path(entry.parts), entry):
-            found.in_place.append(entry)
-        elif hidden_name(name, VERIFIED_SUFFIX) in names and _holds(
-                target.hidden_path(entry.parts, VERIFIED_SUFFIX), entry):
+        if names is not None:
+            if hidden_name(name, PART_SUFFIX) in names:
+                remove_old_part(target.hidden_path(entry.parts, PART_SUFFIX))
+            if name in names and _holds(target.path(entry.parts), entry):
+                found.in_place.append(entry)
+                continue
+            if hidden_name(name, VERIFIED_SUFFIX) in names and _holds(
+                    target.hidden_path(entry.parts, VERIFIED_SUFFIX), entry):
+                found.parked.append(entry)
+                continue
+        if tree is not None and tree.take(entry):
             found.parked.append(entry)
         else:
             found.missing.append(entry)
     return found
+
+
+def remove_old_part(path: str) -> None:
+    """Delete ``path``, the partial file a killed download of 0.1.0 left, if it is a regular file.
+
+    Only the part of a name the record asks for is removed (0.1.0 replaced
+    such a part when it fetched that file again); a link or a folder of that
+    name is left alone, and a link is never followed.
+    """
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return
+        os.unlink(path)
+    except OSError as err:
+        if not isinstance(err, FileNotFoundError):
+            LOGGER.warning('could not remove %s, left by a download of an earlier version: %s', path, err)
+        return
+    LOGGER.info('removed %s, left by a killed download of an earlier version', path)
+
+
+class ParkedTree:
+    """``<target>/.pacifica-verified/<path>``: verified files of failed downloads whose folder was blocked.
+
+    A failed download parks a verified file beside its final name; where a
+    symbolic link or a file stands in the way of its folder, the file is
+    kept here with its path instead (the link is never followed, never
+    removed). The next call that asks for it, once the folder is free, checks
+    its hash and moves it beside its final name; folders of the tree left
+    empty are removed.
+    """
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        #: The tree as a target of its own: its folders are checked (and made) with ``lstat`` as the target's.
+        self.files = Target(target.location, target.filename_parts + (PARKED_TREE,))
+
+    @classmethod
+    def find(cls, target: Target) -> Optional['ParkedTree']:
+        """The target's parked tree, or None when there is no such folder (a link or a file of its name is not one)."""
+        if not target.directory((), create=False):
+            return None
+        try:
+            info = os.lstat(target.path((PARKED_TREE,)))
+        except FileNotFoundError:
+            return None
+        return cls(target) if stat.S_ISDIR(info.st_mode) else None
+
+    def park(self, source: str, parts: Parts) -> None:
+        """Move the verified file ``source`` into the tree as ``parts``."""
+        self.files.directory(parts[:-1], create=True)
+        os.replace(source, self.files.path(parts))
+
+    def take(self, entry: FileEntry) -> bool:
+        """Move the entry's file beside its final name if the tree holds it verified; False if it does not."""
+        parts = entry.parts
+        path = self.files.path(parts)
+        try:
+            if not self.files.directory(parts[:-1], create=False) or not _holds(path, entry):
+                return False
+        except (FileNotFoundError, UnsafeArchiveError):  # not there, or a link in the tree: fetched again
+            return False
+        self.target.directory(parts[:-1], create=True)
+        os.replace(path, self.target.hidden_path(parts, VERIFIED_SUFFIX))
+        for depth in range(len(parts) - 1, -1, -1):  # the folders it leaves empty, the tree's own last
+            try:
+                os.rmdir(self.files.path(parts[:depth]))
+            except OSError:
+                break
+        return True
 
 
 def _holds(path: str, entry: FileEntry) -> bool:

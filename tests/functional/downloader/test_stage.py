@@ -100,23 +100,54 @@ def test_a_folder_made_between_the_check_and_the_rename_is_merged(cartd, dest, m
     assert tree(dest) == expected
 
 
-def test_a_symlink_planted_during_the_download_is_refused_not_followed(cartd, dest, tmp_path, monkeypatch):
+def _plant_link(path: str, outside: str) -> None:
+    os.symlink(outside, path)
+
+
+def _plant_file(path: str, _outside: str) -> None:
+    write(path, b'a file')
+
+
+#: Where the verified files under the blocked folder are kept while it is blocked.
+IN_TREE = {'a': ['data/.pacifica-verified/a/b/foo.txt', 'data/.pacifica-verified/a/b/\u00e9/barr\u00e9.txt'],
+           'a/b/\u00e9': ['data/.pacifica-verified/a/b/\u00e9/barr\u00e9.txt']}
+
+
+@pytest.mark.parametrize('blocked', ['a', 'a/b/\u00e9'])
+@pytest.mark.parametrize('plant, problem', [(_plant_link, 'is a symbolic link; refusing to write through it'),
+                                            (_plant_file, 'exists and is not a directory')])
+def test_a_folder_blocked_during_the_download_is_refused_and_its_verified_files_kept(
+        cartd, dest, tmp_path, monkeypatch, blocked, plant, problem):
+    """A link or a file planted where a folder goes: never followed; the error names it; a rerun fetches nothing.
+
+    With 'a/b' there before the download, 'a' is merged and the block is one level down.
+    """
     outside = tmp_path / 'outside'
     outside.mkdir()
-    after_verify(monkeypatch, lambda: os.symlink(str(outside), os.path.join(dest, 'data', 'a')))
-    with pytest.raises(UnsafeArchiveError, match='symbolic link'):
+    blocker = os.path.join(dest, 'data', *blocked.split('/'))
+    if blocked != 'a':
+        os.makedirs(os.path.join(dest, 'data', 'a', 'b'))
+    after_verify(monkeypatch, lambda: plant(blocker, str(outside)))
+    with pytest.raises(UnsafeArchiveError) as caught:
         download(cartd, dest)
+    assert str(caught.value) == '{} {}'.format(blocker, problem)
     assert list(outside.iterdir()) == []
-    assert final_files(dest) == {}  # the link's target holds nothing, and no final name appeared
+    kept = sorted(path for path in tree(dest) if path.endswith('.pacifica-verified') or '/.pacifica-verified/' in path)
+    assert kept == sorted(['data/.top.bin.pacifica-verified'] + IN_TREE[blocked] + (
+        [] if blocked == 'a' else ['data/a/b/.foo.txt.pacifica-verified']))
     assert stages(dest) == []
-
-
-def test_a_non_directory_planted_where_a_folder_goes_is_refused(cartd, dest, monkeypatch):
-    after_verify(monkeypatch, lambda: write(os.path.join(dest, 'data', 'a'), b'a file'))
-    with pytest.raises(UnsafeArchiveError, match='not a directory'):
-        download(cartd, dest)
-    assert final_files(dest) == {'data/a': b'a file'}
-    assert stages(dest) == []
+    monkeypatch.undo()
+    carts_before = len(cartd.carts)
+    with pytest.raises(UnsafeArchiveError) as caught:
+        download(cartd, dest)  # still blocked: refused before any cart is asked for, nothing kept is lost
+    assert str(caught.value) == '{} {}'.format(blocker, problem)
+    assert len(cartd.carts) == carts_before and sorted(
+        path for path in tree(dest) if '.pacifica-verified' in path) == kept
+    os.remove(blocker)
+    download(cartd, dest)
+    assert len(cartd.carts) == carts_before, 'the verified files were fetched again'
+    assert tree(dest) == expected_tree() and list(outside.iterdir()) == []
+    assert not os.path.lexists(os.path.join(dest, 'data', '.pacifica-verified'))
 
 
 def test_a_failed_rename_is_undone_and_a_rerun_reuses_every_verified_file(cartd, dest, monkeypatch):
