@@ -14,10 +14,11 @@ started before the clock (the steady state of a long upload). READ_AHEAD is the 
 read-ahead setting (``auto``: the library's default, which leaves it off
 when the shards fill the cores). The runs of every
 configuration alternate, repetition by repetition, so a machine that grows
-busier hits them alike; the table shows medians and the ratios to one
-worker. Before and after them, the machine's own ceiling for that ratio:
-two processes of a CPU-bound task (sha1 over memory, and plain Python) at
-once against one alone. See ``benchmarks/README.md`` ("Sharded uploads").
+busier hits them alike; the table shows medians (seconds, CPU seconds of
+the run's processes and of the stand-in's) and the ratios to one worker.
+Before and after them, the machine's own ceiling for that ratio: two
+processes of a CPU-bound task (sha1 over memory, and plain Python) at once
+against one alone. See ``benchmarks/README.md`` ("Sharded uploads").
 """
 from __future__ import annotations
 
