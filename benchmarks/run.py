@@ -190,7 +190,6 @@ class StandIns:
     def __init__(self, cart_tars: dict[str, str]) -> None:
         self._process = subprocess.Popen([sys.executable, os.path.join(HERE, 'servers.py'), json.dumps(cart_tars)],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        self.pid = self._process.pid
         port = json.loads(self._process.stdout.readline())['port']
         self.base = f'http://127.0.0.1:{port}'
 

@@ -14,11 +14,10 @@ started before the clock (the steady state of a long upload). READ_AHEAD is the 
 read-ahead setting (``auto``: the library's default, which leaves it off
 when the shards fill the cores). The runs of every
 configuration alternate, repetition by repetition, so a machine that grows
-busier hits them alike; the table shows medians (seconds, CPU seconds of
-the run's processes and of the stand-in's) and the ratios to one worker.
-Before and after them, the machine's own ceiling for that ratio: two
-processes of a CPU-bound task (sha1 over memory, and plain Python) at once
-against one alone. See ``benchmarks/README.md`` ("Sharded uploads").
+busier hits them alike; the table shows medians and the ratios to one
+worker. Before and after them, the machine's own ceiling for that ratio:
+two processes of a CPU-bound task (sha1 over memory, and plain Python) at
+once against one alone. See ``benchmarks/README.md`` ("Sharded uploads").
 """
 from __future__ import annotations
 
@@ -36,7 +35,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import small_bundle  # noqa: E402 - the sibling module, importable once HERE is on sys.path
-from upload_cpu import process_cpu  # noqa: E402 - the sibling module
 
 DEFAULT_DIR = os.path.join(REPO, '.bench', 'shards-small')
 PAYLOAD = small_bundle.FILES * small_bundle.SIZE
@@ -63,7 +61,13 @@ def warm_pool(workers: int) -> Any:
 def cpu_seconds(pids: Any = ()) -> float:
     """CPU seconds (user and system) of this process, its children that ended, and the live processes ``pids``."""
     own = os.times()
-    return own.user + own.system + own.children_user + own.children_system + sum(process_cpu(pid) for pid in pids)
+    total = own.user + own.system + own.children_user + own.children_system
+    ticks = os.sysconf('SC_CLK_TCK')
+    for pid in pids:
+        with open('/proc/{}/stat'.format(pid), encoding='ascii') as stat:  # Linux: fields 14, 15 after the name
+            fields = stat.read().rpartition(')')[2].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
 
 
 def measure(root: str, url: str, workers: int, read_ahead: str, shards: int, warm: bool = False) -> tuple:
@@ -113,19 +117,16 @@ def timed_run(root: str, url: str, workers: int, read_ahead: str, shards: int, w
 
 
 def compare(root: str, url: str, workers: list, read_aheads: list, pools: list, shards: int, reps: int,
-            log=print, stand_in_pid: int = 0) -> dict:
-    """Alternating runs of every (pool, workers, read-ahead); (seconds, CPU seconds, the stand-in's CPU seconds
-    in the same while) of each, by configuration."""
+            log=print) -> dict:
+    """Alternating runs of every (pool, workers, read-ahead); (seconds, CPU seconds) of each, by configuration."""
     configs = list(itertools.product(pools, workers, read_aheads))
     runs: dict = {config: [] for config in configs}
     for rep in range(reps):
         for config in configs:
             pool, count, read_ahead = config
-            stand_in = process_cpu(stand_in_pid)
-            seconds, cpu = timed_run(root, url, count, read_ahead, shards, pool == 'warm')
-            runs[config].append((seconds, cpu, process_cpu(stand_in_pid) - stand_in))
-            log('rep {} pool={} workers={} read-ahead={}: {:.2f} s, {:.2f} CPU s, stand-in {:.2f} CPU s'.format(
-                rep + 1, *config, *runs[config][-1]))
+            runs[config].append(timed_run(root, url, count, read_ahead, shards, pool == 'warm'))
+            log('rep {} pool={} workers={} read-ahead={}: {:.2f} s, {:.2f} CPU s'.format(rep + 1, *config,
+                                                                                         *runs[config][-1]))
     return runs
 
 
@@ -169,32 +170,31 @@ def limit_lines(limits: dict) -> str:
 
 
 def table(runs: dict) -> str:
-    """Markdown: median seconds, median CPU seconds (the run's, the stand-in's), MB/s of file data, and the
-    ratios to one worker with read-ahead as the library sets it (``auto``) and with the same setting."""
-    lines = ['| pool | workers | read-ahead | median s | median CPU s | stand-in CPU s | MB/s | x 1 worker, auto '
-             '| x 1 worker, same |', '|---|---|---|---|---|---|---|---|---|']
-    seconds = {config: [measured_run[0] for measured_run in measured] for config, measured in runs.items()}
+    """Markdown: median seconds, median CPU seconds, MB/s of file data, and the ratios to one worker with
+    read-ahead as the library sets it (``auto``) and with the same setting."""
+    lines = ['| pool | workers | read-ahead | median s | median CPU s | MB/s | x 1 worker, auto | x 1 worker, same |',
+             '|---|---|---|---|---|---|---|---|']
+    seconds = {config: [wall for wall, _ in measured] for config, measured in runs.items()}
     for (pool, workers, read_ahead), walls in sorted(seconds.items()):
         median = statistics.median(walls)
-        cpu, stand_in = (statistics.median(column) for column in list(zip(*runs[(pool, workers, read_ahead)]))[1:])
+        cpu = statistics.median(used for _, used in runs[(pool, workers, read_ahead)])
         ratios = []
         for base in (seconds.get((pool, 1, 'auto')), seconds.get((pool, 1, read_ahead))):
             ratios.append('{:.2f}'.format(statistics.median(base) / median) if base else '-')
-        lines.append('| {} | {} | {} | {:.2f} | {:.2f} | {:.2f} | {:.1f} | {} | {} |'.format(
-            pool, workers, read_ahead, median, cpu, stand_in, PAYLOAD / median / 1e6, *ratios))
+        lines.append('| {} | {} | {} | {:.2f} | {:.2f} | {:.1f} | {} | {} |'.format(
+            pool, workers, read_ahead, median, cpu, PAYLOAD / median / 1e6, *ratios))
     return '\n'.join(lines)
 
 
 def run(root: str, workers: list, read_aheads: list, pools: list, shards: int, reps: int, log=print) -> dict:
-    """Make the set when missing, start the stand-in, compare; (seconds, CPU seconds, the stand-in's) by
-    configuration."""
+    """Make the set when missing, start the stand-in, compare; (seconds, CPU seconds) by configuration."""
     if not os.path.isdir(root):
         log('writing the small set to {} ...'.format(root))
         small_bundle.make(root)
     from run import StandIns  # the loopback ingest stand-in (servers.py) in a process of its own
     stand_in = StandIns({})
     try:
-        return compare(root, stand_in.base, workers, read_aheads, pools, shards, reps, log, stand_in.pid)
+        return compare(root, stand_in.base, workers, read_aheads, pools, shards, reps, log)
     finally:
         stand_in.close()
 
