@@ -5,13 +5,14 @@ stand-ins do the least work the protocol allows:
 
 - ingest: ``POST /upload`` reads the body as fast as the socket delivers it
   (Content-Length, chunked, or until the client half-closes) and throws it
-  away, keeping only the byte count and the last TAIL_SIZE bytes: a body of
-  known length is read into one 1 MiB buffer until its last TAIL_SIZE bytes,
-  which are read into one buffer of their length (a ring of 1 MiB buffers,
-  joined at the end, cost twice the CPU on a sharded upload's 10 MB bodies,
-  CPU that shares the client's cores here as a remote server's would not);
-  a chunked or close-delimited body goes to the ring whole (nothing is copied
-  while reading), and the job id is answered
+  away, keeping only the byte count and the last TAIL_SIZE bytes: of a body
+  of known length, all before its last TAIL_SIZE bytes goes to /dev/null by
+  ``os.splice`` (:func:`discard`; read into one 1 MiB buffer where splice is
+  missing), and those are read into one buffer of their length (a ring of
+  1 MiB buffers, joined at the end, cost twice the CPU on a sharded upload's
+  10 MB bodies, CPU that shares the client's cores here as a remote server's
+  would not); a chunked or close-delimited body goes to the ring whole
+  (nothing is copied while reading), and the job id is answered
   then, as ingest answers it before its job runs; ``GET /get_state?job_id=N``
   answers a running job until its transaction is written (below), then a
   finished one, plus the byte count and whether the body ended like a tar.
@@ -20,8 +21,8 @@ stand-ins do the least work the protocol allows:
   would write it: its ``TransactionKeyValue`` items and its ``Files``
   records. ``GET /keys``, ``/values``, ``/trans_key_value`` and ``/files``
   answer rows filtered by exact query fields, as pacifica-metadata's
-  tables do; ``/files?transaction=N`` is served from an answer built once,
-  when the upload ended. A body whose ``metadata.txt`` is not within the
+  tables do (``metadata_tables.py``); ``/files?transaction=N`` is served
+  from an answer built once, when the upload ended. A body whose ``metadata.txt`` is not within the
   tail (or not a tar) still makes a job that ended well, as before, but no
   transaction: its state says why in ``no_transaction``, and a check after
   ingest finds its files missing (start with ``--tail-mib`` larger).
@@ -32,28 +33,33 @@ stand-ins do the least work the protocol allows:
 
 Started by ``run.py``, ``shards.py`` and ``many_shards.py``::
 
-    python benchmarks/servers.py ['{"<set>": "<cart tar>"}'] [--tail-mib 32]
+    python benchmarks/servers.py ['{"<set>": "<cart tar>"}'] [--tail-mib 32] [--no-splice]
 
 prints one JSON line with its port, then serves until stdin closes.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from metadata_tables import METADATA_TABLES, Tables, last_metadata
+
 READ_SIZE = 1 << 20
+#: What splice moves at once: the pipe is widened to this where the kernel lets it (64 KiB otherwise).
+PIPE_SIZE = 1 << 20
+#: How splice says it cannot join these descriptors (the plain read serves instead).
+SPLICE_REFUSED = (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP)
 SEND_CHUNK = 4 << 20
 TAR_END = 1024
-BLOCK = 512
-METADATA_MEMBER = b'metadata.txt'
 #: Bytes kept of each upload's end: its metadata.txt must fit (about 270 bytes a file).
 TAIL_SIZE = 32 << 20
-METADATA_TABLES = ('keys', 'values', 'trans_key_value', 'files')
 
 
 class _Ring:
@@ -98,60 +104,70 @@ def _read_exactly(rfile, count: int) -> bytearray:
     return kept
 
 
-def last_metadata(tail: bytes | bytearray, received: int) -> list:
-    """The decoded ``metadata.txt`` of a tar whose last ``len(tail)`` bytes are ``tail`` (of ``received``)."""
-    start = received - len(tail)
-    at = len(tail)
-    while True:
-        at = tail.rfind(METADATA_MEMBER + b'\0', 0, at)
-        if at < 0:
-            raise ValueError('metadata.txt is not in the last {} bytes of the body'.format(len(tail)))
-        if (start + at) % BLOCK == 0 and tail[at + 257:at + 262] == b'ustar':
-            size = int(tail[at + 124:at + 136].strip(b'\0 ') or b'0', 8)
-            return json.loads(tail[at + BLOCK:at + BLOCK + size])
+def _discard_by_reading(rfile, count: int) -> None:
+    """The plain way: the next ``count`` bytes read into one 1 MiB buffer (it stays in the CPU's cache) and dropped."""
+    scratch = memoryview(bytearray(min(count, READ_SIZE)))
+    while count:
+        got = rfile.readinto(scratch[:min(count, READ_SIZE)]) or 0
+        if not got:
+            raise ConnectionError('client closed before Content-Length bytes')
+        count -= got
 
 
-class _Tables:
-    """Transactions as pacifica-metadata's REST tables show them; the keys, values and links are few."""
+def _splice_to_null(fd: int, count: int) -> int:
+    """The next ``count`` bytes of socket ``fd`` moved through a pipe into /dev/null, never into user space.
 
-    def __init__(self) -> None:
-        self.ids: dict[tuple, int] = {}
-        self.rows: dict[str, list] = {'keys': [], 'values': [], 'trans_key_value': []}
-        self.files: dict[int, bytes] = {}
-        self._next_file_id = 1
+    Returns the bytes moved: all of them, or 0 when this Python or kernel
+    cannot splice from ``fd`` (the first call fails before moving a byte).
+    """
+    splice = getattr(os, 'splice', None)
+    if splice is None:
+        return 0
+    read_end, write_end = os.pipe()
+    try:
+        try:
+            import fcntl
+            fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+        except (AttributeError, OSError):
+            pass  # the default pipe (64 KiB) works too, with more calls
+        with open(os.devnull, 'wb', buffering=0) as null:
+            moved = 0
+            while moved < count:
+                try:
+                    got = splice(fd, write_end, min(count - moved, PIPE_SIZE))
+                except OSError as err:
+                    if moved == 0 and err.errno in SPLICE_REFUSED:
+                        return 0
+                    raise
+                if not got:
+                    raise ConnectionError('client closed before Content-Length bytes')
+                moved += got
+                while got:
+                    got -= splice(read_end, null.fileno(), got)
+            return moved
+    finally:
+        os.close(read_end)
+        os.close(write_end)
 
-    def _id_of(self, table: str, field: str, text: str) -> int:
-        if (table, text) not in self.ids:
-            self.ids[table, text] = len(self.ids) + 1
-            self.rows[table].append({'_id': self.ids[table, text], field: text})
-        return self.ids[table, text]
 
-    def add(self, transaction_id: int, metadata: list) -> None:
-        """Transaction ``transaction_id`` as ingest writes it from a bundle's decoded metadata.txt.
+def discard(rfile, connection: socket.socket, count: int, splice: bool = True) -> int:
+    """Drop the next ``count`` bytes of a request body; return how many of them went by ``os.splice``.
 
-        KeyError, TypeError or ValueError for a record without its fields, before any row is added.
-        """
-        items = [item for item in metadata if isinstance(item, dict)]
-        pairs = [(str(item['key']), str(item['value'])) for item in items
-                 if item.get('destinationTable') == 'TransactionKeyValue']
-        files = [{'_id': self._next_file_id + number, 'transaction': transaction_id, 'name': item['name'],
-                  'subdir': item.get('subdir', ''), 'size': int(item['size']), 'hashtype': item.get('hashtype', ''),
-                  'hashsum': item.get('hashsum', ''), 'mimetype': item.get('mimetype', '')}
-                 for number, item in enumerate(item for item in items if item.get('destinationTable') == 'Files')]
-        for key, value in pairs:
-            self.rows['trans_key_value'].append({'transaction': transaction_id, 'key': self._id_of('keys', 'key', key),
-                                                 'value': self._id_of('values', 'value', value)})
-        self._next_file_id += len(files)
-        self.files[transaction_id] = json.dumps(files).encode()
-
-    def answer(self, table: str, query: dict) -> bytes | None:
-        """The JSON rows of ``table`` whose fields equal ``query``'s; None for a question not answered here."""
-        if table == 'files':
-            if set(query) != {'transaction'} or not query['transaction'].isdigit():
-                return None
-            return self.files.get(int(query['transaction']), b'[]')
-        return json.dumps([row for row in self.rows[table]
-                           if all(str(row.get(field)) == wanted for field, wanted in query.items())]).encode()
+    Why: the stand-in shares the client's two cores, as a remote server
+    would not, and reading the ``big`` set's 1 GB body into user space only
+    to drop it cost it 0.33-0.39 s of CPU (benchmarks/README.md, "Stand-in
+    servers"). With ``splice`` (Linux, Python 3.10+) the bytes that the
+    handler's buffered ``rfile`` does not hold yet go from the socket into
+    /dev/null without a copy; where splice is missing or refused, found by
+    trying it, :func:`_discard_by_reading` reads them the plain way.
+    """
+    if count <= 0:
+        return 0
+    held = len(rfile.read(min(count, len(rfile.peek(1)))))  # what the buffer holds (peek reads once if empty)
+    count -= held
+    spliced = _splice_to_null(connection.fileno(), count) if splice and count else 0
+    _discard_by_reading(rfile, count - spliced)
+    return spliced
 
 
 class _JobBook:
@@ -161,7 +177,7 @@ class _JobBook:
         self._lock = threading.Lock()
         self._next_id = 1
         self.jobs: dict[int, dict] = {}
-        self.tables = _Tables()
+        self.tables = Tables()
 
     def open(self, received: int, tail: bytes) -> int:
         """A new job for a body received whole: its id, answered before the job runs (:meth:`settle`)."""
@@ -225,18 +241,15 @@ class StandInHandler(BaseHTTPRequestHandler):
         received = 0
         rfile = self.rfile
 
-        scratch = memoryview(bytearray(READ_SIZE))
-
-        def take(limit: int, kept: bool = True) -> int:
-            got = rfile.readinto(ring.space(limit) if kept else scratch[:min(limit, READ_SIZE)]) or 0
-            if kept:
-                ring.wrote(got)
+        def take(limit: int) -> int:
+            got = rfile.readinto(ring.space(limit)) or 0
+            ring.wrote(got)
             return got
 
-        def take_exactly(count: int, where: str, kept: bool = True) -> None:
+        def take_exactly(count: int, where: str) -> None:
             nonlocal received
             while count:
-                got = take(count, kept)
+                got = take(count)
                 if not got:
                     raise ConnectionError(f'client closed {where}')
                 count -= got
@@ -252,12 +265,10 @@ class StandInHandler(BaseHTTPRequestHandler):
                 take_exactly(size, 'inside a chunk')
                 rfile.readline()
         elif self.headers.get('Content-Length') is not None:
-            # The length is known: its last ``keep`` bytes are kept in one buffer, the rest read into one
-            # buffer that stays in the CPU's cache.
+            # The length is known: its last ``keep`` bytes are kept in one buffer, the rest dropped (discard).
             length = int(self.headers['Content-Length'])
-            take_exactly(max(0, length - keep), 'before Content-Length bytes', kept=False)
-            tail = _read_exactly(rfile, min(length, keep))
-            return received + len(tail), tail
+            discard(rfile, self.connection, length - keep, self.server.splice)
+            return length, _read_exactly(rfile, min(length, keep))
         else:
             # No framing: the body ends when the client shuts down its side.
             self.close_connection = True
@@ -370,10 +381,11 @@ class StandInServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, cart_tars: dict[str, str], tail_size: int = TAIL_SIZE) -> None:
+    def __init__(self, cart_tars: dict[str, str], tail_size: int = TAIL_SIZE, splice: bool = True) -> None:
         super().__init__(('127.0.0.1', 0), StandInHandler)
         self.cart_tars = cart_tars
         self.tail_size = tail_size
+        self.splice = splice
         self.jobs = _JobBook()
 
 
@@ -383,8 +395,10 @@ def main() -> None:
     parser.add_argument('cart_tars', nargs='?', default='{}', help='JSON: {"<set>": "<path of its cart tar>"}')
     parser.add_argument('--tail-mib', type=int, default=TAIL_SIZE >> 20,
                         help="bytes kept of each upload's end, in MiB: its metadata.txt must fit")
+    parser.add_argument('--no-splice', action='store_true',
+                        help='read every body into user space (to measure what splice saves)')
     args = parser.parse_args()
-    server = StandInServer(json.loads(args.cart_tars), args.tail_mib << 20)
+    server = StandInServer(json.loads(args.cart_tars), args.tail_mib << 20, not args.no_splice)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(json.dumps({'port': server.server_address[1]}), flush=True)
     sys.stdin.read()

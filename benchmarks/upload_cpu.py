@@ -1,6 +1,6 @@
 """CPU seconds of ``upload_bundle`` against bundling to /dev/null, alternating in one process (issue 16).
 
-    python benchmarks/upload_cpu.py SET_DIR [--rounds N] [--ours-root CHECKOUT]
+    python benchmarks/upload_cpu.py SET_DIR [--rounds N] [--ours-root CHECKOUT] [--no-splice]
 
 SET_DIR is a data set's folder (``.bench/data/full/small``). The process lists
 it once, starts the ingest stand-in (``servers.py``), then runs N rounds of:
@@ -48,14 +48,15 @@ def main() -> int:
     parser.add_argument('set_dir')
     parser.add_argument('--rounds', type=int, default=5)
     parser.add_argument('--ours-root', default=os.path.dirname(HERE))
+    parser.add_argument('--no-splice', action='store_true', help="the stand-in reads bodies the plain way")
     args = parser.parse_args()
     sys.path.insert(0, os.path.abspath(args.ours_root))
     from pacifica.uploader import Uploader
     from pacifica.uploader.bundler import Bundler
     from pacifica.uploader.metadata import MetaData, MetaObj
 
-    server = subprocess.Popen([sys.executable, os.path.join(HERE, 'servers.py')], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE)
+    server = subprocess.Popen([sys.executable, os.path.join(HERE, 'servers.py')] + ['--no-splice'] * args.no_splice,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     base = 'http://127.0.0.1:{}'.format(json.loads(server.stdout.readline())['port'])
     file_data = file_data_for(args.set_dir)
 
