@@ -29,7 +29,7 @@ ENDPOINT_VARIABLES = (
     'POLICY_INGEST_URL', 'POLICY_ADDR', 'POLICY_PORT', 'CARTD_CART_API_URL', 'CARTD_ADDR', 'CARTD_PORT',
     'PACIFICA_POLICY_URL', 'PACIFICA_METADATA_URL', 'PACIFICA_INGEST_URL',
     'PACIFICA_CARTD_URL', 'PACIFICA_ARCHIVEINTERFACE_URL', 'PACIFICA_UNIQUEID_URL', 'PACIFICA_STACK_FIXTURES',
-    'METADATA_ADDR', 'METADATA_PORT',
+    'METADATA_ADDR', 'METADATA_PORT', 'PACIFICA_NOTIFICATIONS_URL',
 )
 
 
@@ -60,6 +60,7 @@ class Stack:
         self.metadata = endpoints['PACIFICA_METADATA_URL']
         self.cartd = endpoints['CARTD_CART_API_URL']
         self.archive = endpoints['PACIFICA_ARCHIVEINTERFACE_URL']
+        self.notifications = endpoints['PACIFICA_NOTIFICATIONS_URL']
         self.fixtures = json.loads(Path(endpoints['PACIFICA_STACK_FIXTURES']).read_text(encoding='utf-8'))
 
     def not_answering(self) -> List[str]:
@@ -69,6 +70,7 @@ class Stack:
             'ingest': (self.ingest + '/get_state?job_id=42', (404,)),
             'cartd': (self.cartd + '/', (200,)),
             'archive interface': (self.archive + '/', (200,)),
+            'notifications': (self.notifications + '/eventmatch', (403,)),  # 403: no rules of the default user
         }
         silent = []
         for name, (url, good) in checks.items():

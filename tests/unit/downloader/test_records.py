@@ -110,3 +110,33 @@ def test_records_are_not_modified():
     before = copy.deepcopy(info)
     list(TransactionInfo.yield_files(info)())
     assert info == before
+
+
+#: The shape notifications 0.5.2 posts to a webhook after an ingest (captured from the stack of
+#: scripts/pacifica-stack): metadata's CloudEvent 0.1 envelope around the ingest's metadata list as
+#: uploaded, with `metaID`s, a key/value without `_id`, and the transaction id appended last.
+REAL_INGEST_EVENT = {
+    'cloudEventsVersion': '0.1', 'eventType': 'org.pacifica.metadata.ingest',
+    'source': 'http://metadata.pacifica.org/transactions?_id=1001', 'eventID': 'metadata.ingest.1001',
+    'eventTime': '2026-12-03T21:36:10', 'extensions': {}, 'contentType': 'application/json',
+    'data': [
+        {'destinationTable': 'Transactions.submitter', 'metaID': 'logon', 'value': 3001},
+        {'destinationTable': 'Transactions.project', 'metaID': 'project', 'value': 'stk1001'},
+        {'destinationTable': 'Transactions.instrument', 'metaID': 'instrument', 'value': 3101},
+        {'destinationTable': 'TransactionKeyValue', 'key': 'Tag', 'metaID': 'tag', 'value': 'x'},
+        {'_id': 1005, 'ctime': '2026-12-03T21:36:09', 'destinationTable': 'Files',
+         'hashsum': sha1(bytes(range(256)) * 40), 'hashtype': 'sha1', 'mimetype': 'application/octet-stream',
+         'mtime': '2026-12-03T21:36:09', 'name': 'núcleo.bin', 'size': 10240, 'subdir': 'deep/er/still'},
+        {'_id': 1007, 'ctime': '2026-12-03T21:36:09', 'destinationTable': 'Files', 'hashsum': sha1(b''),
+         'hashtype': 'sha1', 'mimetype': 'application/octet-stream', 'mtime': '2026-12-03T21:36:09',
+         'name': 'empty.dat', 'size': 0, 'subdir': ''},
+        {'destinationTable': 'Transactions._id', 'value': 1001},
+    ],
+}
+
+
+def test_the_event_notifications_sends_yields_its_files():
+    assert list(CloudEvent.yield_files(copy.deepcopy(REAL_INGEST_EVENT))()) == [
+        {'id': 1005, 'path': 'deep/er/still/núcleo.bin', 'hashtype': 'sha1', 'hashsum': sha1(bytes(range(256)) * 40)},
+        {'id': 1007, 'path': '/empty.dat', 'hashtype': 'sha1', 'hashsum': sha1(b'')},
+    ]
