@@ -40,7 +40,7 @@ from pacifica._client.rules import new_hash, seconds
 from ..metadata import MetaData
 from .filedata import CORE_KEYS, METADATA_MEMBER, check_file_data
 from .fileinfo import new_file_obj
-from .filerecords import DigestList, exactly, file_infos, records_chars
+from .filerecords import DigestList, exactly, file_infos, file_objs_chars, records_chars
 from .metadatatext import counted_metadata_text, metadata_length
 from .tarformat import new_tarinfo
 from .tarwriter import SHAKE_DIGEST_BYTES, ByteCount, FileResult, TarWriter, archive_length, hexdigest
@@ -285,10 +285,8 @@ class Bundler:
 
     def _file_info(self, arc_path: str, size: int, mtime: Any, hashsum: str) -> Any:
         """The FileObj of one file; the caches are asked inline, their methods only on a miss (it runs per file)."""
-        slash = arc_path.rfind('/')
-        base = arc_path[slash + 1:]
+        directory, _, base = arc_path.rpartition('/')  # ('', '', name) without a slash
         file_time = self._isotime_cache.get(int(mtime)) or self._isotime(mtime)
-        directory = arc_path[:slash] if slash > 0 else ''
         subdir = self._subdir_cache.get(directory)
         if subdir is None:
             subdir = self._subdir(directory)
@@ -344,7 +342,7 @@ class Bundler:
         md_obj.extend(file_infos)
         self._appended = file_infos
         try:
-            return counted_metadata_text(items, file_infos, len(file_infos), self._records_chars())
+            return counted_metadata_text(items, file_infos, len(file_infos), file_objs_chars(file_infos))
         except BaseException:
             del md_obj[len(md_obj) - len(file_infos):]
             self._appended = []

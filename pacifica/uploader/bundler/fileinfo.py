@@ -1,7 +1,8 @@
-"""Building the FileObjs of a bundle: one per file, so the plain namedtuple call is made cheaper.
+"""Making the per-file tuples of a bundle (FileObjs, the core's FileResults) without the namedtuple's frame.
 
-:data:`new_file_obj` makes the very object ``FileObj(*fields)`` makes; the
-unit tests (``test_per_file_fast_paths.py``) hold the two equal, type included.
+:func:`tuple_maker` makes a function that builds the very object
+``kind(*fields)`` builds; the unit tests (``test_per_file_fast_paths.py``)
+hold the two equal, type included.
 """
 from __future__ import annotations
 
@@ -11,23 +12,29 @@ from typing import Any, Callable, Tuple
 from ..metadata import FileObj
 
 
-def _plain_file_obj() -> bool:
-    """True when ``FileObj(*fields)`` is exactly ``tuple.__new__(FileObj, fields)``.
+def _plain_namedtuple(kind: type) -> bool:
+    """True when ``kind(*fields)`` is exactly ``tuple.__new__(kind, fields)``.
 
-    That holds for a namedtuple subclass that adds no ``__new__`` of its own,
-    the FileObj of this package.
+    That holds for a namedtuple class, and for a subclass of one that adds no
+    ``__new__`` of its own (the FileObj of this package).
     """
-    base = FileObj.__bases__[0]
-    return (FileObj.__bases__ == (base,) and '__new__' not in vars(FileObj) and base.__bases__ == (tuple,)
-            and getattr(base, '_fields', None) == FileObj._fields and callable(getattr(base, '_make', None)))
+    base = kind if kind.__bases__ == (tuple,) else kind.__bases__[0]
+    return (kind.__bases__ in ((tuple,), (base,)) and (base is kind or '__new__' not in vars(kind))
+            and base.__bases__ == (tuple,) and getattr(base, '_fields', None) == getattr(kind, '_fields', ())
+            and callable(getattr(base, '_make', None)))
 
 
-def _file_obj_from_fields(fields: Tuple[Any, ...]) -> Any:
-    """The plain way: ``FileObj(*fields)``."""
-    return FileObj(*fields)
+def tuple_maker(kind: type) -> Callable[[Tuple[Any, ...]], Any]:
+    """A function of ``fields`` that returns ``kind(*fields)``.
+
+    The namedtuple's ``__new__`` is a Python function around ``tuple.__new__``;
+    calling the latter makes the same object without that frame (it runs once
+    per file). Any other class gets the plain call.
+    """
+    if _plain_namedtuple(kind):
+        return functools.partial(tuple.__new__, kind)
+    return lambda fields: kind(*fields)
 
 
-#: A FileObj from its 10 fields in FILE_KEYS order. The namedtuple's ``__new__`` is a Python
-#: function around ``tuple.__new__``; calling the latter makes the same object without that frame.
-new_file_obj: Callable[[Tuple[Any, ...]], Any] = (functools.partial(tuple.__new__, FileObj) if _plain_file_obj()
-                                                  else _file_obj_from_fields)
+#: A FileObj from its 10 fields in FILE_KEYS order.
+new_file_obj = tuple_maker(FileObj)

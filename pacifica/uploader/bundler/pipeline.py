@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Any, List, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 #: Reads at least this long are hashed on the hashing thread; shorter ones inline.
 ASYNC_HASH_MIN = 64 * 1024
@@ -86,3 +86,34 @@ class BufferRing:
         self._current = (self._current + 1) % RING_SIZE
         self._hasher.wait(self._last_job[self._current])
         return self._buffers[self._current]
+
+
+class OutputBuffer:
+    """The output buffer being filled: ``view[:pos]`` is ready, ``flushed`` bytes went out before."""
+
+    __slots__ = ('view', 'pos', 'flushed', 'acquire')
+
+    def __init__(self, acquire: Callable[[], memoryview]) -> None:
+        self.acquire = acquire
+        self.view = acquire()
+        self.pos = 0
+        self.flushed = 0
+
+    def full_chunk(self) -> memoryview:
+        """Hand out the full buffer and continue in a fresh one."""
+        chunk = self.view
+        self.flushed += len(chunk)
+        self.view = self.acquire()
+        self.pos = 0
+        return chunk
+
+    def put(self, data: Any) -> Iterator[memoryview]:
+        """Copy ``data`` in, yielding each buffer that fills up."""
+        data = memoryview(data).cast('B')
+        while data:
+            if self.pos == len(self.view):
+                yield self.full_chunk()
+            count = min(len(data), len(self.view) - self.pos)
+            self.view[self.pos:self.pos + count] = data[:count]
+            self.pos += count
+            data = data[count:]

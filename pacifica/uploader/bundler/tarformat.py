@@ -159,6 +159,15 @@ def _fast_path_is_exact() -> bool:
 _FAST = _fast_path_is_exact()
 
 
+def _never_packed(name: str, size: int, mtime: Number) -> None:
+    """The stand-in for :func:`_packed_header` where the fast path is off: every member goes to tobuf."""
+
+
+#: :func:`_packed_header` where the fast path is on: the per-member caller asks it first, without
+#: the frame of :func:`member_header`, and falls back to member_header on None.
+packed_header = _packed_header if _FAST else _never_packed
+
+
 def member_header(name: str, size: int, mtime: Number, extra: Optional[Mapping[str, Any]] = None) -> bytes:
     """The header bytes of one member; ``extra`` holds the entry's TarInfo keys, if any."""
     if _FAST and not extra:

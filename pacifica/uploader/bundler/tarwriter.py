@@ -37,17 +37,18 @@ import collections
 import io
 import itertools
 import logging
-from typing import (Any, Callable, Deque, Dict, Generator, Iterable, Iterator, NamedTuple, Optional, Sequence, Tuple,
-                    Union)
+from typing import (Any, Callable, Deque, Dict, Generator, Iterable, Iterator, NamedTuple, Optional, Sequence, Set,
+                    Tuple, Union)
 
 from pacifica._client.rules import new_hash
 
 from .filechanged import grew_while_read, open_for_reading, read_small_file, shrank_while_read
+from .fileinfo import tuple_maker
 from .fileobjread import ReadintoMissing, as_bytes, checked_readinto, fill_from_readinto
 from .filedata import CORE_KEYS
-from .pipeline import ASYNC_HASH_MIN, AsyncHasher, BufferRing
+from .pipeline import ASYNC_HASH_MIN, AsyncHasher, BufferRing, OutputBuffer
 from .readahead import AUTO_MIN_FILES, STARTUP_FILES, ReadAhead, ReadAheadLost, can_start
-from .tarformat import BLOCK_SIZE, end_of_archive_length, header_length, member_header, padding_length
+from .tarformat import BLOCK_SIZE, end_of_archive_length, header_length, member_header, packed_header, padding_length
 
 LOGGER = logging.getLogger(__name__)
 
@@ -76,6 +77,10 @@ class FileResult(NamedTuple):
     size: int
     mtime: Union[int, float]
     digest: str
+
+
+#: FileResult(*fields) without the namedtuple's Python ``__new__``: one per file (:func:`.fileinfo.tuple_maker`).
+_new_result = tuple_maker(FileResult)
 
 
 def hexdigest(hashval: Any) -> str:
@@ -119,37 +124,6 @@ def archive_length(records: Iterable[Dict[str, Any]], last_name: str, last_size:
     return total + end_of_archive_length(total)
 
 
-class _Output:
-    """The output buffer being filled: ``view[:pos]`` is ready, ``flushed`` bytes went out before."""
-
-    __slots__ = ('view', 'pos', 'flushed', 'acquire')
-
-    def __init__(self, acquire: Callable[[], memoryview]) -> None:
-        self.acquire = acquire
-        self.view = acquire()
-        self.pos = 0
-        self.flushed = 0
-
-    def full_chunk(self) -> memoryview:
-        """Hand out the full buffer and continue in a fresh one."""
-        chunk = self.view
-        self.flushed += len(chunk)
-        self.view = self.acquire()
-        self.pos = 0
-        return chunk
-
-    def put(self, data: Any) -> Iterator[memoryview]:
-        """Copy ``data`` in, yielding each buffer that fills up."""
-        data = memoryview(data).cast('B')
-        while data:
-            if self.pos == len(self.view):
-                yield self.full_chunk()
-            count = min(len(data), len(self.view) - self.pos)
-            self.view[self.pos:self.pos + count] = data[:count]
-            self.pos += count
-            data = data[count:]
-
-
 #: A file still being hashed on the hasher thread: (name, size, mtime, hash object or hex digest, its last job).
 _Pending = Tuple[str, int, Union[int, float], Any, int]
 
@@ -177,9 +151,10 @@ class TarWriter:
         self._fileobj_starts = {} if fileobj_starts is None else fileobj_starts
         self.read_count = ByteCount() if read_count is None else read_count
         self._hasher = AsyncHasher()
-        self._out = _Output(BufferRing(self._chunk_size, self._hasher).acquire)
+        self._out = OutputBuffer(BufferRing(self._chunk_size, self._hasher).acquire)
         self._read_ahead: Optional[ReadAhead] = None
         self._probe = bytearray(1)  # the read after a file's last byte, which must find EOF
+        self._binary_kinds: Set[type] = set()
 
     def __enter__(self) -> 'TarWriter':
         return self
@@ -288,9 +263,11 @@ class TarWriter:
         data_end = data_start + size
         end = data_end + (-size % BLOCK_SIZE)  # padding_length(size), inline: this runs per file
         readinto = getattr(fileobj, 'readinto', None)
-        if end > len(view) or readinto is None or isinstance(fileobj, io.TextIOBase):
+        if end > len(view) or readinto is None or (type(fileobj) not in self._binary_kinds
+                                                   and not self._learn_binary(fileobj)):
             return None
-        self._rewind(fileobj)
+        if self._fileobj_starts or getattr(fileobj, 'seekable', None) is not None:  # else _rewind has nothing to do
+            self._rewind(fileobj)
         target = view[data_start:data_end]
         if not fill_from_readinto(readinto, target, record['name'], self._probe):
             return None
@@ -301,6 +278,14 @@ class TarWriter:
         out.pos = end
         self.read_count.value += size
         return hashval.hexdigest() if self._fixed_digest else hexdigest(hashval)
+
+    def _learn_binary(self, fileobj: Any) -> bool:
+        """Not an io.TextIOBase; its class is remembered then, so that the ABC's isinstance (a Python call) runs
+        once per class, not per file."""
+        if isinstance(fileobj, io.TextIOBase):
+            return False
+        self._binary_kinds.add(type(fileobj))
+        return True
 
     # -- everything else ------------------------------------------------------------------------
 
@@ -402,7 +387,9 @@ class TarWriter:
         pending: Deque[_Pending] = collections.deque()
         for index, record in enumerate(records):
             name, size, mtime = record['name'], record['size'], record['mtime']
-            header = member_header(name, size, mtime, None if len(record) == 4 else _extra_keys(record))
+            header = packed_header(name, size, mtime) if len(record) == 4 else None  # no extra keys
+            if header is None:
+                header = member_header(name, size, mtime, None if len(record) == 4 else _extra_keys(record))
             hexsum = None
             if size <= SMALL_FILE:
                 if record.get('fileobj') is not None:
@@ -413,7 +400,7 @@ class TarWriter:
                         hexsum = yield from self._small_file_spilled(index, record, header)
             if hexsum is not None:
                 if not pending:
-                    yield FileResult(name, size, mtime, hexsum)
+                    yield _new_result((name, size, mtime, hexsum))
                     continue
                 pending.append((name, size, mtime, hexsum, 0))
             else:

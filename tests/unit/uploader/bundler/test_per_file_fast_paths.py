@@ -42,7 +42,7 @@ def _plain_file_info(arc_path, size, mtime, hashsum, hashtype='sha1'):
 
 @given(fields=st.tuples(*[FIELD] * 10))
 def test_new_file_obj_is_the_namedtuple_call(fields):
-    assert bundler_module._plain_file_obj(), 'the fast construction is on for this package\'s FileObj'
+    assert bundler_module._plain_namedtuple(FileObj), 'the fast construction is on for this package\'s FileObj'
     made = bundler_module.new_file_obj(fields)
     assert type(made) is FileObj
     assert made == FileObj(*fields) and made._asdict() == FileObj(*fields)._asdict()
