@@ -325,19 +325,23 @@ class Report:
             for set_name in target.sets:
                 if set_name not in self.payloads or (target.case, set_name, 'ours') not in self.runs:
                     continue
-                measured = ratio(self.mbps(target.case, set_name, 'ours'),
-                                 self.reference(target.case, set_name, target.reference))
+                ours = self.mbps(target.case, set_name, 'ours')
+                limit = self.reference(target.case, set_name, target.reference)
+                measured = ratio(ours, limit)
                 verdict = 'n/a' if measured is None else ('PASS' if measured >= target.minimum else 'FAIL')
                 verdicts.add(verdict)
-                rows.append([target.title, set_name, f'>= {target.minimum:.2f}', fmt(measured, 2), verdict])
+                limit_text = f'{fmt(limit, 0)} MB/s ({target.reference})'
+                rows.append([target.title, set_name, f'{fmt(ours, 0)} MB/s', limit_text, f'>= {target.minimum:.2f}',
+                             fmt(measured, 2), verdict])
         ours_rss = [(runs.peak_rss(), case, set_name) for (case, set_name, side), runs in self.runs.items()
                     if side == 'ours' and not case.startswith('floor') and runs.peak_rss() is not None]
         if ours_rss:
             worst, case, set_name = max(ours_rss)
             verdict = 'PASS' if worst <= RSS_LIMIT_MIB else 'FAIL'
             verdicts.add(verdict)
-            rows.append(['peak RSS, every case of ours', 'all', f'<= {RSS_LIMIT_MIB:.0f} MiB',
-                         f'{worst:.1f} MiB ({case} {set_name})', verdict])
+            rows.append(['peak RSS, every case of ours', 'all', f'{worst:.1f} MiB ({case} {set_name})',
+                         f'{RSS_LIMIT_MIB:.0f} MiB', f'<= {RSS_LIMIT_MIB:.0f} MiB', f'{worst / RSS_LIMIT_MIB:.2f}',
+                         verdict])
         # n/a: a reference was not measured in this run (left out, or it failed).
         overall = 'FAIL' if 'FAIL' in verdicts else ('INCOMPLETE' if 'n/a' in verdicts else 'PASS')
         return rows, overall
@@ -507,7 +511,8 @@ def print_report(report: Report, args: argparse.Namespace, facts, payloads: dict
         target_rows, overall = report.target_rows(targets)
         if target_rows:
             print(heading('Targets ({}){}'.format(issue, ' - quick data, indicative only' if args.quick else '')))
-            print(render(['target', 'set', 'required', 'measured', 'verdict'], target_rows, markdown))
+            print(render(['target', 'set', 'ours', 'limit', 'required', 'ours/limit', 'verdict'], target_rows,
+                         markdown))
             print(f'\nall targets of {issue}: {overall}')
     problems = report.errors()
     if problems:
