@@ -388,6 +388,12 @@ class StandInServer(ThreadingHTTPServer):
         self.splice = splice
         self.jobs = _JobBook()
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Stay quiet about a client that reset its idle keep-alive connection (upstream's downloader does)."""
+        if isinstance(sys.exc_info()[1], ConnectionResetError):
+            return
+        super().handle_error(request, client_address)
+
 
 def main() -> None:
     """Serve until the parent closes our stdin."""

@@ -137,3 +137,22 @@ def test_well_formed_records_answer_as_json_dumps_writes_them() -> None:
          'hashsum': 'ab', 'mimetype': 'text/plain'},
         {'_id': 6, 'transaction': 3, 'name': 'b', 'subdir': '', 'size': 0, 'hashtype': '', 'hashsum': '',
          'mimetype': ''}]).encode()
+
+
+def test_a_reset_keep_alive_connection_prints_nothing(capsys: pytest.CaptureFixture) -> None:
+    """A client that resets its idle connection is no error of the stand-in; other errors are still printed."""
+    server = servers.StandInServer({})
+    try:
+        try:
+            raise ConnectionResetError(104, 'reset by peer')
+        except ConnectionResetError:
+            server.handle_error(None, ('127.0.0.1', 1))
+        try:
+            raise ValueError('a real problem')
+        except ValueError:
+            server.handle_error(None, ('127.0.0.1', 1))
+    finally:
+        server.server_close()
+    printed = capsys.readouterr().err
+    assert 'ConnectionResetError' not in printed
+    assert 'a real problem' in printed
