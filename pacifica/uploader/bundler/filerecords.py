@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from pacifica._client.exceptions import BundleError
 
-from .metadatatext import _QUOTED_POSITIONS, _SIZE_POSITION, SLICE, quoted, quoted_length
+from .metadatatext import _QUOTED_POSITIONS, _SIZE_POSITION, FILE_OBJ_WIDTH, SLICE, flat_fields, quoted, quoted_length
 
 __all__ = ['DigestList', 'file_infos', 'records_chars', 'file_objs_chars', 'exactly']
 
@@ -86,7 +86,7 @@ def records_chars(entries: Sequence[Any], hashtype: str, hexlen: int, subdir: Ca
 def file_objs_chars(infos: Sequence[Any]) -> int:
     """:func:`records_chars` counted from the bundler-built FileObjs themselves, a slice of them at a time.
 
-    A slice is turned into columns (``zip``), and json escapes a str
+    A slice is turned into columns (slices of :func:`.metadatatext.flat_fields`), and json escapes a str
     character by character, so a column's quoted length is that of its
     values joined, less one pair of quotes (:func:`.metadatatext.quoted_length`):
     no Python call per file (the reason: ``benchmarks/README.md``). Slices
@@ -95,9 +95,10 @@ def file_objs_chars(infos: Sequence[Any]) -> int:
     chars = 0
     for start in range(0, len(infos), SLICE):
         batch = infos[start:start + SLICE]
-        columns = tuple(zip(*batch))
-        chars += len(''.join(map(int.__repr__, columns[_SIZE_POSITION])))  # '%d' of an int, its subclasses too
-        chars += sum(quoted_length(''.join(columns[position])) for position in _QUOTED_POSITIONS)
+        flat = flat_fields(batch)
+        # '%d' of an int, its subclasses too
+        chars += len(''.join(map(int.__repr__, flat[_SIZE_POSITION::FILE_OBJ_WIDTH])))
+        chars += sum(quoted_length(''.join(flat[position::FILE_OBJ_WIDTH])) for position in _QUOTED_POSITIONS)
         chars += 2 * len(_QUOTED_POSITIONS) * (len(batch) - 1)  # the quotes of the values beyond the first
     return chars
 
