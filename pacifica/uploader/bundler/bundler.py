@@ -29,7 +29,7 @@ import math
 import mimetypes
 import tarfile
 import threading
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union, cast
 
 from pacifica._client.config import TransferConfig
 from pacifica._client.exceptions import ConfigurationError, InvalidMetadataError, UnsupportedHashError, UsageError
@@ -380,11 +380,8 @@ class Bundler:
             yield from self._digest_chunks(writer)
             return
         infos: List[Any] = []
-        for item in writer.files(self._entries()):
-            if isinstance(item, FileResult):
-                infos.append(self._file_info(*item))
-            else:
-                yield item
+        # With a list and a maker, files() appends each file's FileObj to it and yields only chunks.
+        yield from cast(Iterator[memoryview], writer.files(self._entries(), infos, self._file_info))
         size, pieces = self._finish_metadata(infos)
         yield from writer.finish(METADATA_MEMBER, exactly(pieces, size, METADATA_MEMBER), size)
 

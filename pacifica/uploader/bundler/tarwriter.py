@@ -376,12 +376,20 @@ class TarWriter:
                 hashed = hexdigest(hashed)
             yield FileResult(name, size, mtime, hashed)
 
-    def files(self, records: Sequence[Dict[str, Any]]) -> Iterator[Union[memoryview, FileResult]]:
+    def files(self, records: Sequence[Dict[str, Any]], results: Optional[list] = None,
+              make_result: Optional[Callable[[str, int, Union[int, float], str], Any]] = None
+              ) -> Iterator[Union[memoryview, FileResult]]:
         """The members of ``records``: output chunks, and each file's :class:`FileResult` in record order.
 
         Files hashed on the hasher thread get their result once it caught up;
-        the results after them wait for theirs.
+        the results after them wait for theirs. With ``results`` (a list) and
+        ``make_result``, ``make_result(name, size, mtime, hex digest)`` is
+        appended to ``results`` instead of a FileResult being yielded (the
+        Bundler's FileObjs: no tuple and no generator switch per file; the
+        reason is in ``benchmarks/README.md``).
         """
+        keep = None if results is None or make_result is None else results.append
+        make: Callable[..., Any] = make_result or FileResult  # the fallback is never called: keep is None then
         self._read_ahead = self._start_read_ahead(records)
         hasher = self._hasher
         pending: Deque[_Pending] = collections.deque()
@@ -400,7 +408,10 @@ class TarWriter:
                         hexsum = yield from self._small_file_spilled(index, record, header)
             if hexsum is not None:
                 if not pending:
-                    yield _new_result((name, size, mtime, hexsum))
+                    if keep is None:
+                        yield _new_result((name, size, mtime, hexsum))
+                    else:
+                        keep(make(name, size, mtime, hexsum))
                     continue
                 pending.append((name, size, mtime, hexsum, 0))
             else:
@@ -411,8 +422,18 @@ class TarWriter:
                 yield from self._out.put(_NULS[:padding_length(size)])
                 pending.append((name, size, mtime, hashval, hasher.submitted if hasher.submitted > jobs_before else 0))
             if pending:
-                yield from self._ready(pending)
-        yield from self._ready(pending, wait=True)
+                yield from self._handed(self._ready(pending), keep, make)
+        yield from self._handed(self._ready(pending, wait=True), keep, make)
+
+    @staticmethod
+    def _handed(ready: Iterator[FileResult], keep: Optional[Callable[[Any], None]],
+                make: Callable[..., Any]) -> Iterator[FileResult]:
+        """``ready``'s results: yielded, or ``make`` of each handed to ``keep`` when there is one."""
+        if keep is None:
+            yield from ready
+            return
+        for result in ready:
+            keep(make(*result))
 
     def finish(self, name: str, pieces: Iterable[bytes], size: Optional[int] = None) -> Iterator[memoryview]:
         """The last member ``name`` holding ``pieces``, then the end of the archive and the last chunk.
