@@ -44,7 +44,8 @@ from pacifica._client.rules import new_hash
 
 from .filechanged import grew_while_read, open_for_reading, read_small_file, shrank_while_read
 from .fileinfo import tuple_maker
-from .fileobjread import ReadintoMissing, as_bytes, checked_readinto, fill_from_readinto
+from .fileobjread import (READINTO_MISSING, ReadintoMissing, as_bytes, checked_readinto, fill_from_readinto,
+                          finish_filling)
 from .filedata import CORE_KEYS
 from .pipeline import ASYNC_HASH_MIN, AsyncHasher, BufferRing, OutputBuffer
 from .readahead import AUTO_MIN_FILES, STARTUP_FILES, ReadAhead, ReadAheadLost, can_start
@@ -269,7 +270,16 @@ class TarWriter:
         if self._fileobj_starts or getattr(fileobj, 'seekable', None) is not None:  # else _rewind has nothing to do
             self._rewind(fileobj)
         target = view[data_start:data_end]
-        if not fill_from_readinto(readinto, target, record['name'], self._probe):
+        if size:  # fill_from_readinto, its common case inline: one call fills the target, the next finds EOF
+            try:
+                count = readinto(target)
+            except READINTO_MISSING:
+                return None
+            if count != size:
+                finish_filling(readinto, target, count, record['name'], self._probe)
+            elif readinto(self._probe):
+                raise grew_while_read(record['name'], size)
+        elif not fill_from_readinto(readinto, target, record['name'], self._probe):
             return None
         hashval = self._prototype.copy()
         hashval.update(target)
