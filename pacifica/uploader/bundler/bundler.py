@@ -342,7 +342,9 @@ class Bundler:
         md_obj.extend(file_infos)
         self._appended = file_infos
         try:
-            return counted_metadata_text(items, file_infos, len(file_infos), file_objs_chars(file_infos))
+            plains: List[Tuple[bool, ...]] = []  # each slice's json_plain flags, found once for both passes
+            chars = file_objs_chars(file_infos, plains)
+            return counted_metadata_text(items, file_infos, len(file_infos), chars, plains)
         except BaseException:
             del md_obj[len(md_obj) - len(file_infos):]
             self._appended = []

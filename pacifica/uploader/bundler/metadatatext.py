@@ -30,7 +30,7 @@ import collections
 import functools
 import itertools
 import json
-from typing import Any, Iterable, Iterator, List, Sequence, Tuple
+from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from pacifica._client.exceptions import MetadataEncodeError
 
@@ -119,7 +119,7 @@ def flat_fields(file_infos: Sequence[Any]) -> List[Any]:
     return flat
 
 
-def _file_records_text(file_infos: Sequence[Any]) -> str:
+def _file_records_text(file_infos: Sequence[Any], known_plain: Optional[Tuple[bool, ...]] = None) -> str:
     """The JSON objects of bundler-built FileObjs, joined by ", " (metadata_encode's text for them).
 
     Built column-wise, with no Python frame and no tracked object per record
@@ -128,14 +128,16 @@ def _file_records_text(file_infos: Sequence[Any]) -> str:
     (:func:`json_plain` of them joined) takes its quotes from the template's
     parts instead of a :func:`quoted` call per value; parts and values are
     put in place in one list by extended slice assignment and joined once.
+    ``known_plain``: those flags, when the caller found them already for
+    these very records (:func:`.filerecords.file_objs_chars`).
     """
     flat = flat_fields(file_infos)
     count = len(file_infos)
     fields: List[Sequence[str]] = []
     plain = []
-    for position in _QUOTED_POSITIONS:
+    for index, position in enumerate(_QUOTED_POSITIONS):
         column = flat[position::FILE_OBJ_WIDTH]
-        plain.append(json_plain(''.join(column)))
+        plain.append(known_plain[index] if known_plain is not None else json_plain(''.join(column)))
         fields.append(column if plain[-1] else list(map(quoted, column)))
     # json's text of an int, its subclasses too
     fields.insert(2, list(map(int.__repr__, flat[_SIZE_POSITION::FILE_OBJ_WIDTH])))
@@ -148,8 +150,13 @@ def _file_records_text(file_infos: Sequence[Any]) -> str:
     return ''.join(text)[2:]
 
 
-def _pieces(head: List[bytes], file_infos: Iterable[Any]) -> Iterator[bytes]:
-    """The pieces of metadata.txt: the caller's items (``head``, from :func:`items_text`), then the records."""
+def _pieces(head: List[bytes], file_infos: Iterable[Any],
+            plains: Optional[Sequence[Tuple[bool, ...]]] = None) -> Iterator[bytes]:
+    """The pieces of metadata.txt: the caller's items (``head``, from :func:`items_text`), then the records.
+
+    ``plains``: the :func:`json_plain` flags of each slice of :data:`SLICE`
+    records, when the caller found them already (or None).
+    """
     infos = iter(file_infos)
     batch = list(itertools.islice(infos, SLICE))
     if not batch:
@@ -159,9 +166,12 @@ def _pieces(head: List[bytes], file_infos: Iterable[Any]) -> Iterator[bytes]:
     last = head[-1][:-1]  # reopen the list: drop its "]"
     yield last
     separator = b', ' if last != b'[' else b''
+    number = 0
     while batch:
-        yield separator + _file_records_text(batch).encode('ascii')
+        known = plains[number] if plains is not None else None
+        yield separator + _file_records_text(batch, known).encode('ascii')
         separator = b', '
+        number += 1
         batch = list(itertools.islice(infos, SLICE))
     yield b']'
 
@@ -190,11 +200,12 @@ def metadata_length(items: Sequence[Any], count: int, field_chars: int) -> int:
     return _length(items_text(items), count, field_chars)
 
 
-def counted_metadata_text(items: Sequence[Any], file_infos: Iterable[Any], count: int,
-                          field_chars: int) -> Tuple[int, Iterator[bytes]]:
+def counted_metadata_text(items: Sequence[Any], file_infos: Iterable[Any], count: int, field_chars: int,
+                          plains: Optional[Sequence[Tuple[bool, ...]]] = None) -> Tuple[int, Iterator[bytes]]:
     """:func:`metadata_length` and the pieces of :func:`metadata_text`, formatted a slice at a time as they are read.
 
-    The caller's items are encoded (and their errors raised) here.
+    The caller's items are encoded (and their errors raised) here. ``plains``:
+    the flags :func:`.filerecords.file_objs_chars` found for ``file_infos``.
     """
     head = items_text(items)
-    return _length(head, count, field_chars), _pieces(head, file_infos)
+    return _length(head, count, field_chars), _pieces(head, file_infos, plains)

@@ -113,3 +113,20 @@ def test_flat_fields_columns_are_zips_columns(rows):
 def test_flat_fields_refuses_records_of_another_width():
     with pytest.raises(ValueError):
         metadatatext.flat_fields([tuple(range(metadatatext.FILE_OBJ_WIDTH)), (1, 2)])
+
+
+def test_the_flags_found_while_counting_format_the_text_as_finding_them_again():
+    """file_objs_chars' json_plain flags per slice: the text with them is the text without, slice by slice."""
+    bundler = Bundler(valid_metadata(), [])
+    infos = [bundler._file_info('d{}/{}f{}.{}'.format(number % 3, '"é' if number % 5 == 0 else '', number,
+                                                      'txt' if number % 2 else 'bin'),
+                                number * 7, 1.5 * number, 'c' * 40)
+             for number in range(2 * metadatatext.SLICE + 3)]
+    plains = []
+    chars = file_objs_chars(infos, plains)
+    assert chars == file_objs_chars(infos) and len(plains) == 3
+    for number, flags in enumerate(plains):
+        batch = infos[number * metadatatext.SLICE:(number + 1) * metadatatext.SLICE]
+        assert metadatatext._file_records_text(batch, flags) == metadatatext._file_records_text(batch)
+    with_flags = b''.join(metadatatext.counted_metadata_text([], infos, len(infos), chars, plains)[1])
+    assert with_flags == b''.join(metadatatext.metadata_text([], infos))
