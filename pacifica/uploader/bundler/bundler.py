@@ -43,7 +43,8 @@ from .fileinfo import new_file_obj
 from .filerecords import DigestList, exactly, file_infos, file_objs_chars, records_chars
 from .metadatatext import counted_metadata_text, metadata_length
 from .tarformat import new_tarinfo
-from .tarwriter import SHAKE_DIGEST_BYTES, ByteCount, FileResult, TarWriter, archive_length, hexdigest
+from .pipeline import SHAKE_DIGEST_BYTES, ByteCount, hexdigest
+from .tarwriter import FileResult, TarWriter, archive_length
 
 __all__ = ['Bundler', 'HashFileObj', 'MIN_REPORT_INTERVAL', 'SHAKE_DIGEST_BYTES']
 
