@@ -29,7 +29,7 @@ import math
 import mimetypes
 import tarfile
 import threading
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union, cast
 
 from pacifica._client.config import TransferConfig
 from pacifica._client.exceptions import ConfigurationError, InvalidMetadataError, UnsupportedHashError, UsageError
@@ -43,7 +43,8 @@ from .fileinfo import new_file_obj
 from .filerecords import DigestList, exactly, file_infos, file_objs_chars, records_chars
 from .metadatatext import counted_metadata_text, metadata_length
 from .tarformat import new_tarinfo
-from .tarwriter import SHAKE_DIGEST_BYTES, ByteCount, FileResult, TarWriter, archive_length, hexdigest
+from .pipeline import SHAKE_DIGEST_BYTES, ByteCount, hexdigest
+from .tarwriter import FileResult, TarWriter, archive_length
 
 __all__ = ['Bundler', 'HashFileObj', 'MIN_REPORT_INTERVAL', 'SHAKE_DIGEST_BYTES']
 
@@ -342,7 +343,9 @@ class Bundler:
         md_obj.extend(file_infos)
         self._appended = file_infos
         try:
-            return counted_metadata_text(items, file_infos, len(file_infos), file_objs_chars(file_infos))
+            plains: List[Tuple[bool, ...]] = []  # each slice's json_plain flags, found once for both passes
+            chars = file_objs_chars(file_infos, plains)
+            return counted_metadata_text(items, file_infos, len(file_infos), chars, plains)
         except BaseException:
             del md_obj[len(md_obj) - len(file_infos):]
             self._appended = []
@@ -380,11 +383,8 @@ class Bundler:
             yield from self._digest_chunks(writer)
             return
         infos: List[Any] = []
-        for item in writer.files(self._entries()):
-            if isinstance(item, FileResult):
-                infos.append(self._file_info(*item))
-            else:
-                yield item
+        # With a list and a maker, files() appends each file's FileObj to it and yields only chunks.
+        yield from cast(Iterator[memoryview], writer.files(self._entries(), infos, self._file_info))
         size, pieces = self._finish_metadata(infos)
         yield from writer.finish(METADATA_MEMBER, exactly(pieces, size, METADATA_MEMBER), size)
 

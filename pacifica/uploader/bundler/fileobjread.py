@@ -67,6 +67,19 @@ def fill_from_readinto(readinto: Callable[[Any], Optional[int]], target: memoryv
         if count:
             raise grew_while_read(name, size)
         return True
+    finish_filling(readinto, target, count, name, probe)
+    return True
+
+
+def finish_filling(readinto: Callable[[Any], Optional[int]], target: memoryview, count: Optional[int], name: str,
+                   probe: bytearray) -> None:
+    """The rest of :func:`fill_from_readinto` once its first call into a non-empty ``target`` returned ``count``.
+
+    ``TarWriter._fileobj_in_place`` makes the first call itself and checks
+    the common case (one call filled ``target``, the next finds EOF) inline;
+    every other first outcome comes here.
+    """
+    size = len(target)
     filled = count or 0
     while count and filled < size:
         count = readinto(target[filled:])
@@ -75,4 +88,3 @@ def fill_from_readinto(readinto: Callable[[Any], Optional[int]], target: memoryv
         raise shrank_while_read(name, filled, size)
     if readinto(probe):
         raise grew_while_read(name, size)
-    return True

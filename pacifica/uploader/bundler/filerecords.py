@@ -17,11 +17,11 @@ header.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from pacifica._client.exceptions import BundleError
 
-from .metadatatext import _QUOTED_POSITIONS, _SIZE_POSITION, SLICE, quoted, quoted_length
+from .metadatatext import _QUOTED_POSITIONS, _SIZE_POSITION, FILE_OBJ_WIDTH, SLICE, flat_fields, json_plain, quoted
 
 __all__ = ['DigestList', 'file_infos', 'records_chars', 'file_objs_chars', 'exactly']
 
@@ -83,21 +83,33 @@ def records_chars(entries: Sequence[Any], hashtype: str, hexlen: int, subdir: Ca
     return chars
 
 
-def file_objs_chars(infos: Sequence[Any]) -> int:
+def file_objs_chars(infos: Sequence[Any], plains: Optional[List[Tuple[bool, ...]]] = None) -> int:
     """:func:`records_chars` counted from the bundler-built FileObjs themselves, a slice of them at a time.
 
-    A slice is turned into columns (``zip``), and json escapes a str
+    A slice is turned into columns (slices of :func:`.metadatatext.flat_fields`), and json escapes a str
     character by character, so a column's quoted length is that of its
     values joined, less one pair of quotes (:func:`.metadatatext.quoted_length`):
     no Python call per file (the reason: ``benchmarks/README.md``). Slices
     keep the joined text small. The unit tests hold it to :func:`records_chars`.
+
+    ``plains``, when given, gets per slice the :func:`.metadatatext.json_plain`
+    flags of its quoted columns, found on the way, for
+    :func:`.metadatatext.counted_metadata_text` to format the same slices
+    without finding them again.
     """
     chars = 0
     for start in range(0, len(infos), SLICE):
         batch = infos[start:start + SLICE]
-        columns = tuple(zip(*batch))
-        chars += len(''.join(map(int.__repr__, columns[_SIZE_POSITION])))  # '%d' of an int, its subclasses too
-        chars += sum(quoted_length(''.join(columns[position])) for position in _QUOTED_POSITIONS)
+        flat = flat_fields(batch)
+        # '%d' of an int, its subclasses too
+        chars += len(''.join(map(int.__repr__, flat[_SIZE_POSITION::FILE_OBJ_WIDTH])))
+        flags = []
+        for position in _QUOTED_POSITIONS:
+            text = ''.join(flat[position::FILE_OBJ_WIDTH])
+            flags.append(json_plain(text))
+            chars += len(text) + 2 if flags[-1] else len(quoted(text))
+        if plains is not None:
+            plains.append(tuple(flags))
         chars += 2 * len(_QUOTED_POSITIONS) * (len(batch) - 1)  # the quotes of the values beyond the first
     return chars
 

@@ -26,10 +26,11 @@ formatted once.
 """
 from __future__ import annotations
 
+import collections
 import functools
 import itertools
 import json
-from typing import Any, Iterable, Iterator, List, Sequence, Tuple
+from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from pacifica._client.exceptions import MetadataEncodeError
 
@@ -48,6 +49,8 @@ quoted = json.encoder.encode_basestring_ascii
 #: FileObj positions (FILE_KEYS) of the template's quoted fields, in its order, and of the size.
 _QUOTED_POSITIONS = (1, 3, 5, 6, 7, 8, 9)
 _SIZE_POSITION = 4
+#: The fields of a FileObj (len(FILE_KEYS)).
+FILE_OBJ_WIDTH = 10
 #: The characters json writes unchanged between quotes: printable ASCII but '"' and the backslash.
 _JSON_PLAIN_BYTES = bytes(code for code in range(0x20, 0x7F) if code not in b'"\\')
 
@@ -101,32 +104,59 @@ def items_text(items: Sequence[Any]) -> List[bytes]:
     return pieces
 
 
-def _file_records_text(file_infos: Sequence[Any]) -> str:
+def flat_fields(file_infos: Sequence[Any]) -> List[Any]:
+    """The fields of the FileObjs ``file_infos`` one after another: column ``i`` is ``flat[i::FILE_OBJ_WIDTH]``.
+
+    ``list.extend`` of a tuple copies its items without an iterator, so this
+    allocates no object per record that the garbage collector tracks (as
+    ``zip(*file_infos)`` does: one tuple iterator per record, all alive at
+    once; the reason is in ``benchmarks/README.md``).
+    """
+    flat: List[Any] = []
+    collections.deque(map(flat.extend, file_infos), 0)
+    if len(flat) != FILE_OBJ_WIDTH * len(file_infos):
+        raise ValueError('file records of {} fields each expected'.format(FILE_OBJ_WIDTH))
+    return flat
+
+
+def _file_records_text(file_infos: Sequence[Any], known_plain: Optional[Tuple[bool, ...]] = None) -> str:
     """The JSON objects of bundler-built FileObjs, joined by ", " (metadata_encode's text for them).
 
-    Built column-wise, with no Python frame per record (the reason is in
-    ``benchmarks/README.md``): a column whose values json writes unchanged
+    Built column-wise, with no Python frame and no tracked object per record
+    (the reason is in ``benchmarks/README.md``): the columns are slices of
+    :func:`flat_fields`; a column whose values json writes unchanged
     (:func:`json_plain` of them joined) takes its quotes from the template's
-    parts instead of a :func:`quoted` call per value, and the parts and
-    values are interleaved (``zip``) and joined once.
+    parts instead of a :func:`quoted` call per value; parts and values are
+    put in place in one list by extended slice assignment and joined once.
+    ``known_plain``: those flags, when the caller found them already for
+    these very records (:func:`.filerecords.file_objs_chars`).
     """
-    columns = list(zip(*file_infos))
-    fields: List[Iterable[str]] = []
+    flat = flat_fields(file_infos)
+    count = len(file_infos)
+    fields: List[Sequence[str]] = []
     plain = []
-    for position in _QUOTED_POSITIONS:
-        column = columns[position]
-        plain.append(json_plain(''.join(column)))
-        fields.append(column if plain[-1] else map(quoted, column))
-    fields.insert(2, map(int.__repr__, columns[_SIZE_POSITION]))  # json's text of an int, its subclasses too
+    for index, position in enumerate(_QUOTED_POSITIONS):
+        column = flat[position::FILE_OBJ_WIDTH]
+        plain.append(known_plain[index] if known_plain is not None else json_plain(''.join(column)))
+        fields.append(column if plain[-1] else list(map(quoted, column)))
+    # json's text of an int, its subclasses too
+    fields.insert(2, list(map(int.__repr__, flat[_SIZE_POSITION::FILE_OBJ_WIDTH])))
     parts = _record_parts(tuple(plain))
-    interleaved: List[Iterable[str]] = [itertools.repeat(parts[0])]
-    for field, part in zip(fields, parts[1:]):
-        interleaved += [field, itertools.repeat(part)]
-    return ''.join(itertools.chain.from_iterable(zip(*interleaved)))[2:]
+    stride = 2 * len(fields) + 1
+    text = [parts[0]] * (stride * count)
+    for index, (field, part) in enumerate(zip(fields, parts[1:])):
+        text[2 * index + 1::stride] = field
+        text[2 * index + 2::stride] = [part] * count
+    return ''.join(text)[2:]
 
 
-def _pieces(head: List[bytes], file_infos: Iterable[Any]) -> Iterator[bytes]:
-    """The pieces of metadata.txt: the caller's items (``head``, from :func:`items_text`), then the records."""
+def _pieces(head: List[bytes], file_infos: Iterable[Any],
+            plains: Optional[Sequence[Tuple[bool, ...]]] = None) -> Iterator[bytes]:
+    """The pieces of metadata.txt: the caller's items (``head``, from :func:`items_text`), then the records.
+
+    ``plains``: the :func:`json_plain` flags of each slice of :data:`SLICE`
+    records, when the caller found them already (or None).
+    """
     infos = iter(file_infos)
     batch = list(itertools.islice(infos, SLICE))
     if not batch:
@@ -136,9 +166,12 @@ def _pieces(head: List[bytes], file_infos: Iterable[Any]) -> Iterator[bytes]:
     last = head[-1][:-1]  # reopen the list: drop its "]"
     yield last
     separator = b', ' if last != b'[' else b''
+    number = 0
     while batch:
-        yield separator + _file_records_text(batch).encode('ascii')
+        known = plains[number] if plains is not None else None
+        yield separator + _file_records_text(batch, known).encode('ascii')
         separator = b', '
+        number += 1
         batch = list(itertools.islice(infos, SLICE))
     yield b']'
 
@@ -167,11 +200,12 @@ def metadata_length(items: Sequence[Any], count: int, field_chars: int) -> int:
     return _length(items_text(items), count, field_chars)
 
 
-def counted_metadata_text(items: Sequence[Any], file_infos: Iterable[Any], count: int,
-                          field_chars: int) -> Tuple[int, Iterator[bytes]]:
+def counted_metadata_text(items: Sequence[Any], file_infos: Iterable[Any], count: int, field_chars: int,
+                          plains: Optional[Sequence[Tuple[bool, ...]]] = None) -> Tuple[int, Iterator[bytes]]:
     """:func:`metadata_length` and the pieces of :func:`metadata_text`, formatted a slice at a time as they are read.
 
-    The caller's items are encoded (and their errors raised) here.
+    The caller's items are encoded (and their errors raised) here. ``plains``:
+    the flags :func:`.filerecords.file_objs_chars` found for ``file_infos``.
     """
     head = items_text(items)
-    return _length(head, count, field_chars), _pieces(head, file_infos)
+    return _length(head, count, field_chars), _pieces(head, file_infos, plains)

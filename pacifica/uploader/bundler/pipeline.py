@@ -6,12 +6,41 @@ reads off the bundling thread: while it digests buffer A, the bundler already
 reads the next piece of the file into buffer B (and the consumer sends A).
 :class:`BufferRing` hands out the output buffers and only gives one back for
 writing once the consumer moved on and every hash job on it is finished.
+The digests' text and length (:func:`hexdigest`, :func:`digest_bytes`) and the
+byte count a progress display reads (:class:`ByteCount`) live here too.
 """
 from __future__ import annotations
 
 import queue
 import threading
 from typing import Any, Callable, Iterator, List, Optional
+
+from pacifica._client.rules import new_hash
+
+#: SHAKE digests have no natural length; these (256 and 512 bits) match their security levels.
+SHAKE_DIGEST_BYTES = {'shake_128': 32, 'shake_256': 64}
+
+
+class ByteCount:
+    """A count of bytes that another thread may read while it grows (a progress display)."""
+
+    __slots__ = ('value',)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
+def hexdigest(hashval: Any) -> str:
+    """Hex digest of any hashlib object; SHAKE objects get the length of :data:`SHAKE_DIGEST_BYTES`."""
+    if getattr(hashval, 'digest_size', None) == 0:
+        return hashval.hexdigest(SHAKE_DIGEST_BYTES.get(hashval.name, 32))
+    return hashval.hexdigest()
+
+
+def digest_bytes(hash_name: str) -> int:
+    """The length of ``hash_name``'s digests in bytes (SHAKE: :data:`SHAKE_DIGEST_BYTES`)."""
+    return SHAKE_DIGEST_BYTES.get(hash_name) or new_hash(hash_name).digest_size
+
 
 #: Reads at least this long are hashed on the hashing thread; shorter ones inline.
 ASYNC_HASH_MIN = 64 * 1024

@@ -44,30 +44,20 @@ from pacifica._client.rules import new_hash
 
 from .filechanged import grew_while_read, open_for_reading, read_small_file, shrank_while_read
 from .fileinfo import tuple_maker
-from .fileobjread import ReadintoMissing, as_bytes, checked_readinto, fill_from_readinto
+from .fileobjread import (READINTO_MISSING, ReadintoMissing, as_bytes, checked_readinto, fill_from_readinto,
+                          finish_filling)
 from .filedata import CORE_KEYS
-from .pipeline import ASYNC_HASH_MIN, AsyncHasher, BufferRing, OutputBuffer
+from .pipeline import ASYNC_HASH_MIN, AsyncHasher, BufferRing, ByteCount, OutputBuffer, digest_bytes, hexdigest
 from .readahead import AUTO_MIN_FILES, STARTUP_FILES, ReadAhead, ReadAheadLost, can_start
 from .tarformat import BLOCK_SIZE, end_of_archive_length, header_length, member_header, packed_header, padding_length
 
 LOGGER = logging.getLogger(__name__)
 
-#: SHAKE digests have no natural length; these (256 and 512 bits) match their security levels.
-SHAKE_DIGEST_BYTES = {'shake_128': 32, 'shake_256': 64}
 #: ``path`` files up to this size are read whole, with one ``os.read``, instead of through a file object.
 SMALL_FILE = 256 * 1024
 #: The output buffer's size when the caller gives none.
 DEFAULT_CHUNK_SIZE = 1 << 20
 _NULS = bytes(BLOCK_SIZE)
-
-
-class ByteCount:
-    """A count of bytes that another thread may read while it grows (a progress display)."""
-
-    __slots__ = ('value',)
-
-    def __init__(self) -> None:
-        self.value = 0
 
 
 class FileResult(NamedTuple):
@@ -81,18 +71,6 @@ class FileResult(NamedTuple):
 
 #: FileResult(*fields) without the namedtuple's Python ``__new__``: one per file (:func:`.fileinfo.tuple_maker`).
 _new_result = tuple_maker(FileResult)
-
-
-def hexdigest(hashval: Any) -> str:
-    """Hex digest of any hashlib object; SHAKE objects get the length of :data:`SHAKE_DIGEST_BYTES`."""
-    if getattr(hashval, 'digest_size', None) == 0:
-        return hashval.hexdigest(SHAKE_DIGEST_BYTES.get(hashval.name, 32))
-    return hashval.hexdigest()
-
-
-def digest_bytes(hash_name: str) -> int:
-    """The length of ``hash_name``'s digests in bytes (SHAKE: :data:`SHAKE_DIGEST_BYTES`)."""
-    return SHAKE_DIGEST_BYTES.get(hash_name) or new_hash(hash_name).digest_size
 
 
 def _is_small_path(record: Dict[str, Any]) -> bool:
@@ -269,7 +247,16 @@ class TarWriter:
         if self._fileobj_starts or getattr(fileobj, 'seekable', None) is not None:  # else _rewind has nothing to do
             self._rewind(fileobj)
         target = view[data_start:data_end]
-        if not fill_from_readinto(readinto, target, record['name'], self._probe):
+        if size:  # fill_from_readinto, its common case inline: one call fills the target, the next finds EOF
+            try:
+                count = readinto(target)
+            except READINTO_MISSING:
+                return None
+            if count != size:
+                finish_filling(readinto, target, count, record['name'], self._probe)
+            elif readinto(self._probe):
+                raise grew_while_read(record['name'], size)
+        elif not fill_from_readinto(readinto, target, record['name'], self._probe):
             return None
         hashval = self._prototype.copy()
         hashval.update(target)
@@ -367,21 +354,34 @@ class TarWriter:
 
     # -- the stream -----------------------------------------------------------------------------
 
-    def _ready(self, pending: Deque[_Pending], wait: bool = False) -> Iterator[FileResult]:
-        """The results at the head of ``pending`` whose hashing is done (all of them with ``wait``)."""
+    def _ready(self, pending: Deque[_Pending], wait: bool = False, keep: Optional[Callable[[Any], None]] = None,
+               make: Callable[..., Any] = FileResult) -> Iterator[FileResult]:
+        """The results at the head of ``pending`` whose hashing is done (all of them with ``wait``).
+
+        With ``keep``, ``make`` of each is handed to it instead of being yielded.
+        """
         while pending and (wait or pending[0][4] <= self._hasher.finished):
             name, size, mtime, hashed, last_job = pending.popleft()
             if not isinstance(hashed, str):
                 self._hasher.wait(last_job)
                 hashed = hexdigest(hashed)
-            yield FileResult(name, size, mtime, hashed)
+            if keep is None:
+                yield FileResult(name, size, mtime, hashed)
+            else:
+                keep(make(name, size, mtime, hashed))
 
-    def files(self, records: Sequence[Dict[str, Any]]) -> Iterator[Union[memoryview, FileResult]]:
+    def files(self, records: Sequence[Dict[str, Any]], results: Optional[list] = None,
+              make_result: Optional[Callable[[str, int, Union[int, float], str], Any]] = None
+              ) -> Iterator[Union[memoryview, FileResult]]:
         """The members of ``records``: output chunks, and each file's :class:`FileResult` in record order.
 
         Files hashed on the hasher thread get their result once it caught up;
-        the results after them wait for theirs.
+        the results after them wait for theirs. With ``results`` (a list) and ``make_result``,
+        ``make_result(name, size, mtime, hex digest)`` is appended to ``results`` instead of a
+        FileResult yielded (the Bundler's FileObjs; the reason is in ``benchmarks/README.md``).
         """
+        keep = None if results is None or make_result is None else results.append
+        make: Callable[..., Any] = make_result or FileResult  # the fallback is never called: keep is None then
         self._read_ahead = self._start_read_ahead(records)
         hasher = self._hasher
         pending: Deque[_Pending] = collections.deque()
@@ -400,7 +400,10 @@ class TarWriter:
                         hexsum = yield from self._small_file_spilled(index, record, header)
             if hexsum is not None:
                 if not pending:
-                    yield _new_result((name, size, mtime, hexsum))
+                    if keep is None:
+                        yield _new_result((name, size, mtime, hexsum))
+                    else:
+                        keep(make(name, size, mtime, hexsum))
                     continue
                 pending.append((name, size, mtime, hexsum, 0))
             else:
@@ -411,8 +414,8 @@ class TarWriter:
                 yield from self._out.put(_NULS[:padding_length(size)])
                 pending.append((name, size, mtime, hashval, hasher.submitted if hasher.submitted > jobs_before else 0))
             if pending:
-                yield from self._ready(pending)
-        yield from self._ready(pending, wait=True)
+                yield from self._ready(pending, False, keep, make)
+        yield from self._ready(pending, True, keep, make)
 
     def finish(self, name: str, pieces: Iterable[bytes], size: Optional[int] = None) -> Iterator[memoryview]:
         """The last member ``name`` holding ``pieces``, then the end of the archive and the last chunk.

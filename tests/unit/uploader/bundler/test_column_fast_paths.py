@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -96,3 +98,35 @@ def test_a_text_file_object_is_read_the_plain_way_after_a_binary_one_of_the_same
         results = [item for item in writer.files(records) if isinstance(item, FileResult)]
         assert writer._binary_kinds == {io.BytesIO}
     assert [result.name for result in results] == ['a', 'b', 'c']
+
+
+@given(rows=st.lists(st.tuples(*[st.one_of(ANY_TEXT, st.integers(), st.none())] * metadatatext.FILE_OBJ_WIDTH),
+                     max_size=20))
+def test_flat_fields_columns_are_zips_columns(rows):
+    """Columns as slices of the flat fields: the columns zip(*rows) gives, in order."""
+    flat = metadatatext.flat_fields(rows)
+    columns = [flat[position::metadatatext.FILE_OBJ_WIDTH] for position in range(metadatatext.FILE_OBJ_WIDTH)]
+    expected = [list(column) for column in zip(*rows)] if rows else [[]] * metadatatext.FILE_OBJ_WIDTH
+    assert columns == expected
+
+
+def test_flat_fields_refuses_records_of_another_width():
+    with pytest.raises(ValueError):
+        metadatatext.flat_fields([tuple(range(metadatatext.FILE_OBJ_WIDTH)), (1, 2)])
+
+
+def test_the_flags_found_while_counting_format_the_text_as_finding_them_again():
+    """file_objs_chars' json_plain flags per slice: the text with them is the text without, slice by slice."""
+    bundler = Bundler(valid_metadata(), [])
+    infos = [bundler._file_info('d{}/{}f{}.{}'.format(number % 3, '"é' if number % 5 == 0 else '', number,
+                                                      'txt' if number % 2 else 'bin'),
+                                number * 7, 1.5 * number, 'c' * 40)
+             for number in range(2 * metadatatext.SLICE + 3)]
+    plains = []
+    chars = file_objs_chars(infos, plains)
+    assert chars == file_objs_chars(infos) and len(plains) == 3
+    for number, flags in enumerate(plains):
+        batch = infos[number * metadatatext.SLICE:(number + 1) * metadatatext.SLICE]
+        assert metadatatext._file_records_text(batch, flags) == metadatatext._file_records_text(batch)
+    with_flags = b''.join(metadatatext.counted_metadata_text([], infos, len(infos), chars, plains)[1])
+    assert with_flags == b''.join(metadatatext.metadata_text([], infos))

@@ -75,3 +75,45 @@ def test_an_empty_file_object_is_asked_only_whether_it_ended():
     fileobj = _CountedReads(b'')
     _write([{'name': 'data/empty', 'size': 0, 'mtime': MTIME, 'fileobj': fileobj}], chunk_size=1 << 20)
     assert fileobj.asked == [1]
+
+
+class _ReadOnlyRaw(io.RawIOBase):
+    """read() of its own, readinto only io.RawIOBase's stub... which calls back into read(): a real readinto."""
+
+    def __init__(self, data):
+        self._source = io.BytesIO(data)
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        return self._source.read(size)
+
+
+class _StubReadinto(_ReadOnly):
+    """A readinto that fails at once as an inherited stub does: the object is read with read()."""
+
+    def readinto(self, buffer):
+        raise NotImplementedError
+
+
+class _NoneFirst(_CountedReads):
+    """A readinto that answers None (no data yet) on its first call, as a non-blocking object does."""
+
+    def readinto(self, buffer):
+        if not self.asked:
+            self.asked.append(len(buffer))
+            return None
+        return super().readinto(buffer)
+
+
+@pytest.mark.parametrize('kind', [_ReadOnlyRaw, _StubReadinto, _NoneFirst])
+def test_the_inline_first_read_ends_as_fill_from_readinto_does(kind):
+    """The first readinto made inline: the same bytes, or the same error, as with no room for the fast path."""
+    outcomes = []
+    for chunk_size in (1 << 20, 512):
+        try:
+            outcomes.append(_write(_fileobj_records(kind), chunk_size=chunk_size))
+        except FileChangedError as error:
+            outcomes.append(str(error))
+    assert outcomes[0] == outcomes[1]

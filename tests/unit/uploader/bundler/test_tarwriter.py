@@ -110,3 +110,31 @@ def test_a_last_member_of_known_length_is_written_as_it_comes(records, chunk_siz
         for chunk in writer.finish('last.txt', iter(pieces), sum(map(len, pieces))):
             out += chunk
     assert bytes(out) == listed
+
+
+def test_results_appended_by_make_result_are_the_fileresults_yielded(tmp_path):
+    """files(records, results, make_result): the bytes of the plain way, and make_result of each FileResult in order.
+
+    Large files hashed on the hasher thread hold the results after them back; those come the same way.
+    """
+    def make_records():
+        large = tmp_path / 'large.bin'
+        large.write_bytes(bytes(range(256)) * ((SMALL_FILE + 300_000) // 256))
+        made = []
+        for number in range(7):
+            made.append({'name': 'data/o{}'.format(number), 'size': number * 300, 'mtime': MTIME + number,
+                         'fileobj': io.BytesIO(bytes([number]) * (number * 300))})
+            if number in (2, 5):
+                made.append({'name': 'data/large{}.bin'.format(number), 'size': large.stat().st_size,
+                             'mtime': MTIME, 'path': str(large)})
+        return made
+    plain_bytes, plain_results = _write(make_records(), chunk_size=2048)
+    out, kept = bytearray(), []
+    with TarWriter('sha1', chunk_size=2048, read_ahead=False) as writer:
+        for item in writer.files(make_records(), kept, lambda *fields: ('made',) + fields):
+            assert not isinstance(item, FileResult)
+            out += item
+        for chunk in writer.finish('last.txt', [b'{}']):
+            out += chunk
+    assert bytes(out) == plain_bytes
+    assert kept == [('made',) + tuple(result) for result in plain_results]
