@@ -248,7 +248,7 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
 def render(headers: list[str], rows: list[list[str]], markdown: bool) -> str:
     if markdown:
         lines = ['| ' + ' | '.join(headers) + ' |', '|' + '|'.join('---' for _ in headers) + '|']
-        lines += ['| ' + ' | '.join(row) + ' |' for row in rows]
+        lines += ['| ' + ' | '.join(cell.replace('|', '\\|') for cell in row) + ' |' for row in rows]
         return '\n'.join(lines)
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
     # A column of figures is right-aligned so the digits line up; text stays left-aligned.
