@@ -94,7 +94,10 @@ class Extraction:
         self._stage: Optional[Stage] = None  # made with the first file
         self._folders: Set[Parts] = set()  # folders of the files staged so far, checked and made
         self.unverified: Set[Parts] = set()
-        self.seen: Set[Parts] = set()
+        # The requested files not delivered yet, in the record's order: popped as they come, what is left is
+        # missing. A copy of ``wanted`` takes a third of the memory of a set of the delivered paths.
+        self._undelivered: Dict[Parts, FileEntry] = dict(self.wanted) if self.wanted is not None else {}
+        self._delivered_unlisted: Set[Parts] = set()  # without a list: the paths written, to refuse a second copy
         self.problems: List[VerificationDetail] = []
         self._writer = writer if writer is not None else PartWriter()
         self._part: Optional[_PartFile] = None
@@ -147,21 +150,29 @@ class Extraction:
             if not rel:
                 raise UnsafeArchiveError('cart member {!r} is a file where the download directory belongs'.format(
                     member.name), member.name)
-            if rel in self.seen:
-                raise UnsafeArchiveError('cart member {!r} appears twice'.format(member.name), member.name)
-            entry = None
-            if self.wanted is not None:
-                entry = self.wanted.get(rel)
-                if entry is None:
-                    raise UnsafeArchiveError('cart member {!r} was not requested'.format(member.name), member.name)
+            entry = self._first_delivery(rel, member.name)
+            if entry is not None:
                 rel = entry.parts  # the record's tuple: the bookkeeping below then holds no copies
-            self.seen.add(rel)
             if entry is not None and entry.size is not None and member.size != entry.size:
                 self._skip_wrong_size(reader, member, entry)
             else:
                 self._write(reader, member, rel, entry)
         self._writer.finish()
         self.report(final=True)
+
+    def _first_delivery(self, rel: Parts, name: str) -> Optional[FileEntry]:
+        """The record's entry of a member delivered for the first time (None without a list), else raise."""
+        if self.wanted is None:
+            if rel in self._delivered_unlisted:
+                raise UnsafeArchiveError('cart member {!r} appears twice'.format(name), name)
+            self._delivered_unlisted.add(rel)
+            return None
+        entry = self._undelivered.pop(rel, None)
+        if entry is None:
+            if rel in self.wanted:
+                raise UnsafeArchiveError('cart member {!r} appears twice'.format(name), name)
+            raise UnsafeArchiveError('cart member {!r} was not requested'.format(name), name)
+        return entry
 
     def _write(self, reader: TarStreamReader, member: Member, rel: Parts, entry: Optional[FileEntry]) -> None:
         stage = self._stage
@@ -220,7 +231,7 @@ class Extraction:
         problems = list(self.problems)
         if self.wanted is not None:
             problems.extend(FileMissing(_shown(entry), entry.hashtype, entry.hashsum, None, entry.size)
-                            for parts, entry in self.wanted.items() if parts not in self.seen)
+                            for entry in self._undelivered.values())
         if problems:
             raise VerificationError(problems)
 

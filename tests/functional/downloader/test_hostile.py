@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from pacifica.downloader import ArchiveError, Downloader, UnsafeArchiveError, VerificationError
+from pacifica.downloader import ArchiveError, Downloader, FileMissing, UnsafeArchiveError, VerificationError
+from pacifica.downloader.cartapi import CartAPI
 from tests.helpers.cartd import build_tar, member, transaction_info
 
 from .conftest import FAST, final_files, tree
@@ -85,6 +86,32 @@ def test_hostile_member_is_refused(cartd, tmp_path, case):
     assert outside == set()
     assert final_files(dest) == {}  # the good files were not promoted, their parts removed or parked hidden
     assert not os.path.exists('/tmp/escaped-absolute.txt')
+
+
+def test_a_second_copy_of_a_member_is_refused_as_such(cartd, tmp_path):
+    """With the record's list and without one (0.4's ``_download_from_url``): 'appears twice', not another reason."""
+    twice = cart_tar((member('data/sub/good.txt'), GOOD))
+    with pytest.raises(UnsafeArchiveError, match="'data/sub/good.txt' appears twice"):
+        download(cartd, str(tmp_path / 'listed'), twice)
+    api = CartAPI(cartd.url, config=FAST)
+    cart_url = api.wait_for_cart(api.setup_cart(lambda: iter(
+        [{'id': 1, 'path': 'sub/good.txt', 'hashtype': 'sha1', 'hashsum': 'x'}])))
+    cartd.behaviour.tar_bytes = twice
+    with pytest.raises(UnsafeArchiveError, match="'data/sub/good.txt' appears twice"):
+        Downloader(cart_api_url=cartd.url, config=FAST)._download_from_url(str(tmp_path / 'unlisted'), cart_url,
+                                                                          'data')
+    assert final_files(str(tmp_path / 'listed')) == {} and final_files(str(tmp_path / 'unlisted')) == {}
+
+
+def test_files_not_delivered_are_listed_in_the_record_order(cartd, dest):
+    """Every requested file the cart lacks is one FileMissing, in the record's order, after the delivered ones."""
+    files = {3: ('sub', 'c.txt', b'c'), 1: ('sub', 'good.txt', GOOD), 2: ('sub', 'other.txt', b'other\n'),
+             4: ('sub', 'a.txt', b'a')}
+    with pytest.raises(VerificationError) as caught:
+        download(cartd, dest, cart_tar(), files=files)
+    problems = caught.value.problems
+    assert [problem.path for problem in problems] == ['sub/c.txt', 'sub/a.txt']
+    assert all(type(problem) is FileMissing for problem in problems)
 
 
 @pytest.mark.parametrize('case', ['symlink out', 'hardlink out', 'traversal', 'absolute'])
