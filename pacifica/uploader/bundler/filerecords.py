@@ -21,7 +21,8 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, 
 
 from pacifica._client.exceptions import BundleError
 
-from .metadatatext import _QUOTED_POSITIONS, _SIZE_POSITION, FILE_OBJ_WIDTH, SLICE, flat_fields, json_plain, quoted
+from .metadatatext import (_QUOTED_POSITIONS, _SIZE_POSITION, FILE_OBJ_WIDTH, SLICE, flat_fields,
+                           plain_and_quoted_length, quoted)
 
 __all__ = ['DigestList', 'file_infos', 'records_chars', 'file_objs_chars', 'exactly']
 
@@ -88,7 +89,7 @@ def file_objs_chars(infos: Sequence[Any], plains: Optional[List[Tuple[bool, ...]
 
     A slice is turned into columns (slices of :func:`.metadatatext.flat_fields`), and json escapes a str
     character by character, so a column's quoted length is that of its
-    values joined, less one pair of quotes (:func:`.metadatatext.quoted_length`):
+    values joined, less one pair of quotes (:func:`.metadatatext.plain_and_quoted_length`):
     no Python call per file (the reason: ``benchmarks/README.md``). Slices
     keep the joined text small. The unit tests hold it to :func:`records_chars`.
 
@@ -105,9 +106,9 @@ def file_objs_chars(infos: Sequence[Any], plains: Optional[List[Tuple[bool, ...]
         chars += len(''.join(map(int.__repr__, flat[_SIZE_POSITION::FILE_OBJ_WIDTH])))
         flags = []
         for position in _QUOTED_POSITIONS:
-            text = ''.join(flat[position::FILE_OBJ_WIDTH])
-            flags.append(json_plain(text))
-            chars += len(text) + 2 if flags[-1] else len(quoted(text))
+            plain, length = plain_and_quoted_length(''.join(flat[position::FILE_OBJ_WIDTH]))
+            flags.append(plain)
+            chars += length
         if plains is not None:
             plains.append(tuple(flags))
         chars += 2 * len(_QUOTED_POSITIONS) * (len(batch) - 1)  # the quotes of the values beyond the first

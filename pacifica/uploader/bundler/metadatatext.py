@@ -64,9 +64,15 @@ def json_plain(text: str) -> bool:
     return text.isascii() and not text.encode('ascii').translate(None, _JSON_PLAIN_BYTES)
 
 
+def plain_and_quoted_length(text: str) -> Tuple[bool, int]:
+    """:func:`json_plain` of ``text`` and ``len(quoted(text))``, without the quoted copy when it is plain."""
+    plain = json_plain(text)
+    return plain, len(text) + 2 if plain else len(quoted(text))
+
+
 def quoted_length(text: str) -> int:
     """``len(quoted(text))``, without the quoted copy when ``text`` is plain."""
-    return len(text) + 2 if json_plain(text) else len(quoted(text))
+    return plain_and_quoted_length(text)[1]
 
 
 @functools.lru_cache(maxsize=None)
