@@ -8,8 +8,12 @@ it once, starts the ingest stand-in (``servers.py``), then runs N rounds of:
 to the stand-in; ``content_length()`` alone on a fresh Bundler (its caches
 cold, as an upload finds them). Each step's wall time, the CPU of this process
 and of its collected children (the read-ahead process; and of it the system
-time), and the stand-in's CPU are taken; medians are printed as JSON. On a shared machine the CPU
-figures are the ones to compare: the wall times move with the load.
+time), the CPU of the calling thread alone, and the stand-in's CPU are taken;
+medians are printed as JSON. On a shared machine the CPU figures are the ones
+to compare: the wall times move with the load. Where the calling thread's CPU
+is about the wall time, that thread is the critical path: every piece of work
+the upload adds on it (the length, the sends) adds to the wall time, whatever
+the other core does.
 """
 from __future__ import annotations
 
@@ -77,18 +81,20 @@ def main() -> int:
             for name, step in steps.items():
                 fresh = bundler()  # content_length alone: the Bundler is built before the clock
                 cpu, system, server_cpu = own_cpu(), own_cpu(('ru_stime',)), process_cpu(server.pid)
+                thread = time.thread_time()
                 wall = time.perf_counter()
                 if step is None:
                     fresh.content_length()
                 else:
                     step()
                 runs[name].append((time.perf_counter() - wall, own_cpu() - cpu, own_cpu(('ru_stime',)) - system,
-                                   process_cpu(server.pid) - server_cpu))
+                                   time.thread_time() - thread, process_cpu(server.pid) - server_cpu))
     finally:
         server.stdin.close()
         server.wait()
+    columns = ('wall', 'cpu', 'of_it_system', 'calling_thread', 'server_cpu')
     print(json.dumps({name: {key: round(statistics.median(run[column] for run in rows), 3)
-                             for column, key in enumerate(('wall', 'cpu', 'of_it_system', 'server_cpu'))}
+                             for column, key in enumerate(columns)}
                       for name, rows in runs.items()}))
     return 0
 
